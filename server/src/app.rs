@@ -1,0 +1,45 @@
+//! The HTTP surface of one node: Socket.IO endpoint, health, static files.
+//!
+//! Kept apart from the listener so routes can be tested with
+//! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
+//! wraps the engine in the same origin, version and tracing layers.
+
+use std::path::Path;
+
+use axum::Router;
+use axum::middleware::from_fn;
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::engine;
+use crate::health::{self, Health};
+use crate::origin::{self, OriginPolicy};
+
+/// Builds the router of a node around its Socket.IO layer.
+pub fn router<A: Adapter>(config: &Config, socketio: SocketIoLayer<A>, health: Health) -> Router {
+    let mut router = Router::new().merge(health::routes(health));
+    if let Some(dir) = &config.server.static_dir {
+        router = router.fallback_service(static_files(dir));
+    }
+    // The Socket.IO layer sees requests first and passes the rest to the routes.
+    router = router.layer(socketio);
+    if !config.engine.allow_eio3 {
+        router = router.layer(from_fn(engine::reject_eio3));
+    }
+    let policy = OriginPolicy::new(&config.server.cors_origins, &config.engine.path);
+    let cors = policy.cors_layer();
+    router
+        .layer(from_fn(move |request, next| {
+            origin::enforce(policy.clone(), request, next)
+        }))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Files of `dir`; unknown paths get its `index.html` so client-side routes work.
+fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
+    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+}

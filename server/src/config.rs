@@ -1,0 +1,632 @@
+//! The one typed configuration of iorelay.
+//!
+//! Every setting is declared once, here: as a command-line flag, an `IORELAY_*`
+//! environment variable and a key of the optional TOML file (`--config`), with
+//! one doc comment that `--help` and `check-config` show. Precedence is
+//! flag > environment > file > built-in default, so a file can hold the
+//! defaults of a deployment and the environment can still override them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// Command line of the `iorelay` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "iorelay",
+    version,
+    about = "A production Socket.IO server (Socket.IO v5 / Engine.IO v4, polling and WebSocket).",
+    long_about = "A production Socket.IO server (Socket.IO v5 / Engine.IO v4, polling and WebSocket).\n\n\
+        Every flag also reads an IORELAY_* environment variable and a key of the TOML file given \
+        with --config (section and key as in `iorelay check-config`). Precedence: flag > \
+        environment > file > default.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to run; without a subcommand the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings of the server (used when no subcommand is given).
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Subcommands of the binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a configuration (flags, environment, file) and print the effective settings as TOML.
+    CheckConfig(Config),
+    /// Serve the reference behaviour the official Socket.IO protocol test suite expects.
+    Conformance(ConformanceArgs),
+}
+
+/// Flags of `iorelay conformance`.
+#[derive(Debug, Clone, Args)]
+pub struct ConformanceArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IORELAY_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Log output format.
+    #[arg(long, env = "IORELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The whole effective configuration, made of sections.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// TOML file with settings; flags and environment variables override it.
+    #[arg(long, env = "IORELAY_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub server: ServerConfig,
+
+    #[command(flatten)]
+    pub engine: EngineConfig,
+
+    #[command(flatten)]
+    pub namespaces: NamespacesConfig,
+
+    #[command(flatten)]
+    pub chat: ChatConfig,
+}
+
+/// Generic namespaces: where backends push and, optionally, clients relay.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacesConfig {
+    /// Extra generic namespaces besides `/` (comma separated, e.g. `/admin,/feed`).
+    #[arg(
+        long,
+        env = "IORELAY_NAMESPACES",
+        value_delimiter = ',',
+        help_heading = "Namespaces"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Let clients of generic namespaces join rooms and relay events to them (`rooms:join`, `relay`).
+    #[arg(long, env = "IORELAY_CLIENT_RELAY", help_heading = "Namespaces")]
+    pub client_relay: bool,
+}
+
+/// Namespaces of the built-in apps; generic namespaces may not take their paths.
+pub const BUILTIN_NAMESPACES: [&str; 2] = ["/chat", "/notifications"];
+
+impl NamespacesConfig {
+    /// `/` followed by the configured generic namespaces, without duplicates.
+    pub fn generic_paths(&self) -> Vec<String> {
+        let mut paths = vec!["/".to_owned()];
+        for path in &self.namespaces {
+            if !paths.contains(path) {
+                paths.push(path.clone());
+            }
+        }
+        paths
+    }
+}
+
+/// HTTP listener, static files and process lifecycle.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (HTTP and WebSocket).
+    #[arg(
+        long,
+        env = "IORELAY_LISTEN",
+        default_value = "0.0.0.0:3000",
+        help_heading = "Server"
+    )]
+    pub listen: SocketAddr,
+
+    /// Directory served at `/` (e.g. client-demo/dist); unknown paths fall back to its index.html.
+    #[arg(long, env = "IORELAY_STATIC_DIR", help_heading = "Server")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Browser origins allowed to connect (comma separated). Empty: same origin only. `*`: any.
+    #[arg(
+        long,
+        env = "IORELAY_CORS_ORIGINS",
+        value_delimiter = ',',
+        help_heading = "Server"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// On SIGTERM/SIGINT, how long open connections may take to drain before the process exits.
+    #[arg(
+        long,
+        env = "IORELAY_SHUTDOWN_TIMEOUT_MS",
+        default_value_t = 10_000,
+        help_heading = "Server"
+    )]
+    pub shutdown_timeout_ms: u64,
+
+    /// Log output format; the filter comes from RUST_LOG (default `info`).
+    #[arg(long, env = "IORELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Server")]
+    pub log_format: LogFormat,
+}
+
+/// Engine.IO / Socket.IO protocol settings.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// HTTP path of the Socket.IO endpoint (the client's `path` option).
+    #[arg(
+        long,
+        env = "IORELAY_PATH",
+        default_value = "/socket.io",
+        help_heading = "Engine"
+    )]
+    pub path: String,
+
+    /// Interval between heartbeats sent by the server.
+    #[arg(
+        long,
+        env = "IORELAY_PING_INTERVAL_MS",
+        default_value_t = 25_000,
+        help_heading = "Engine"
+    )]
+    pub ping_interval_ms: u64,
+
+    /// How long the server waits for a pong before it closes the connection.
+    #[arg(
+        long,
+        env = "IORELAY_PING_TIMEOUT_MS",
+        default_value_t = 20_000,
+        help_heading = "Engine"
+    )]
+    pub ping_timeout_ms: u64,
+
+    /// Largest Engine.IO payload in bytes (a polling request body, a WebSocket message).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_PAYLOAD",
+        default_value_t = 1_000_000,
+        help_heading = "Engine"
+    )]
+    pub max_payload: u64,
+
+    /// Packets buffered per connection before emits to it fail (slow-consumer bound).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_BUFFER_SIZE",
+        default_value_t = 128,
+        help_heading = "Engine"
+    )]
+    pub max_buffer_size: usize,
+
+    /// How long a new Engine.IO connection may wait before it connects to a namespace.
+    #[arg(
+        long,
+        env = "IORELAY_CONNECT_TIMEOUT_MS",
+        default_value_t = 45_000,
+        help_heading = "Engine"
+    )]
+    pub connect_timeout_ms: u64,
+
+    /// How long the server waits for a client's acknowledgement of a server emit.
+    #[arg(
+        long,
+        env = "IORELAY_ACK_TIMEOUT_MS",
+        default_value_t = 5_000,
+        help_heading = "Engine"
+    )]
+    pub ack_timeout_ms: u64,
+
+    /// Transports clients may use (comma separated).
+    #[arg(
+        long,
+        env = "IORELAY_TRANSPORTS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "polling,websocket",
+        help_heading = "Engine"
+    )]
+    pub transports: Vec<Transport>,
+
+    /// Also accept Engine.IO v3 / Socket.IO v4 clients (socket.io-client 2.x, Flask-SocketIO 4.x era).
+    #[arg(long, env = "IORELAY_ALLOW_EIO3", help_heading = "Engine")]
+    pub allow_eio3: bool,
+
+    /// Packet encoding; every client must use the same one (msgpack: socket.io-msgpack-parser).
+    #[arg(long, env = "IORELAY_PARSER", value_enum, default_value_t = ParserKind::Default, help_heading = "Engine")]
+    pub parser: ParserKind,
+}
+
+/// Settings of the built-in `/chat` namespace.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Messages kept per chat room for `join` and `history` (a ring: the oldest go first).
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_HISTORY_SIZE",
+        default_value_t = 200,
+        help_heading = "Chat"
+    )]
+    pub chat_history_size: usize,
+
+    /// Messages returned with `join` (the newest ones).
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_JOIN_HISTORY",
+        default_value_t = 50,
+        help_heading = "Chat"
+    )]
+    pub chat_join_history: usize,
+
+    /// Longest chat message text, in characters.
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_MAX_MESSAGE_CHARS",
+        default_value_t = 2_000,
+        help_heading = "Chat"
+    )]
+    pub chat_max_message_chars: usize,
+
+    /// Rooms one socket may be in at once (per namespace).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_ROOMS_PER_SOCKET",
+        default_value_t = 50,
+        help_heading = "Chat"
+    )]
+    pub max_rooms_per_socket: usize,
+}
+
+/// A transport a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+/// Socket.IO packet encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParserKind {
+    /// JSON text with binary attachments (what socket.io-client uses by default).
+    Default,
+    /// MessagePack (socket.io-msgpack-parser).
+    Msgpack,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration that cannot be used; shown to the operator as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML or has a bad value.
+    #[error("invalid config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, from the TOML parser.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// The setting, as `section.key`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Applies the `--config` file (if any) under the flags and environment, then validates.
+    ///
+    /// `matches` are the matches this config was parsed from: they tell which values
+    /// came from a flag or the environment, and so win over the file.
+    pub fn resolve(self, matches: &ArgMatches) -> Result<Config, ConfigError> {
+        let config = match self.config.clone() {
+            Some(path) => self.overlay_file(&path, matches)?,
+            None => self,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn overlay_file(self, path: &Path, matches: &ArgMatches) -> Result<Config, ConfigError> {
+        let file_error = |message: String| ConfigError::File {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_error(e.message().to_owned()))?;
+        let known: Vec<String> = Config::augment_args(clap::Command::new("iorelay"))
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        let mut merged = toml::Table::try_from(&self).map_err(|e| file_error(e.to_string()))?;
+        for (section, values) in file {
+            let Some(toml::Value::Table(target)) = merged.get_mut(&section) else {
+                return Err(file_error(format!("unknown section [{section}]")));
+            };
+            let toml::Value::Table(values) = values else {
+                return Err(file_error(format!("[{section}] must be a table")));
+            };
+            for (key, value) in values {
+                if !known.contains(&key) || key == "config" {
+                    return Err(file_error(format!("unknown key {section}.{key}")));
+                }
+                let from_user = matches!(
+                    matches.value_source(&key),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                );
+                if !from_user {
+                    target.insert(key, value);
+                }
+            }
+        }
+        let mut config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| file_error(e.message().to_owned()))?;
+        config.config = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// The settings with nothing on the command line: environment and built-in defaults.
+    pub fn defaults() -> Config {
+        let command = Config::augment_args(clap::Command::new("iorelay"));
+        command
+            .try_get_matches_from(["iorelay"])
+            .ok()
+            .and_then(|m| Config::from_arg_matches(&m).ok())
+            .unwrap_or_else(|| {
+                // Only a malformed IORELAY_* variable gets here; parse again to report it.
+                let m = Config::augment_args(clap::Command::new("iorelay"))
+                    .get_matches_from(["iorelay"]);
+                Config::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+            })
+    }
+
+    /// Checks ranges and combinations that the types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        let e = &self.engine;
+        if e.ping_interval_ms == 0 {
+            return invalid("engine.ping_interval_ms", "must be greater than 0");
+        }
+        if e.ping_timeout_ms == 0 {
+            return invalid("engine.ping_timeout_ms", "must be greater than 0");
+        }
+        if e.connect_timeout_ms == 0 {
+            return invalid("engine.connect_timeout_ms", "must be greater than 0");
+        }
+        if e.max_payload < 1024 {
+            return invalid("engine.max_payload", "must be at least 1024 bytes");
+        }
+        if e.max_buffer_size == 0 {
+            return invalid("engine.max_buffer_size", "must be greater than 0");
+        }
+        if e.transports.is_empty() {
+            return invalid("engine.transports", "at least one transport is required");
+        }
+        if !e.path.starts_with('/') || e.path.len() < 2 {
+            return invalid("engine.path", "must start with '/' and not be '/' alone");
+        }
+        if let Some(dir) = &self.server.static_dir
+            && !dir.is_dir()
+        {
+            return invalid(
+                "server.static_dir",
+                &format!("{} is not a directory", dir.display()),
+            );
+        }
+        for origin in &self.server.cors_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return invalid(
+                    "server.cors_origins",
+                    &format!("{origin:?} is not `*` or an http(s):// origin"),
+                );
+            }
+        }
+        for path in &self.namespaces.namespaces {
+            let valid_chars = path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+            if !path.starts_with('/') || path.len() < 2 || !valid_chars {
+                return invalid(
+                    "namespaces.namespaces",
+                    &format!("{path:?} is not a namespace like /admin"),
+                );
+            }
+            if BUILTIN_NAMESPACES.contains(&path.as_str()) {
+                return invalid(
+                    "namespaces.namespaces",
+                    &format!("{path} is a built-in app's namespace"),
+                );
+            }
+        }
+        let c = &self.chat;
+        if c.chat_history_size == 0 {
+            return invalid("chat.chat_history_size", "must be greater than 0");
+        }
+        if c.chat_join_history > c.chat_history_size {
+            return invalid(
+                "chat.chat_join_history",
+                "must not exceed chat.chat_history_size",
+            );
+        }
+        if c.chat_max_message_chars == 0 {
+            return invalid("chat.chat_max_message_chars", "must be greater than 0");
+        }
+        if c.max_rooms_per_socket == 0 {
+            return invalid("chat.max_rooms_per_socket", "must be greater than 0");
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, as `check-config` prints them.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+impl EngineConfig {
+    /// Heartbeat interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+    /// Heartbeat timeout.
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+    /// Namespace connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Acknowledgement timeout.
+    pub fn ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.ack_timeout_ms)
+    }
+}
+
+/// Parses the process arguments into the command to run and its resolved config.
+pub fn parse() -> Result<(Option<Command>, Config), ConfigError> {
+    use clap::CommandFactory;
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(Command::CheckConfig(config)) => {
+            let sub = matches
+                .subcommand_matches("check-config")
+                .unwrap_or(&matches);
+            let config = config.resolve(sub)?;
+            Ok((Some(Command::CheckConfig(config.clone())), config))
+        }
+        Some(command @ Command::Conformance(_)) => Ok((Some(command), cli.serve)),
+        None => Ok((None, cli.serve.resolve(&matches)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("iorelay").chain(args.iter().copied()))
+            .map_err(|e| ConfigError::Invalid {
+                key: "cli",
+                message: e.to_string(),
+            })?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| ConfigError::Invalid {
+            key: "cli",
+            message: e.to_string(),
+        })?;
+        cli.serve.resolve(&matches)
+    }
+
+    fn write_file(text: &str) -> PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("iorelay-config-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("write temp config");
+        path
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = resolve(&[]).expect("defaults are valid");
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(c.engine.ping_interval_ms, 25_000);
+        assert_eq!(c.engine.max_payload, 1_000_000);
+        assert_eq!(
+            c.engine.transports,
+            vec![Transport::Polling, Transport::Websocket]
+        );
+    }
+
+    #[test]
+    fn file_overrides_defaults_but_not_flags() {
+        let path = write_file(
+            "[server]\nlisten = \"127.0.0.1:4000\"\n[engine]\nping_interval_ms = 1000\nmax_payload = 5000\n",
+        );
+        let path_arg = path.to_string_lossy().to_string();
+        let c = resolve(&["--config", &path_arg, "--max-payload", "9000"]).expect("valid");
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(c.engine.ping_interval_ms, 1000);
+        assert_eq!(c.engine.max_payload, 9000, "flag wins over file");
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error() {
+        let path = write_file("[engine]\nping_intervl_ms = 1000\n");
+        let path_arg = path.to_string_lossy().to_string();
+        let err = resolve(&["--config", &path_arg]).expect_err("typo must be caught");
+        assert!(
+            err.to_string()
+                .contains("unknown key engine.ping_intervl_ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_file_value_is_an_error() {
+        let path = write_file("[engine]\nping_interval_ms = \"soon\"\n");
+        let path_arg = path.to_string_lossy().to_string();
+        let err = resolve(&["--config", &path_arg]).expect_err("type error");
+        assert!(err.to_string().starts_with("invalid config file"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let err = resolve(&["--ping-interval-ms", "0"]).expect_err("zero interval");
+        assert_eq!(
+            err.to_string(),
+            "invalid setting engine.ping_interval_ms: must be greater than 0"
+        );
+        let err = resolve(&["--cors-origins", "example.com"]).expect_err("bad origin");
+        assert!(err.to_string().contains("server.cors_origins"), "{err}");
+    }
+
+    #[test]
+    fn effective_settings_round_trip_through_toml() {
+        let c = resolve(&["--transports", "websocket", "--allow-eio3"]).expect("valid");
+        let path = write_file(&c.to_toml());
+        let path_arg = path.to_string_lossy().to_string();
+        let again = resolve(&["--config", &path_arg]).expect("printed config is valid input");
+        assert_eq!(again.engine.transports, vec![Transport::Websocket]);
+        assert!(again.engine.allow_eio3);
+    }
+}

@@ -1,0 +1,97 @@
+//! `iorelay conformance`: the reference server of the official Socket.IO
+//! protocol test suite, built by the same engine code as production.
+//!
+//! The suite expects fixed engine settings (ping 300/200 ms, max payload
+//! 1 000 000, connect timeout 1 s, CORS `*`), the namespaces `/` and
+//! `/custom`, the handshake `auth` echoed as an `auth` event, `message`
+//! echoed as `message-back` and `message-with-ack` acknowledged with its own
+//! arguments, binary attachments included.
+
+use crate::namespaces::NodeAdapter;
+use rmpv::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::Spawnable;
+
+use crate::config::{ConformanceArgs, EngineConfig, ParserKind, Transport};
+use crate::event_args::EventArgs;
+use crate::namespaces::lifecycle;
+
+/// The engine settings the official suite is written against.
+pub fn engine_config(parser: ParserKind) -> EngineConfig {
+    EngineConfig {
+        path: "/socket.io".to_owned(),
+        ping_interval_ms: 300,
+        ping_timeout_ms: 200,
+        max_payload: 1_000_000,
+        max_buffer_size: 128,
+        connect_timeout_ms: 1_000,
+        ack_timeout_ms: 200,
+        transports: vec![Transport::Polling, Transport::Websocket],
+        allow_eio3: false,
+        parser,
+    }
+}
+
+/// Settings of the conformance server as a whole: its engine, CORS `*`, no apps.
+pub fn config(args: &ConformanceArgs) -> crate::config::Config {
+    let mut config = crate::config::Config::defaults();
+    config.server.listen = args.listen;
+    config.server.cors_origins = vec!["*".to_owned()];
+    config.server.log_format = args.log_format;
+    config.engine = engine_config(ParserKind::Default);
+    config
+}
+
+/// Registers `/` and `/custom` with the reference behaviour.
+pub fn register<A: NodeAdapter>(io: &SocketIo<A>) {
+    for path in ["/", "/custom"] {
+        io.ns(path, on_connect::<A>).spawn();
+    }
+}
+
+async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value>) {
+    lifecycle::on_connected(&socket);
+    socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
+        lifecycle::on_disconnect(s, reason);
+    });
+    if let Err(e) = socket.emit("auth", &auth) {
+        tracing::warn!(sid = %socket.id, error = %e, "cannot emit auth");
+    }
+    socket.on(
+        "message",
+        async |s: SocketRef<A>, Data(args): Data<EventArgs>| {
+            if let Err(e) = s.emit("message-back", &args) {
+                tracing::warn!(sid = %s.id, error = %e, "cannot echo message");
+            }
+        },
+    );
+    socket.on(
+        "message-with-ack",
+        async |Data(args): Data<EventArgs>, ack: AckSender<A>| {
+            if let Err(e) = ack.send(&args) {
+                tracing::warn!(error = %e, "cannot acknowledge message");
+            }
+        },
+    );
+    // Server → client acknowledgement: ask the client, then report its answer.
+    socket.on(
+        "emit-with-ack",
+        async |s: SocketRef<A>, Data(args): Data<EventArgs>| {
+            let answer = match s.emit_with_ack::<_, EventArgs>("emit-with-ack", &args) {
+                Ok(pending) => pending.await,
+                Err(e) => {
+                    tracing::warn!(sid = %s.id, error = %e, "cannot emit with ack");
+                    return;
+                }
+            };
+            match answer {
+                Ok(answer) => {
+                    let _ = s.emit("emit-with-ack", &answer);
+                }
+                Err(e) => tracing::info!(sid = %s.id, error = %e, "client did not acknowledge"),
+            }
+        },
+    );
+}

@@ -1,0 +1,63 @@
+//! Building the Socket.IO engine from [`EngineConfig`].
+//!
+//! Production and conformance mode both go through [`configure`], so the
+//! protocol behaviour the conformance tests check is the behaviour users get.
+//! The Engine.IO v3 gate lives here too: socketioxide accepts v3 whenever it
+//! is compiled with support for it, and iorelay only lets v3 in on request.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use socketioxide::adapter::Adapter;
+use socketioxide::{ParserConfig, SocketIoBuilder, TransportType};
+
+use crate::config::{EngineConfig, ParserKind, Transport};
+
+/// Applies every engine setting to a builder, whatever its adapter.
+pub fn configure<A: Adapter>(
+    builder: SocketIoBuilder<A>,
+    cfg: &EngineConfig,
+) -> SocketIoBuilder<A> {
+    let builder = builder
+        .req_path(cfg.path.clone())
+        .ping_interval(cfg.ping_interval())
+        .ping_timeout(cfg.ping_timeout())
+        .max_payload(cfg.max_payload)
+        // A WebSocket message carries one Engine.IO packet: bound it like a polling body.
+        .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
+        .max_buffer_size(cfg.max_buffer_size)
+        .connect_timeout(cfg.connect_timeout())
+        .ack_timeout(cfg.ack_timeout());
+    let polling = cfg.transports.contains(&Transport::Polling);
+    let websocket = cfg.transports.contains(&Transport::Websocket);
+    let builder = match (polling, websocket) {
+        (true, false) => builder.transports([TransportType::Polling]),
+        (false, true) => builder.transports([TransportType::Websocket]),
+        _ => builder.transports([TransportType::Polling, TransportType::Websocket]),
+    };
+    match cfg.parser {
+        ParserKind::Default => builder.with_parser(ParserConfig::common()),
+        ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
+    }
+}
+
+/// Engine.IO's error body for a protocol version it does not serve.
+const UNSUPPORTED_PROTOCOL: &str = r#"{"code":5,"message":"Unsupported protocol version"}"#;
+
+/// Middleware that refuses Engine.IO v3 requests unless `--allow-eio3` is set.
+pub async fn reject_eio3(request: Request<Body>, next: Next) -> Response {
+    let is_v3 = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "EIO=3"));
+    if is_v3 {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            UNSUPPORTED_PROTOCOL,
+        )
+            .into_response();
+    }
+    next.run(request).await
+}

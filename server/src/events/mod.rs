@@ -1,0 +1,175 @@
+//! The event contract: every event name and payload shape iorelay speaks.
+//!
+//! Handlers and tests share these types so that what the README's protocol
+//! table promises, the code does. Client → server events are acknowledged
+//! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+
+pub mod relay;
+
+use serde::Serialize;
+
+/// A stable, machine-readable error code sent to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The payload is not of the documented shape.
+    BadRequest,
+    /// A room name is empty, too long or has characters that are not allowed.
+    InvalidRoom,
+    /// An event name is empty, too long or reserved by Socket.IO.
+    InvalidEvent,
+    /// The socket is in as many rooms as it may be.
+    TooManyRooms,
+    /// The room must be joined first.
+    NotInRoom,
+    /// A text is empty or too long.
+    InvalidText,
+    /// A display name is empty, too long or has control characters.
+    InvalidName,
+    /// A topic is not one the server allows.
+    InvalidTopic,
+    /// A cursor (`before`, `after`, `limit`) is out of range.
+    InvalidCursor,
+    /// The server could not complete the request; the cause is in its log.
+    Internal,
+}
+
+/// The `error` object of a failed acknowledgement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorBody {
+    /// Stable code for programs.
+    pub code: ErrorCode,
+    /// Explanation for people.
+    pub message: String,
+}
+
+/// An error to send back in an acknowledgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation.
+    pub message: String,
+}
+
+impl EventError {
+    /// An error with its code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The acknowledgement of a client → server event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply<T: Serialize> {
+    /// `{ok: true, ...fields of T}`.
+    Ok {
+        /// Always `true`.
+        ok: bool,
+        /// The result's fields, flattened next to `ok`.
+        #[serde(flatten)]
+        body: T,
+    },
+    /// `{ok: false, error: {code, message}}`.
+    Err {
+        /// Always `false`.
+        ok: bool,
+        /// What went wrong.
+        error: ErrorBody,
+    },
+}
+
+impl<T: Serialize> From<Result<T, EventError>> for Reply<T> {
+    fn from(result: Result<T, EventError>) -> Self {
+        match result {
+            Ok(body) => Reply::Ok { ok: true, body },
+            Err(e) => Reply::Err {
+                ok: false,
+                error: ErrorBody {
+                    code: e.code,
+                    message: e.message,
+                },
+            },
+        }
+    }
+}
+
+/// An empty success body: the ack is `{ok: true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Done {}
+
+/// Event names Socket.IO clients reserve for themselves; the server never emits them.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Longest room name accepted from clients, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// Checks a client-chosen room name: 1 to 64 letters, digits, `-`, `_`, `.`, `:`.
+pub fn validate_room(room: &str) -> Result<(), EventError> {
+    let count = room.chars().count();
+    if count == 0 || count > MAX_ROOM_CHARS {
+        return Err(EventError::new(
+            ErrorCode::InvalidRoom,
+            format!("room names have 1 to {MAX_ROOM_CHARS} characters"),
+        ));
+    }
+    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    if !room.chars().all(allowed) {
+        return Err(EventError::new(
+            ErrorCode::InvalidRoom,
+            "room names use letters, digits, '-', '_', '.' and ':' only",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replies_have_the_documented_shape() {
+        #[derive(Serialize)]
+        struct Joined {
+            rooms: Vec<String>,
+        }
+        let ok: Reply<Joined> = Ok(Joined {
+            rooms: vec!["a".into()],
+        })
+        .into();
+        assert_eq!(
+            serde_json::to_value(ok).expect("json"),
+            json!({"ok": true, "rooms": ["a"]})
+        );
+        let err: Reply<Done> = Err(EventError::new(ErrorCode::NotInRoom, "join first")).into();
+        assert_eq!(
+            serde_json::to_value(err).expect("json"),
+            json!({"ok": false, "error": {"code": "not_in_room", "message": "join first"}})
+        );
+    }
+
+    #[test]
+    fn room_names() {
+        assert!(validate_room("general").is_ok());
+        assert!(validate_room("team:ops-1.x_y").is_ok());
+        assert_eq!(
+            validate_room("").map_err(|e| e.code),
+            Err(ErrorCode::InvalidRoom)
+        );
+        assert!(validate_room("has space").is_err());
+        assert!(validate_room(&"x".repeat(65)).is_err());
+        assert!(validate_room("ünïcode").is_ok());
+    }
+}

@@ -1,0 +1,28 @@
+//! iorelay: a production Socket.IO server on socketioxide, axum and tokio.
+//!
+//! # Layout
+//! - [`config`]: the one typed configuration (flags, `IORELAY_*`, TOML file).
+//! - [`server`]: running a node: engine, namespaces, listener, graceful shutdown.
+//! - [`app`]: the HTTP router of a node (Socket.IO layer, health, static files).
+//! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
+//! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
+//! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
+//! - [`events`]: the event contract: names, payloads, acks, error codes.
+//! - [`event_args`]: an event's arguments, however many, binary included.
+//! - [`conformance`]: the official protocol test suite's reference server.
+//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`shutdown`]: SIGTERM/SIGINT.
+//! - [`telemetry`]: structured logs.
+
+pub mod app;
+pub mod config;
+pub mod conformance;
+pub mod engine;
+pub mod event_args;
+pub mod events;
+pub mod health;
+pub mod namespaces;
+pub mod origin;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;

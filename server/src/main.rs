@@ -1,0 +1,45 @@
+//! The `iorelay` binary: parse the configuration, start logging, run.
+
+use std::process::ExitCode;
+
+use iorelay::config::{self, Command};
+use iorelay::server::{self, Apps};
+use iorelay::{conformance, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let (command, config) = match config::parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("iorelay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (config, apps) = match command {
+        Some(Command::CheckConfig(config)) => {
+            print!("{}", config.to_toml());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Conformance(args)) => (conformance::config(&args), Apps::Conformance),
+        None => (config, Apps::Production),
+    };
+    telemetry::init(config.server.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("iorelay: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = server::bind(&config).await?;
+        server::run(config, listener, apps, shutdown::signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "iorelay stopped");
+            eprintln!("iorelay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The namespaces iorelay serves, and what every one of them does on connect.
+//!
+//! Generic namespaces (`--namespaces`, `/` always) are where backends push
+//! through the publish API and the Flask bridge; with `--client-relay` their
+//! clients can also join rooms and relay events themselves.
+
+pub mod lifecycle;
+pub mod relay;
+
+/// The adapters a node can run on (in-memory, Redis): socketioxide's
+/// `Adapter` plus the marker it requires before namespaces can be added.
+pub trait NodeAdapter:
+    socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
+{
+}
+
+impl<T> NodeAdapter for T where
+    T: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
+{
+}

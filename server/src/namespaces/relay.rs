@@ -1,0 +1,177 @@
+//! Generic namespaces and their optional client relay.
+//!
+//! A generic namespace accepts connections and leaves the rest to backends
+//! (publish API, Flask bridge, event forwarding). With `--client-relay`,
+//! clients may also `rooms:join`, `rooms:leave` and `relay` to rooms they are
+//! in, so simple collaborative apps need no backend at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::namespaces::NodeAdapter;
+use futures_util::StreamExt;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::Spawnable;
+
+use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
+use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, Reply, validate_room};
+use crate::namespaces::lifecycle;
+
+/// What generic namespaces allow their clients.
+#[derive(Debug, Clone)]
+pub struct RelayPolicy {
+    /// Whether clients may join rooms and relay events.
+    pub enabled: bool,
+    /// Rooms one socket may be in at once.
+    pub max_rooms: usize,
+    /// How long `relay {ack: true}` waits for receivers.
+    pub ack_timeout: Duration,
+}
+
+/// Registers a generic namespace at `path`.
+pub fn register<A: NodeAdapter>(io: &SocketIo<A>, path: String, policy: Arc<RelayPolicy>) {
+    let io_for_ns = io.clone();
+    io.ns(path, async move |socket: SocketRef<A>| {
+        on_connect(socket, io_for_ns.clone(), policy.clone());
+    })
+    .spawn();
+}
+
+fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, io: SocketIo<A>, policy: Arc<RelayPolicy>) {
+    lifecycle::on_connected(&socket);
+    socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
+        lifecycle::on_disconnect(s, reason);
+    });
+    if !policy.enabled {
+        return;
+    }
+    let join_policy = policy.clone();
+    socket.on(
+        "rooms:join",
+        async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
+            let reply: Reply<RoomsReply> = parse(req)
+                .and_then(|r| join(&s, &join_policy, &r.room))
+                .into();
+            let _ = ack.send(&reply);
+        },
+    );
+    socket.on(
+        "rooms:leave",
+        async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
+            let reply: Reply<RoomsReply> = parse(req)
+                .and_then(|r| {
+                    validate_room(&r.room)?;
+                    s.leave(r.room);
+                    Ok(RoomsReply {
+                        rooms: own_rooms(&s),
+                    })
+                })
+                .into();
+            let _ = ack.send(&reply);
+        },
+    );
+    socket.on(
+        "relay",
+        async move |s: SocketRef<A>, TryData(req): TryData<RelayRequest>, ack: AckSender<A>| {
+            let reply: Reply<RelayReply> = match parse(req) {
+                Ok(req) => relay(&s, &io, &policy, req).await.into(),
+                Err(e) => Err(e).into(),
+            };
+            let _ = ack.send(&reply);
+        },
+    );
+}
+
+/// Turns a payload that did not deserialize into the `bad_request` error.
+pub fn parse<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
+    data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
+}
+
+/// The rooms a socket joined itself, without its sid room.
+fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
+    let sid = socket.id.to_string();
+    let mut rooms: Vec<String> = socket
+        .rooms()
+        .into_iter()
+        .map(|r| r.to_string())
+        .filter(|r| *r != sid)
+        .collect();
+    rooms.sort();
+    rooms
+}
+
+fn join<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    policy: &RelayPolicy,
+    room: &str,
+) -> Result<RoomsReply, EventError> {
+    validate_room(room)?;
+    let rooms = own_rooms(socket);
+    if !rooms.iter().any(|r| r == room) && rooms.len() >= policy.max_rooms {
+        return Err(EventError::new(
+            ErrorCode::TooManyRooms,
+            format!("a socket may be in {} rooms at most", policy.max_rooms),
+        ));
+    }
+    socket.join(room.to_owned());
+    Ok(RoomsReply {
+        rooms: own_rooms(socket),
+    })
+}
+
+async fn relay<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    io: &SocketIo<A>,
+    policy: &RelayPolicy,
+    req: RelayRequest,
+) -> Result<RelayReply, EventError> {
+    if req.event.is_empty() || req.event.len() > 64 || RESERVED_EVENTS.contains(&req.event.as_str())
+    {
+        return Err(EventError::new(
+            ErrorCode::InvalidEvent,
+            "event names have 1 to 64 characters and are not reserved by Socket.IO",
+        ));
+    }
+    let rooms = req.to.clone().map(|r| r.into_vec()).unwrap_or_default();
+    let joined = own_rooms(socket);
+    for room in &rooms {
+        validate_room(room)?;
+        if !joined.contains(room) {
+            return Err(EventError::new(
+                ErrorCode::NotInRoom,
+                format!("join {room:?} before relaying to it"),
+            ));
+        }
+    }
+    let operators = match (rooms.is_empty(), req.include_self) {
+        (false, false) => socket.to(rooms),
+        (false, true) => socket.within(rooms),
+        (true, false) => socket.broadcast(),
+        (true, true) => io
+            .of(socket.ns())
+            .ok_or_else(|| EventError::new(ErrorCode::Internal, "namespace is gone"))?,
+    };
+    let args = req.emit_args();
+    if !req.ack {
+        operators.emit(&req.event, &args).await.map_err(|e| {
+            tracing::warn!(sid = %socket.id, error = %e, "relay broadcast failed");
+            EventError::new(ErrorCode::Internal, "broadcast failed")
+        })?;
+        return Ok(RelayReply { acks: None });
+    }
+    let stream = operators
+        .timeout(policy.ack_timeout)
+        .emit_with_ack::<_, rmpv::Value>(&req.event, &args)
+        .await
+        .map_err(|e| {
+            tracing::warn!(sid = %socket.id, error = %e, "relay broadcast with ack failed");
+            EventError::new(ErrorCode::Internal, "broadcast failed")
+        })?;
+    let acks = stream
+        .filter_map(|(_, result)| async move { result.ok() })
+        .collect::<Vec<_>>()
+        .await;
+    Ok(RelayReply { acks: Some(acks) })
+}
