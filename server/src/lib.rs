@@ -7,6 +7,8 @@
 //! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
 //! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
 //! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
+//! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
+//! - [`identity`]: who a connecting user is (guest name, later JWT).
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
 //! - [`conformance`]: the official protocol test suite's reference server.
@@ -15,12 +17,14 @@
 //! - [`telemetry`]: structured logs.
 
 pub mod app;
+pub mod chat;
 pub mod config;
 pub mod conformance;
 pub mod engine;
 pub mod event_args;
 pub mod events;
 pub mod health;
+pub mod identity;
 pub mod namespaces;
 pub mod origin;
 pub mod server;

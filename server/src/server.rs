@@ -15,6 +15,9 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::history::MemoryHistory;
+use crate::chat::presence::MemoryPresence;
+use crate::chat::{self, Chat};
 use crate::config::Config;
 use crate::health::Health;
 use crate::namespaces::relay::{self, RelayPolicy};
@@ -139,4 +142,10 @@ fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) {
     for path in config.namespaces.generic_paths() {
         relay::register(io, path, policy.clone());
     }
+    let chat = Arc::new(Chat {
+        config: config.chat.clone(),
+        history: Arc::new(MemoryHistory::new(config.chat.chat_history_size)),
+        presence: Arc::new(MemoryPresence::default()),
+    });
+    chat::register(io, chat);
 }

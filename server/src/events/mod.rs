@@ -4,6 +4,8 @@
 //! table promises, the code does. Client → server events are acknowledged
 //! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 
+pub mod chat;
+pub mod notifications;
 pub mod relay;
 
 use serde::Serialize;
@@ -96,6 +98,11 @@ impl<T: Serialize> From<Result<T, EventError>> for Reply<T> {
             },
         }
     }
+}
+
+/// Turns a payload that did not deserialize into the `bad_request` error.
+pub fn parse_payload<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
+    data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
 }
 
 /// An empty success body: the ack is `{ok: true}`.

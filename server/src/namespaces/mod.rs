@@ -18,3 +18,14 @@ impl<T> NodeAdapter for T where
     T: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
 {
 }
+
+/// Sends the acknowledgement of a client → server event.
+pub fn send_reply<A: NodeAdapter, T: serde::Serialize>(
+    ack: socketioxide::extract::AckSender<A>,
+    result: Result<T, crate::events::EventError>,
+) {
+    let reply: crate::events::Reply<T> = result.into();
+    if let Err(e) = ack.send(&reply) {
+        tracing::debug!(error = %e, "cannot send acknowledgement");
+    }
+}

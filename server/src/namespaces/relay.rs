@@ -16,8 +16,8 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
 use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
-use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, Reply, validate_room};
-use crate::namespaces::lifecycle;
+use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
+use crate::namespaces::{lifecycle, send_reply};
 
 /// What generic namespaces allow their clients.
 #[derive(Debug, Clone)]
@@ -51,46 +51,39 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, io: SocketIo<A>, policy: Arc
     socket.on(
         "rooms:join",
         async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
-            let reply: Reply<RoomsReply> = parse(req)
-                .and_then(|r| join(&s, &join_policy, &r.room))
-                .into();
-            let _ = ack.send(&reply);
+            send_reply(
+                ack,
+                parse_payload(req).and_then(|r| join(&s, &join_policy, &r.room)),
+            );
         },
     );
     socket.on(
         "rooms:leave",
         async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
-            let reply: Reply<RoomsReply> = parse(req)
-                .and_then(|r| {
-                    validate_room(&r.room)?;
-                    s.leave(r.room);
-                    Ok(RoomsReply {
-                        rooms: own_rooms(&s),
-                    })
+            let result = parse_payload(req).and_then(|r| {
+                validate_room(&r.room)?;
+                s.leave(r.room);
+                Ok(RoomsReply {
+                    rooms: own_rooms(&s),
                 })
-                .into();
-            let _ = ack.send(&reply);
+            });
+            send_reply(ack, result);
         },
     );
     socket.on(
         "relay",
         async move |s: SocketRef<A>, TryData(req): TryData<RelayRequest>, ack: AckSender<A>| {
-            let reply: Reply<RelayReply> = match parse(req) {
-                Ok(req) => relay(&s, &io, &policy, req).await.into(),
-                Err(e) => Err(e).into(),
+            let result = match parse_payload(req) {
+                Ok(req) => relay(&s, &io, &policy, req).await,
+                Err(e) => Err(e),
             };
-            let _ = ack.send(&reply);
+            send_reply(ack, result);
         },
     );
 }
 
-/// Turns a payload that did not deserialize into the `bad_request` error.
-pub fn parse<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
-    data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
-}
-
 /// The rooms a socket joined itself, without its sid room.
-fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
+pub fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
     let sid = socket.id.to_string();
     let mut rooms: Vec<String> = socket
         .rooms()
