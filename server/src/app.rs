@@ -18,9 +18,14 @@ use crate::engine;
 use crate::health::{self, Health};
 use crate::origin::{self, OriginPolicy};
 
-/// Builds the router of a node around its Socket.IO layer.
-pub fn router<A: Adapter>(config: &Config, socketio: SocketIoLayer<A>, health: Health) -> Router {
-    let mut router = Router::new().merge(health::routes(health));
+/// Builds the router of a node around its Socket.IO layer; `routes` are the mode's own.
+pub fn router<A: Adapter>(
+    config: &Config,
+    socketio: SocketIoLayer<A>,
+    health: Health,
+    routes: Router,
+) -> Router {
+    let mut router = Router::new().merge(health::routes(health)).merge(routes);
     if let Some(dir) = &config.server.static_dir {
         router = router.fallback_service(static_files(dir));
     }

@@ -76,6 +76,81 @@ pub struct Config {
 
     #[command(flatten)]
     pub chat: ChatConfig,
+
+    #[command(flatten)]
+    pub notifications: NotificationsConfig,
+
+    #[command(flatten)]
+    pub api: ApiConfig,
+}
+
+/// The HTTP publish API (`/api/v1`).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Keys accepted by the publish API (comma separated, several for rotation). None: API refuses all calls.
+    #[arg(
+        long,
+        env = "IORELAY_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        help_heading = "Publish API"
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Largest request body of the publish API, in bytes.
+    #[arg(
+        long,
+        env = "IORELAY_API_MAX_BODY",
+        default_value_t = 1_048_576,
+        help_heading = "Publish API"
+    )]
+    pub api_max_body: usize,
+
+    /// Longest `ack_timeout_ms` an emit may ask for.
+    #[arg(
+        long,
+        env = "IORELAY_API_MAX_ACK_TIMEOUT_MS",
+        default_value_t = 30_000,
+        help_heading = "Publish API"
+    )]
+    pub api_max_ack_timeout_ms: u64,
+}
+
+/// Settings of the built-in `/notifications` namespace.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Topics clients may subscribe to (comma separated); `*` any, `news.*` a prefix.
+    #[arg(
+        long,
+        env = "IORELAY_NOTIFY_TOPICS",
+        value_delimiter = ',',
+        default_value = "*",
+        help_heading = "Notifications"
+    )]
+    pub notify_topics: Vec<String>,
+
+    /// Topics one socket may subscribe to at once.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_TOPICS_PER_SOCKET",
+        default_value_t = 50,
+        help_heading = "Notifications"
+    )]
+    pub max_topics_per_socket: usize,
+}
+
+impl NotificationsConfig {
+    /// Whether clients may subscribe to `topic`.
+    pub fn allows_topic(&self, topic: &str) -> bool {
+        self.notify_topics
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => topic.starts_with(prefix),
+                None => pattern == topic,
+            })
+    }
 }
 
 /// Generic namespaces: where backends push and, optionally, clients relay.
@@ -475,6 +550,9 @@ impl Config {
                 );
             }
         }
+        if self.api.api_keys.iter().any(|k| k.len() < 16) {
+            return invalid("api.api_keys", "every key needs at least 16 characters");
+        }
         let c = &self.chat;
         if c.chat_history_size == 0 {
             return invalid("chat.chat_history_size", "must be greater than 0");
@@ -494,9 +572,13 @@ impl Config {
         Ok(())
     }
 
-    /// The effective settings as TOML, as `check-config` prints them.
+    /// The effective settings as TOML, as `check-config` prints them (secrets masked).
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+        let mut shown = self.clone();
+        for key in &mut shown.api.api_keys {
+            *key = "<redacted>".to_owned();
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }
 }
 

@@ -3,11 +3,14 @@
 //! # Layout
 //! - [`config`]: the one typed configuration (flags, `IORELAY_*`, TOML file).
 //! - [`server`]: running a node: engine, namespaces, listener, graceful shutdown.
+//! - [`api`]: the HTTP publish API (`/api/v1`) with its OpenAPI document.
+//! - [`publisher`]: the one path backends act on sockets through (API, bridge).
 //! - [`app`]: the HTTP router of a node (Socket.IO layer, health, static files).
 //! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
 //! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
 //! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
 //! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
+//! - [`notifications`]: the built-in `/notifications` app and its one delivery path.
 //! - [`identity`]: who a connecting user is (guest name, later JWT).
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
@@ -16,6 +19,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT.
 //! - [`telemetry`]: structured logs.
 
+pub mod api;
 pub mod app;
 pub mod chat;
 pub mod config;
@@ -26,7 +30,9 @@ pub mod events;
 pub mod health;
 pub mod identity;
 pub mod namespaces;
+pub mod notifications;
 pub mod origin;
+pub mod publisher;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

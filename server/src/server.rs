@@ -21,7 +21,10 @@ use crate::chat::{self, Chat};
 use crate::config::Config;
 use crate::health::Health;
 use crate::namespaces::relay::{self, RelayPolicy};
-use crate::{app, conformance, engine};
+use crate::notifications::Notifier;
+use crate::publisher::{Publisher, SocketIoPublisher};
+use crate::{api, app, conformance, engine, notifications};
+use axum::Router;
 
 /// Why a node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +79,17 @@ async fn run_with<A: NodeAdapter>(
 ) -> Result<(), StartupError> {
     let health = Health::default();
     let (layer, io) = builder.build_layer();
-    match apps {
-        Apps::Conformance => conformance::register(&io),
-        Apps::Production => register_production(&io, &config),
-    }
-    let router = app::router(&config, layer, health.clone());
+    let routes = match apps {
+        Apps::Conformance => {
+            conformance::register(&io);
+            Router::new()
+        }
+        Apps::Production => {
+            let publisher = register_production(&io, &config);
+            api::routes(&config.api, publisher)
+        }
+    };
+    let router = app::router(&config, layer, health.clone(), routes);
 
     let local = listener.local_addr().map_err(StartupError::Serve)?;
     tracing::info!(
@@ -133,7 +142,8 @@ async fn run_with<A: NodeAdapter>(
     Ok(())
 }
 
-fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) {
+/// Registers every production namespace; returns the publisher backends act through.
+fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) -> Arc<dyn Publisher> {
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
@@ -148,4 +158,18 @@ fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) {
         presence: Arc::new(MemoryPresence::default()),
     });
     chat::register(io, chat);
+    notifications::register(io, Arc::new(config.notifications.clone()));
+    let node = format!("{:08x}", rand_node_id());
+    Arc::new(SocketIoPublisher::new(
+        io.clone(),
+        Notifier::new(io.clone(), &node),
+    ))
+}
+
+/// A per-process id, so notification ids from different nodes never collide.
+fn rand_node_id() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    // RandomState is seeded from the OS per process; hashing the pid gives a random-enough id.
+    let hash = RandomState::new().hash_one(std::process::id());
+    (hash & 0xffff_ffff) as u32
 }

@@ -1,0 +1,247 @@
+//! The one way backends act on sockets: emit, disconnect, rooms, notify.
+//!
+//! The HTTP publish API and the Flask message-queue bridge both drive a
+//! [`Publisher`], so what a Celery worker does through Redis and what a
+//! `curl` does through HTTP take the same path. It is a trait object so the
+//! callers need not be generic over the adapter (memory or Redis).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use rmpv::Value;
+use socketioxide::SocketIo;
+use socketioxide::operators::BroadcastOperators;
+
+use crate::event_args::EventArgs;
+use crate::events::RESERVED_EVENTS;
+use crate::events::notifications::Notification;
+use crate::namespaces::NodeAdapter;
+use crate::notifications::{Audience, Draft, Notifier};
+
+/// An emit a backend asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmitCommand {
+    /// Namespace path, e.g. `/` or `/chat`.
+    pub namespace: String,
+    /// Event name.
+    pub event: String,
+    /// Arguments, binary ones included.
+    pub args: EventArgs,
+    /// Rooms (or socket ids) to deliver to; empty = the whole namespace.
+    pub rooms: Vec<String>,
+    /// Rooms (or socket ids) to leave out.
+    pub except: Vec<String>,
+    /// Wait this long for every receiver's acknowledgement.
+    pub ack_timeout: Option<Duration>,
+}
+
+/// One socket, as the API lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// Socket id.
+    pub id: String,
+    /// Id of the node that holds it (for clustered deployments).
+    pub node: String,
+}
+
+/// Why a publish was refused or failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PublishError {
+    /// No such namespace on this server.
+    #[error("unknown namespace {0:?}")]
+    UnknownNamespace(String),
+    /// Empty, too long or reserved event name.
+    #[error("invalid event name {0:?}: 1 to 256 characters, not reserved by Socket.IO")]
+    InvalidEvent(String),
+    /// The adapter could not deliver (e.g. the Redis link is down).
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+/// Acts on the sockets of a node (and, with the Redis adapter, of the cluster).
+pub trait Publisher: Send + Sync + 'static {
+    /// Emits an event; with `ack_timeout`, returns the receivers' acknowledgements.
+    fn emit(&self, command: EmitCommand)
+    -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>>;
+    /// Disconnects the sockets in `room` (a socket id addresses one socket).
+    fn disconnect<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Makes the sockets in `target` (a room or socket id) join `rooms`.
+    fn join<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Makes the sockets in `target` (a room or socket id) leave `rooms`.
+    fn leave<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Lists the sockets in `room` (all sockets when `None`).
+    fn sockets<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>>;
+    /// Delivers a `/notifications` notification.
+    fn notify<'a>(
+        &'a self,
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<Notification, PublishError>>;
+}
+
+/// Checks an event name a backend wants to emit.
+pub fn validate_event(event: &str) -> Result<(), PublishError> {
+    if event.is_empty() || event.len() > 256 || RESERVED_EVENTS.contains(&event) {
+        return Err(PublishError::InvalidEvent(event.to_owned()));
+    }
+    Ok(())
+}
+
+/// The [`Publisher`] of a socketioxide server.
+pub struct SocketIoPublisher<A: NodeAdapter> {
+    io: SocketIo<A>,
+    notifier: Notifier<A>,
+}
+
+impl<A: NodeAdapter> SocketIoPublisher<A> {
+    /// A publisher acting through `io`.
+    pub fn new(io: SocketIo<A>, notifier: Notifier<A>) -> Self {
+        Self { io, notifier }
+    }
+
+    fn namespace(&self, path: &str) -> Result<BroadcastOperators<A>, PublishError> {
+        self.io
+            .of(path)
+            .ok_or_else(|| PublishError::UnknownNamespace(path.to_owned()))
+    }
+}
+
+fn delivery(e: impl std::fmt::Display) -> PublishError {
+    PublishError::Delivery(e.to_string())
+}
+
+impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
+    fn emit(
+        &self,
+        command: EmitCommand,
+    ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+        Box::pin(async move {
+            validate_event(&command.event)?;
+            let mut target = self.namespace(&command.namespace)?;
+            if !command.rooms.is_empty() {
+                target = target.to(command.rooms);
+            }
+            if !command.except.is_empty() {
+                target = target.except(command.except);
+            }
+            let Some(timeout) = command.ack_timeout else {
+                target
+                    .emit(&command.event, &command.args)
+                    .await
+                    .map_err(delivery)?;
+                return Ok(None);
+            };
+            let acks = target
+                .timeout(timeout)
+                .emit_with_ack::<_, Value>(&command.event, &command.args)
+                .await
+                .map_err(delivery)?
+                .filter_map(|(_, ack)| async move { ack.ok() })
+                .collect::<Vec<_>>()
+                .await;
+            Ok(Some(acks))
+        })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace)?
+                .within(room.to_owned())
+                .disconnect()
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn join<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace)?
+                .within(target.to_owned())
+                .join(rooms)
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace)?
+                .within(target.to_owned())
+                .leave(rooms)
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn sockets<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
+        Box::pin(async move {
+            let mut target = self.namespace(namespace)?;
+            if let Some(room) = room {
+                target = target.within(room.to_owned());
+            }
+            let sockets = target.fetch_sockets().await.map_err(delivery)?;
+            let mut sockets: Vec<SocketInfo> = sockets
+                .into_iter()
+                .map(|s| {
+                    let data = s.into_data();
+                    SocketInfo {
+                        id: data.id.to_string(),
+                        node: data.server_id.to_string(),
+                    }
+                })
+                .collect();
+            sockets.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(sockets)
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<Notification, PublishError>> {
+        Box::pin(async move {
+            self.notifier
+                .deliver(audience, draft)
+                .await
+                .map_err(delivery)
+        })
+    }
+}
