@@ -1,0 +1,112 @@
+//! The binary's command line: `--help` as configuration reference,
+//! `check-config`, and one clear line with exit code 2 for bad settings.
+
+use std::process::Command;
+
+use iorelay_tests::binary;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run iorelay");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_documents_every_flag_with_its_env_var() {
+    let (code, stdout, _) = run(&["--help"], &[]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--listen",
+        "--ping-interval-ms",
+        "--max-payload",
+        "--transports",
+        "--allow-eio3",
+        "--parser",
+        "--cors-origins",
+        "--static-dir",
+        "--log-format",
+        "--config",
+    ] {
+        assert!(stdout.contains(flag), "--help lacks {flag}");
+    }
+    assert!(stdout.contains("[env: IORELAY_LISTEN="));
+}
+
+#[test]
+fn check_config_prints_effective_settings() {
+    let dir = std::env::temp_dir().join(format!("iorelay-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("iorelay.toml");
+    std::fs::write(
+        &file,
+        "[engine]\nping_interval_ms = 1234\n[api]\napi_keys = [\"a-very-secret-key-123\"]\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().to_string();
+    let (code, stdout, stderr) = run(
+        &["check-config", "--config", &file, "--max-payload", "4096"],
+        &[("IORELAY_TRANSPORTS", "websocket")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let effective: toml::Table = stdout.parse().expect("check-config prints TOML");
+    assert_eq!(
+        effective["engine"]["ping_interval_ms"].as_integer(),
+        Some(1234)
+    );
+    assert_eq!(effective["engine"]["max_payload"].as_integer(), Some(4096));
+    assert_eq!(
+        effective["engine"]["transports"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(1)
+    );
+    assert!(
+        !stdout.contains("a-very-secret-key-123"),
+        "secrets are masked"
+    );
+}
+
+#[test]
+fn bad_config_is_one_line_and_exit_2() {
+    for (args, env, needle) in [
+        (
+            vec!["check-config", "--ping-interval-ms", "0"],
+            vec![],
+            "engine.ping_interval_ms",
+        ),
+        (
+            vec!["check-config", "--config", "/nonexistent/iorelay.toml"],
+            vec![],
+            "cannot read config file",
+        ),
+        (
+            vec!["check-config"],
+            vec![("IORELAY_MAX_PAYLOAD", "lots")],
+            "lots",
+        ),
+        (
+            vec!["--static-dir", "/nonexistent/dist"],
+            vec![],
+            "server.static_dir",
+        ),
+    ] {
+        let (code, _, stderr) = run(&args, &env);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn unusable_listen_address_fails_cleanly() {
+    let (code, _, stderr) = run(&["--listen", "192.0.2.1:1"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot listen on 192.0.2.1:1"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
