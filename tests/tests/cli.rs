@@ -110,3 +110,23 @@ fn unusable_listen_address_fails_cleanly() {
     assert!(stderr.contains("cannot listen on 192.0.2.1:1"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+#[test]
+fn readme_documents_every_flag() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let (_, help, _) = run(&["--help"], &[]);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .filter(|w| !matches!(*w, "--help" | "--version" | "--config)"))
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .collect();
+    assert!(flags.len() > 20, "parsed flags from --help: {flags:?}");
+    for flag in flags {
+        assert!(
+            readme.contains(&format!("`{flag}`")),
+            "README does not document {flag}"
+        );
+    }
+}
