@@ -1,0 +1,315 @@
+// End-to-end: the built app (client-demo/dist), served by the real iorelay
+// binary, driven in Debian's Chromium through playwright-core.
+//
+//   npm run build && npm run e2e        (from client-demo/, binary built with `cargo build -p iorelay`)
+//
+// IORELAY_BIN overrides the binary (default: <repo>/target/debug/iorelay);
+// CHROMIUM_PATH overrides the browser (default: /usr/bin/chromium).
+// Screenshots go to <repo>/tests/artifacts/client-demo/. No sleeps: every wait
+// is for a state of the page.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const demoDir = path.resolve(here, '..');
+const repoRoot = path.resolve(demoDir, '..');
+const dist = path.join(demoDir, 'dist');
+const BIN = process.env.IORELAY_BIN ?? path.join(repoRoot, 'target/debug/iorelay');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.join(repoRoot, 'tests/artifacts/client-demo');
+const WAIT = 20_000;
+
+let server;
+let browser;
+let baseUrl;
+
+/** Starts iorelay on a free port serving dist/, and resolves once it logs its address. */
+async function startServer() {
+  const proc = spawn(
+    BIN,
+    [
+      '--listen', '127.0.0.1:0',
+      '--static-dir', dist,
+      // Short heartbeats so the server notices a dropped peer within seconds.
+      '--ping-interval-ms', '3000',
+      '--ping-timeout-ms', '3000',
+    ],
+    { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`iorelay did not start:\n${output}`)), 15_000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/listening on (http:\/\/[^\s"]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`iorelay exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    url,
+    logs: () => output,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
+  };
+}
+
+before(async () => {
+  assert.ok(existsSync(path.join(dist, 'index.html')), `${dist}/index.html is missing: run "npm run build" first`);
+  assert.ok(existsSync(BIN), `${BIN} is missing: run "cargo build -p iorelay" first`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await startServer();
+  baseUrl = server.url;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+async function openPerson(name, { viewport = { width: 1280, height: 800 }, isMobile = false } = {}) {
+  const context = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(baseUrl);
+  return { name, context, page, errors };
+}
+
+async function signIn({ page, name }, room = 'general') {
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Room', { exact: true }).fill(room);
+  await page.getByRole('button', { name: 'Join chat' }).click();
+  await waitForStatus(page, 'connected');
+  // Joined once the server lists us as a member of the room.
+  await member(page, name).waitFor({ state: 'attached', timeout: WAIT });
+}
+
+/** A person in the members list; guest ids are `guest:` + the name in lower case. */
+const member = (page, name) => page.getByTestId('members').locator(`[data-user-id="guest:${name.toLowerCase()}"]`);
+const badge = (page) => page.getByTestId('connection-badge');
+const members = (page) => page.getByTestId('members');
+const typing = (page) => page.getByTestId('typing');
+const composer = (page, room = 'general') => page.getByLabel(`Message #${room}`);
+
+async function waitForStatus(page, ...statuses) {
+  await page.waitForFunction(
+    (wanted) => wanted.includes(document.querySelector('[data-testid="connection-badge"]')?.dataset.status),
+    statuses,
+    { timeout: WAIT },
+  );
+}
+
+async function waitForTransport(page, transport) {
+  await page.waitForFunction(
+    (t) => document.querySelector('[data-testid="connection-badge"]')?.dataset.transport === t,
+    transport,
+    { timeout: WAIT },
+  );
+}
+
+/** Stored messages (not pending ones) whose text is exactly `text`. */
+function messagesWithText(page, text) {
+  return page.getByTestId('message').filter({ has: page.locator('.message-text', { hasText: new RegExp(`^${escapeRe(text)}$`) }) });
+}
+
+function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+async function expectOnce(page, text) {
+  const found = messagesWithText(page, text);
+  await found.first().waitFor({ timeout: WAIT });
+  assert.equal(await found.count(), 1, `"${text}" should be shown exactly once`);
+}
+
+/** Ids of all stored messages shown, in order. */
+async function shownIds(page) {
+  return page.getByTestId('message').evaluateAll((els) => els.map((el) => Number(el.dataset.id)));
+}
+
+async function send(page, text, room = 'general') {
+  const box = composer(page, room);
+  await box.fill(text);
+  await box.press('Enter');
+  // Acknowledged: it is a stored message (with its server id), no longer pending.
+  await messagesWithText(page, text).first().waitFor({ timeout: WAIT });
+  await page.getByTestId('pending-message').waitFor({ state: 'detached', timeout: WAIT });
+}
+
+/** Runs `body`; on failure, saves a screenshot of each person's page before rethrowing. */
+async function withFailureShots(label, people, body) {
+  try {
+    await body();
+  } catch (e) {
+    for (const p of people) {
+      await p.page.screenshot({ path: path.join(ARTIFACTS, `FAILED-${label}-${p.name}.png`) }).catch(() => {});
+    }
+    throw e;
+  }
+}
+
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+// ---------------------------------------------------------------------------
+
+test('two people chat; typing, presence and an offline catch-up work', async () => {
+  const alice = await openPerson('Alice');
+  const bob = await openPerson('Bob');
+  try {
+    await withFailureShots('chat', [alice, bob], async () => {
+    // Sign-in screen.
+    await alice.page.getByRole('form', { name: 'Sign in' }).waitFor();
+    await shot(alice.page, '01-sign-in');
+
+    await signIn(alice);
+    await signIn(bob);
+
+    // Both upgrade from polling to WebSocket, and the badge says so.
+    await waitForTransport(alice.page, 'websocket');
+    await waitForTransport(bob.page, 'websocket');
+    assert.match(await badge(alice.page).innerText(), /Connected\s*·\s*websocket/);
+
+    // Presence: each sees the other.
+    await member(alice.page, 'Bob').waitFor({ timeout: WAIT });
+    await member(bob.page, 'Alice').waitFor({ timeout: WAIT });
+
+    // Typing shows up on the other side, and goes away when the message is sent.
+    await composer(bob.page).pressSequentially('Hi Ali');
+    await typing(alice.page).getByText('Bob is typing…').waitFor({ timeout: WAIT });
+    await composer(bob.page).pressSequentially('ce!');
+    await composer(bob.page).press('Enter');
+    await expectOnce(alice.page, 'Hi Alice!');
+    await alice.page.waitForFunction(() => document.querySelector('[data-testid="typing"]')?.textContent === '', null, {
+      timeout: WAIT,
+    });
+
+    await send(alice.page, 'Hey Bob, welcome to iorelay — ünïcode and all');
+    await expectOnce(bob.page, 'Hey Bob, welcome to iorelay — ünïcode and all');
+    await send(bob.page, 'Thanks! Socket.IO over Rust, nice.');
+    await expectOnce(alice.page, 'Thanks! Socket.IO over Rust, nice.');
+
+    // Bob's network goes away.
+    await bob.context.setOffline(true);
+    await waitForStatus(bob.page, 'offline', 'reconnecting');
+    // The server noticed: Bob left the room.
+    await member(alice.page, 'Bob').waitFor({ state: 'detached', timeout: WAIT });
+
+    const missed = ['While you were away: 1', 'While you were away: 2', 'While you were away: 3'];
+    for (const text of missed) await send(alice.page, text);
+    for (const text of missed) assert.equal(await messagesWithText(bob.page, text).count(), 0);
+    await shot(bob.page, '03-bob-offline');
+
+    // Back online: Bob reconnects, re-joins, and catches up exactly once.
+    await bob.context.setOffline(false);
+    await waitForStatus(bob.page, 'connected');
+    await member(alice.page, 'Bob').waitFor({ timeout: WAIT });
+    for (const text of missed) await expectOnce(bob.page, text);
+    await expectOnce(bob.page, 'Hi Alice!');
+    await expectOnce(bob.page, 'Hey Bob, welcome to iorelay — ünïcode and all');
+
+    const bobIds = await shownIds(bob.page);
+    assert.deepEqual(bobIds, [1, 2, 3, 4, 5, 6], 'Bob sees every message once, in order');
+    assert.deepEqual(await shownIds(alice.page), bobIds, 'both see the same history');
+
+    // And the conversation goes on both ways.
+    await send(bob.page, 'Back online, got all three.');
+    await expectOnce(alice.page, 'Back online, got all three.');
+
+    // A desktop screenshot for the README: Bob is typing, Alice sees it.
+    await composer(bob.page).pressSequentially('Let me try the phone layout');
+    await typing(alice.page).getByText('Bob is typing…').waitFor({ timeout: WAIT });
+    const demo = await shot(alice.page, '02-desktop-chat');
+    if (process.env.UPDATE_DEMO_SCREENSHOT) copyFileSync(demo, path.join(repoRoot, 'docs/demo.png'));
+    await shot(bob.page, '04-bob-caught-up');
+
+    assert.deepEqual(alice.errors, []);
+    assert.deepEqual(bob.errors, []);
+    });
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+  }
+});
+
+test('works at phone width: rooms drawer, history and sending', async () => {
+  const carol = await openPerson('Carol', { viewport: { width: 390, height: 844 }, isMobile: true });
+  const dave = await openPerson('Dave');
+  try {
+    await withFailureShots('phone', [carol, dave], async () => {
+    await signIn(dave);
+    await send(dave.page, 'Posted before Carol came');
+    await signIn(carol);
+    // The room's latest messages come with the join.
+    await expectOnce(carol.page, 'Posted before Carol came');
+
+    // The members column is hidden; the rooms list is a drawer.
+    assert.equal(await members(carol.page).isVisible(), false);
+    await carol.page.getByRole('button', { name: 'Rooms' }).click();
+    const joinField = carol.page.getByLabel('Join or create a room');
+    await joinField.waitFor({ state: 'visible' });
+    // The drawer has slid in completely.
+    await carol.page.waitForFunction(() => document.getElementById('sidebar')?.getBoundingClientRect().left === 0);
+    await shot(carol.page, '06-phone-rooms-drawer');
+    await joinField.fill('design-review');
+    await joinField.press('Enter');
+    await carol.page.getByRole('heading', { name: 'design-review', exact: true }).waitFor({ timeout: WAIT });
+    await member(carol.page, 'Carol').waitFor({ state: 'attached', timeout: WAIT });
+    await send(carol.page, 'Notes from the phone', 'design-review');
+
+    // Back to #general from the drawer, and chat with a desktop user.
+    await carol.page.getByRole('button', { name: 'Rooms' }).click();
+    await carol.page.getByRole('navigation', { name: 'Your rooms' }).getByRole('button', { name: /^general/ }).click();
+    await carol.page.getByRole('heading', { name: 'general', exact: true }).waitFor();
+    await send(carol.page, 'Hello from a phone');
+    await expectOnce(dave.page, 'Hello from a phone');
+    await send(dave.page, 'Hi Carol');
+    await expectOnce(carol.page, 'Hi Carol');
+    await shot(carol.page, '05-phone-chat');
+
+    // Nothing overflows horizontally at phone width.
+    const overflow = await carol.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
+    assert.deepEqual(carol.errors, []);
+    });
+  } finally {
+    await carol.context.close();
+    await dave.context.close();
+  }
+});

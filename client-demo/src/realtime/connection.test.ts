@@ -1,0 +1,295 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatClient, TYPING_IDLE_MS, TYPING_REFRESH_MS } from './connection';
+import type { Connection, SocketLike } from './connection';
+import type { ChatMessage, User } from './types';
+
+type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A socket whose "server" is a function; the test drives connects and drops. */
+class FakeSocket implements SocketLike {
+  connected = false;
+  active = true;
+  connectCalls = 0;
+  readonly sent: { event: string; payload: any }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+  private readonly listeners = new Map<string, Listener[]>();
+
+  constructor(private readonly handle: (event: string, payload: any) => unknown) {} // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  on(event: string, listener: Listener) {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+    return this;
+  }
+
+  fire(event: string, ...args: unknown[]) {
+    for (const l of this.listeners.get(event) ?? []) l(...args);
+  }
+
+  timeout() {
+    return {
+      emitWithAck: async (event: string, payload: unknown) => {
+        this.sent.push({ event, payload });
+        return this.handle(event, payload);
+      },
+    };
+  }
+
+  connect() {
+    this.connectCalls++;
+  }
+
+  disconnect() {
+    this.connected = false;
+    this.active = false;
+  }
+
+  serverConnect() {
+    this.connected = true;
+    this.active = true;
+    this.fire('connect');
+  }
+
+  serverDrop() {
+    this.connected = false;
+    this.fire('disconnect', 'transport close');
+  }
+
+  sentEvents(name: string) {
+    return this.sent.filter((s) => s.event === name).map((s) => s.payload);
+  }
+}
+
+/** The /chat contract over in-memory rooms, with small pages to exercise paging. */
+class FakeChatServer {
+  readonly rooms = new Map<string, ChatMessage[]>();
+  joinHistory = 2;
+  members: User[] = [];
+
+  constructor(private readonly me: User) {}
+
+  post(room: string, from: User, text: string): ChatMessage {
+    const list = this.rooms.get(room) ?? [];
+    const message = { id: list.length + 1, room, from, text, ts: 1_700_000_000_000 + list.length };
+    list.push(message);
+    this.rooms.set(room, list);
+    return message;
+  }
+
+  handle = (event: string, p: any): unknown => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const list = this.rooms.get(p.room) ?? [];
+    switch (event) {
+      case 'join':
+        if (p.room === 'forbidden') return { ok: false, error: { code: 'too_many_rooms', message: 'Too many rooms.' } };
+        return { ok: true, room: p.room, members: [this.me, ...this.members], messages: list.slice(-this.joinHistory) };
+      case 'history': {
+        let found = list.filter((m) => (p.after === undefined || m.id > p.after) && (p.before === undefined || m.id < p.before));
+        const limit = p.limit ?? this.joinHistory;
+        const has_more = found.length > limit;
+        found = p.before !== undefined ? found.slice(-limit) : found.slice(0, limit);
+        return { ok: true, messages: found, has_more };
+      }
+      case 'message': {
+        const m = this.post(p.room, this.me, p.text);
+        return { ok: true, id: m.id, ts: m.ts };
+      }
+      case 'rooms':
+        return { ok: true, rooms: [...this.rooms.keys()].map((room) => ({ room, members: 1 })) };
+      default:
+        return { ok: true };
+    }
+  };
+}
+
+const alice: User = { id: 'guest:alice', name: 'Alice' };
+const bob: User = { id: 'guest:bob', name: 'Bob' };
+
+function setup() {
+  const server = new FakeChatServer(alice);
+  const chat = new FakeSocket(server.handle);
+  const notifications = new FakeSocket(() => ({ ok: true, topics: [] }));
+  const network = new EventTarget();
+  let online = true;
+  let drops = 0;
+  const connection: Connection = {
+    chat,
+    notifications,
+    watchTransport: (listener) => listener('websocket'),
+    drop: () => {
+      drops++;
+      chat.serverDrop();
+    },
+  };
+  const client = new ChatClient({
+    connect: () => connection,
+    networkEvents: network,
+    isOnline: () => online,
+  });
+  return {
+    server,
+    chat,
+    notifications,
+    client,
+    drops: () => drops,
+    goOffline() {
+      online = false;
+      network.dispatchEvent(new Event('offline'));
+    },
+    goOnline() {
+      online = true;
+      network.dispatchEvent(new Event('online'));
+    },
+  };
+}
+
+const ids = (ms: ChatMessage[]) => ms.map((m) => m.id);
+
+describe('ChatClient', () => {
+  let t: ReturnType<typeof setup>;
+  beforeEach(() => {
+    t = setup();
+  });
+  afterEach(() => {
+    t.client.dispose();
+    vi.useRealTimers();
+  });
+
+  it('joins its rooms once connected', async () => {
+    t.server.post('general', bob, 'hello');
+    t.client.signIn('Alice', ['general']);
+    expect(t.client.getState().status).toBe('connecting');
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    const s = t.client.getState();
+    expect(s).toMatchObject({ status: 'connected', transport: 'websocket', me: alice });
+    expect(s.rooms.general.messages.map((m) => m.text)).toEqual(['hello']);
+    expect(s.rooms.general.members).toEqual([alice]);
+    // Nothing seen before: no catch-up request.
+    expect(t.chat.sentEvents('history')).toEqual([]);
+  });
+
+  it('after a drop, re-joins and catches up from the last id seen, without duplicates', async () => {
+    for (let i = 1; i <= 3; i++) t.server.post('general', bob, `before ${i}`);
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    // The join brought the newest two; load the first one as a reader would.
+    await t.client.loadOlder('general');
+    expect(ids(t.client.getState().rooms.general.messages)).toEqual([1, 2, 3]);
+
+    t.chat.serverDrop();
+    expect(t.client.getState().status).toBe('reconnecting');
+    expect(t.client.getState().rooms.general.phase).toBe('rejoining');
+    for (let i = 4; i <= 8; i++) t.server.post('general', bob, `while away ${i}`);
+
+    t.chat.serverConnect();
+    // A live event for a message the catch-up also returns.
+    t.chat.fire('message', t.server.rooms.get('general')![7]);
+    await vi.waitFor(() => expect(ids(t.client.getState().rooms.general.messages)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]));
+    // Paged from 3: (4,5) has_more, (6,7) has_more, (8) done.
+    expect(t.chat.sentEvents('history').filter((p) => p.after !== undefined)).toEqual([
+      { room: 'general', after: 3 },
+      { room: 'general', after: 5 },
+      { room: 'general', after: 7 },
+    ]);
+    expect(t.client.getState().rooms.general.phase).toBe('joined');
+  });
+
+  it('keeps one copy of its own message (ack and event)', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    expect(t.client.send('general', 'hi all')).toBeNull();
+    expect(t.client.getState().rooms.general.pending).toHaveLength(1);
+    t.chat.fire('message', t.server.rooms.get('general')![0]);
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.pending).toEqual([]));
+    expect(t.client.getState().rooms.general.messages.map((m) => m.text)).toEqual(['hi all']);
+  });
+
+  it('does not send while disconnected and does not join twice', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    expect(t.client.join('general')).toBeNull();
+    expect(t.chat.sentEvents('join')).toHaveLength(1);
+    t.chat.serverDrop();
+    expect(t.client.send('general', 'lost?')).toBe('Not in this room yet.');
+    expect(t.chat.sentEvents('message')).toEqual([]);
+  });
+
+  it('reports a refused join and a refused name', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    t.client.join('forbidden');
+    await vi.waitFor(() => expect(t.client.getState().notice).toBe('Could not join #forbidden: Too many rooms.'));
+    expect(t.client.getState().roomOrder).toEqual(['general']);
+
+    const refused = setup();
+    refused.client.signIn('Alice');
+    refused.chat.active = false; // what socket.io-client does on a CONNECT_ERROR packet
+    // iorelay puts the code in front of the message (socketioxide sends no `data`).
+    refused.chat.fire('connect_error', new Error('invalid_name: display names have at most 32 characters'));
+    expect(refused.client.getState()).toMatchObject({
+      me: null,
+      status: 'signed-out',
+      lastError: { code: 'invalid_name', message: 'Display names have at most 32 characters' },
+    });
+    refused.client.dispose();
+  });
+
+  it('drops the connection when the browser goes offline, and retries when it is back', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().status).toBe('connected'));
+    t.goOffline();
+    expect(t.drops()).toBe(1);
+    expect(t.client.getState().status).toBe('offline');
+    t.chat.active = false;
+    t.goOnline();
+    expect(t.chat.connectCalls).toBe(1);
+    expect(t.client.getState().status).toBe('reconnecting');
+  });
+
+  it('sends typing on input, refreshes it, and stops after a pause or on send', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    vi.useFakeTimers();
+    const typing = () => t.chat.sentEvents('typing').map((p) => p.typing);
+
+    t.client.typingInput('general');
+    t.client.typingInput('general');
+    expect(typing()).toEqual([true]);
+    vi.advanceTimersByTime(TYPING_IDLE_MS - 100);
+    t.client.typingInput('general');
+    vi.advanceTimersByTime(TYPING_IDLE_MS - 100);
+    t.client.typingInput('general'); // more than TYPING_REFRESH_MS since the first
+    expect(TYPING_IDLE_MS * 2 - 200).toBeGreaterThanOrEqual(TYPING_REFRESH_MS);
+    expect(typing()).toEqual([true, true]);
+    vi.advanceTimersByTime(TYPING_IDLE_MS);
+    expect(typing()).toEqual([true, true, false]);
+
+    t.client.typingInput('general');
+    t.client.send('general', 'done');
+    expect(typing()).toEqual([true, true, false, true, false]);
+    vi.advanceTimersByTime(TYPING_IDLE_MS * 2);
+    expect(typing()).toEqual([true, true, false, true, false]);
+  });
+
+  it('shows notifications from /notifications as toasts', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
+    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
+    expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished']);
+    t.client.dismissToast('n1');
+    expect(t.client.getState().toasts).toEqual([]);
+  });
+
+  it('ignores events of a session that was signed out', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    t.client.signOut();
+    t.chat.fire('message', { id: 1, room: 'general', from: bob, text: 'late', ts: 1 });
+    expect(t.client.getState()).toMatchObject({ me: null, rooms: {} });
+  });
+});
