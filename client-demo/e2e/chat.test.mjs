@@ -29,6 +29,8 @@ const WAIT = 20_000;
 let server;
 let browser;
 let baseUrl;
+/** Publish API key of the test server. */
+const API_KEY = `e2e-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 
 /** Starts iorelay on a free port serving dist/, and resolves once it logs its address. */
 async function startServer() {
@@ -40,6 +42,7 @@ async function startServer() {
       // Short heartbeats so the server notices a dropped peer within seconds.
       '--ping-interval-ms', '3000',
       '--ping-timeout-ms', '3000',
+      '--api-keys', API_KEY,
     ],
     { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -181,9 +184,40 @@ async function withFailureShots(label, people, body) {
   }
 }
 
+const yourRooms = (page) => page.getByRole('navigation', { name: 'Your rooms' });
+
+/** Joins (or creates) a room with the sidebar's field, and waits until it is shown and joined. */
+async function joinRoom(page, room) {
+  const field = page.getByLabel('Join or create a room');
+  await field.fill(room);
+  await field.press('Enter');
+  await page.getByRole('heading', { name: room, exact: true }).waitFor({ timeout: WAIT });
+  await page.waitForFunction(
+    (r) => !document.querySelector('.composer-hint')?.textContent?.startsWith(`Joining #${r}`),
+    room,
+    { timeout: WAIT },
+  );
+}
+
+async function showRoom(page, room) {
+  await yourRooms(page).getByRole('button', { name: new RegExp(`^${escapeRe(room)}`) }).click();
+  await page.getByRole('heading', { name: room, exact: true }).waitFor({ timeout: WAIT });
+}
+
+/** POST to the publish API of the test server. */
+async function api(pathname, body) {
+  const res = await fetch(new URL(pathname, baseUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
 async function shot(page, name) {
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file });
+  // Finite animations (toasts sliding in) are finished first, so a screenshot shows the final state.
+  await page.screenshot({ path: file, animations: 'disabled' });
   return file;
 }
 
@@ -252,6 +286,16 @@ test('two people chat; typing, presence and an offline catch-up work', async () 
     await send(bob.page, 'Back online, got all three.');
     await expectOnce(alice.page, 'Back online, got all three.');
 
+    // A second room: joined from the sidebar; its messages count as unread while another room is shown.
+    await joinRoom(alice.page, 'release-notes');
+    await joinRoom(bob.page, 'release-notes');
+    await member(alice.page, 'Bob').waitFor({ timeout: WAIT });
+    await showRoom(alice.page, 'general');
+    await send(bob.page, 'v0.1 is out: rooms, history, typing, presence.', 'release-notes');
+    await yourRooms(alice.page).getByLabel('1 unread').waitFor({ timeout: WAIT });
+    assert.equal(await messagesWithText(alice.page, 'v0.1 is out: rooms, history, typing, presence.').count(), 0);
+    await showRoom(bob.page, 'general');
+
     // A desktop screenshot for the README: Bob is typing, Alice sees it.
     await composer(bob.page).pressSequentially('Let me try the phone layout');
     await typing(alice.page).getByText('Bob is typing…').waitFor({ timeout: WAIT });
@@ -295,8 +339,7 @@ test('works at phone width: rooms drawer, history and sending', async () => {
 
     // Back to #general from the drawer, and chat with a desktop user.
     await carol.page.getByRole('button', { name: 'Rooms' }).click();
-    await carol.page.getByRole('navigation', { name: 'Your rooms' }).getByRole('button', { name: /^general/ }).click();
-    await carol.page.getByRole('heading', { name: 'general', exact: true }).waitFor();
+    await showRoom(carol.page, 'general');
     await send(carol.page, 'Hello from a phone');
     await expectOnce(dave.page, 'Hello from a phone');
     await send(dave.page, 'Hi Carol');
@@ -311,5 +354,53 @@ test('works at phone width: rooms drawer, history and sending', async () => {
   } finally {
     await carol.context.close();
     await dave.context.close();
+  }
+});
+
+test('notifications published through the HTTP API pop up as toasts', async (t) => {
+  const erin = await openPerson('Erin');
+  const frank = await openPerson('Frank');
+  try {
+    await withFailureShots('toast', [erin, frank], async () => {
+      await signIn(erin);
+      await signIn(frank);
+
+      // To one user: only Erin gets it.
+      const direct = await api('/api/v1/notify', {
+        users: ['guest:erin'],
+        title: 'Build #1289 passed',
+        body: 'main is green again.',
+        data: { build: 1289 },
+      });
+      if (direct.status === 404) {
+        t.skip('this iorelay build has no POST /api/v1/notify');
+        return;
+      }
+      assert.equal(direct.status, 200, JSON.stringify(direct.body));
+      const toast = erin.page.getByTestId('toast').filter({ hasText: 'Build #1289 passed' });
+      await toast.waitFor({ timeout: WAIT });
+      assert.match(await toast.innerText(), /main is green again\./);
+
+      // To a topic the app subscribes to on connect: both get it.
+      const broadcast = await api('/api/v1/notify', {
+        topic: 'announcements',
+        title: 'Maintenance at 18:00',
+        body: 'Expect a short reconnect; no message will be lost.',
+      });
+      assert.equal(broadcast.status, 200, JSON.stringify(broadcast.body));
+      for (const p of [erin, frank]) {
+        await p.page.getByTestId('toast').filter({ hasText: 'Maintenance at 18:00' }).waitFor({ timeout: WAIT });
+      }
+      assert.equal(await frank.page.getByTestId('toast').filter({ hasText: 'Build #1289 passed' }).count(), 0);
+      await shot(erin.page, '07-toasts');
+
+      // Dismissed with its button.
+      await toast.getByRole('button', { name: /Dismiss notification/ }).click();
+      await toast.waitFor({ state: 'detached', timeout: WAIT });
+      assert.deepEqual(erin.errors, []);
+    });
+  } finally {
+    await erin.context.close();
+    await frank.context.close();
   }
 });

@@ -275,9 +275,13 @@ describe('ChatClient', () => {
     expect(typing()).toEqual([true, true, false, true, false]);
   });
 
-  it('shows notifications from /notifications as toasts', async () => {
+  it('shows notifications from /notifications as toasts, and subscribes to its topics on each connect', async () => {
     t.client.signIn('Alice', ['general']);
     t.chat.serverConnect();
+    t.notifications.serverConnect();
+    t.notifications.serverDrop();
+    t.notifications.serverConnect();
+    expect(t.notifications.sentEvents('subscribe')).toEqual([{ topic: 'announcements' }, { topic: 'announcements' }]);
     t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
     t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
     expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished']);

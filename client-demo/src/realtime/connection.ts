@@ -87,7 +87,12 @@ export interface ClientOptions {
   isOnline?: () => boolean;
   now?: () => number;
   ackTimeoutMs?: number;
+  /** Notification topics to subscribe to on every (re)connect of /notifications. */
+  topics?: string[];
 }
+
+/** Topics the demo listens to besides the notifications addressed to the user. */
+export const DEFAULT_TOPICS = ['announcements'];
 
 /** Opens /chat with socket.io-client, and /notifications on the same connection. */
 export function socketIoConnection(url: string): ConnectionFactory {
@@ -167,6 +172,7 @@ export class ChatClient {
   private readonly isOnline: () => boolean;
   private readonly now: () => number;
   private readonly ackTimeoutMs: number;
+  private readonly topics: string[];
 
   constructor(options: ClientOptions = {}) {
     this.connectFactory = options.connect ?? socketIoConnection(options.url ?? '');
@@ -175,6 +181,7 @@ export class ChatClient {
     this.isOnline = options.isOnline ?? (() => (typeof navigator === 'undefined' ? true : navigator.onLine));
     this.now = options.now ?? (() => Date.now());
     this.ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+    this.topics = options.topics ?? DEFAULT_TOPICS;
   }
 
   // --- store ---------------------------------------------------------------
@@ -241,6 +248,11 @@ export class ChatClient {
       if (!live()) return;
       this.dispatch({ type: 'presence', event });
       this.refreshRoomsSoon();
+    });
+    // Subscriptions belong to the socket: renew them on every connect.
+    notifications.on('connect', () => {
+      if (!live()) return;
+      for (const topic of this.topics) void this.subscribeTopic(topic);
     });
     notifications.on('notification', (notification: Notification) => {
       if (!live()) return;
