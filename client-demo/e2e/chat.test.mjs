@@ -43,6 +43,8 @@ async function startServer() {
       '--ping-interval-ms', '3000',
       '--ping-timeout-ms', '3000',
       '--api-keys', API_KEY,
+      // A short join history, so re-join catch-up and "Load earlier messages" really page.
+      '--chat-join-history', '3',
     ],
     { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -318,10 +320,26 @@ test('works at phone width: rooms drawer, history and sending', async () => {
   try {
     await withFailureShots('phone', [carol, dave], async () => {
     await signIn(dave);
-    await send(dave.page, 'Posted before Carol came');
+    const agenda = ['Agenda for today:', '1. release notes', '2. phone demo', 'Posted before Carol came'];
+    for (const text of agenda) await send(dave.page, text);
     await signIn(carol);
-    // The room's latest messages come with the join.
+    // The room's latest messages come with the join (3, as configured), older ones on demand.
     await expectOnce(carol.page, 'Posted before Carol came');
+    assert.equal((await shownIds(carol.page)).length, 3);
+    const older = carol.page.getByRole('button', { name: 'Load earlier messages' });
+    // The count grows and "Loading…" ends in the same update, so the button's presence is settled here.
+    while (await older.isVisible()) {
+      const before = (await shownIds(carol.page)).length;
+      await older.click();
+      await carol.page.waitForFunction(
+        (n) => document.querySelectorAll('[data-testid="message"]').length > n,
+        before,
+        { timeout: WAIT },
+      );
+    }
+    const all = await shownIds(carol.page);
+    assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => i + 1), 'every message from id 1 on, once, in order');
+    for (const text of agenda) await expectOnce(carol.page, text);
 
     // The members column is hidden; the rooms list is a drawer.
     assert.equal(await members(carol.page).isVisible(), false);

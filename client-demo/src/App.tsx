@@ -109,6 +109,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
       )}
 
       <aside id="sidebar" className="sidebar" aria-label="Rooms">
+        <CloseDrawer className="only-narrow" label="Close rooms" onClose={() => setPanel('none')} />
         <RoomSidebar
           rooms={rooms}
           activeRoom={state.activeRoom}
@@ -200,6 +201,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
       </main>
 
       <aside id="members-panel" className="members-panel" aria-label="Members">
+        <CloseDrawer className="only-medium" label="Close members" onClose={() => setPanel('none')} />
         {room && (
           <PresenceList
             room={room.name}
@@ -214,5 +216,15 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
       {panel !== 'none' && <div className="scrim" aria-hidden="true" onClick={() => setPanel('none')} />}
       <Toasts toasts={state.toasts} onDismiss={(id) => client.dismissToast(id)} />
     </div>
+  );
+}
+
+function CloseDrawer({ className, label, onClose }: { className: string; label: string; onClose: () => void }) {
+  return (
+    <button type="button" className={`icon-button drawer-close ${className}`} aria-label={label} onClick={onClose}>
+      <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
+        <path d="M4 4l8 8M12 4l-8 8" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+      </svg>
+    </button>
   );
 }
