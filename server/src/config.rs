@@ -40,7 +40,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a configuration (flags, environment, file) and print the effective settings as TOML.
-    CheckConfig(Config),
+    CheckConfig(Box<Config>),
     /// Serve the reference behaviour the official Socket.IO protocol test suite expects.
     Conformance(ConformanceArgs),
 }
@@ -82,6 +82,54 @@ pub struct Config {
 
     #[command(flatten)]
     pub api: ApiConfig,
+
+    #[command(flatten)]
+    pub cluster: ClusterConfig,
+}
+
+/// Running as one of several nodes.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Where rooms, broadcasts, chat history and presence live: this process, or Redis (shared by all nodes).
+    #[arg(long, env = "IORELAY_ADAPTER", value_enum, default_value_t = AdapterKind::Memory, help_heading = "Cluster")]
+    pub adapter: AdapterKind,
+
+    /// Redis URL for `--adapter redis`, e.g. redis://127.0.0.1:6379 (Redis 7+).
+    #[arg(
+        long,
+        env = "IORELAY_REDIS_URL",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub redis_url: Option<String>,
+
+    /// Use sharded pub/sub (SPUBLISH) and cluster routing, for Redis Cluster.
+    #[arg(long, env = "IORELAY_REDIS_SHARDED", help_heading = "Cluster")]
+    pub redis_sharded: bool,
+
+    /// Prefix of every Redis key and channel iorelay uses (one per deployment).
+    #[arg(
+        long,
+        env = "IORELAY_REDIS_PREFIX",
+        default_value = "iorelay",
+        help_heading = "Cluster"
+    )]
+    pub redis_prefix: String,
+
+    /// This node's id in logs, presence and `/api` socket listings (default: random per process).
+    #[arg(long, env = "IORELAY_NODE_ID", help_heading = "Cluster")]
+    pub node_id: Option<String>,
+}
+
+/// Where shared state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// In this process (one node).
+    Memory,
+    /// In Redis (several nodes).
+    Redis,
 }
 
 /// The HTTP publish API (`/api/v1`).
@@ -550,6 +598,14 @@ impl Config {
                 );
             }
         }
+        if self.cluster.adapter == AdapterKind::Redis && self.cluster.redis_url.is_none() {
+            return invalid("cluster.redis_url", "required with --adapter redis");
+        }
+        if self.cluster.redis_prefix.is_empty()
+            || self.cluster.redis_prefix.contains(char::is_whitespace)
+        {
+            return invalid("cluster.redis_prefix", "must be a non-empty word");
+        }
         if self.api.api_keys.iter().any(|k| k.len() < 16) {
             return invalid("api.api_keys", "every key needs at least 16 characters");
         }
@@ -572,11 +628,23 @@ impl Config {
         Ok(())
     }
 
+    /// The Redis URL with its password masked, for messages.
+    pub fn to_redacted_redis_url(&self) -> String {
+        self.cluster
+            .redis_url
+            .as_deref()
+            .map(redact_url_password)
+            .unwrap_or_default()
+    }
+
     /// The effective settings as TOML, as `check-config` prints them (secrets masked).
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
         for key in &mut shown.api.api_keys {
             *key = "<redacted>".to_owned();
+        }
+        if let Some(url) = &mut shown.cluster.redis_url {
+            *url = redact_url_password(url);
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }
@@ -601,6 +669,20 @@ impl EngineConfig {
     }
 }
 
+/// `redis://user:secret@host` → `redis://user:<redacted>@host`.
+fn redact_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Parses the process arguments into the command to run and its resolved config.
 pub fn parse() -> Result<(Option<Command>, Config), ConfigError> {
     use clap::CommandFactory;
@@ -612,7 +694,7 @@ pub fn parse() -> Result<(Option<Command>, Config), ConfigError> {
                 .subcommand_matches("check-config")
                 .unwrap_or(&matches);
             let config = config.resolve(sub)?;
-            Ok((Some(Command::CheckConfig(config.clone())), config))
+            Ok((Some(Command::CheckConfig(Box::new(config.clone()))), config))
         }
         Some(command @ Command::Conformance(_)) => Ok((Some(command), cli.serve)),
         None => Ok((None, cli.serve.resolve(&matches)?)),
@@ -700,6 +782,21 @@ mod tests {
         );
         let err = resolve(&["--cors-origins", "example.com"]).expect_err("bad origin");
         assert!(err.to_string().contains("server.cors_origins"), "{err}");
+    }
+
+    #[test]
+    fn redis_passwords_are_masked() {
+        assert_eq!(
+            redact_url_password("redis://:pw@h:6379/0"),
+            "redis://:<redacted>@h:6379/0"
+        );
+        assert_eq!(
+            redact_url_password("redis://u:pw@h"),
+            "redis://u:<redacted>@h"
+        );
+        assert_eq!(redact_url_password("redis://h:6379"), "redis://h:6379");
+        let err = resolve(&["--adapter", "redis"]).expect_err("url required");
+        assert!(err.to_string().contains("cluster.redis_url"));
     }
 
     #[test]

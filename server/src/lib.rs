@@ -9,6 +9,7 @@
 //! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
 //! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
 //! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
+//! - [`cluster`]: running as one of N nodes: the Redis link, its driver and monitor.
 //! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
 //! - [`notifications`]: the built-in `/notifications` app and its one delivery path.
 //! - [`identity`]: who a connecting user is (guest name, later JWT).
@@ -16,12 +17,13 @@
 //! - [`event_args`]: an event's arguments, however many, binary included.
 //! - [`conformance`]: the official protocol test suite's reference server.
 //! - [`health`]: `/healthz` and `/readyz`.
-//! - [`shutdown`]: SIGTERM/SIGINT.
+//! - [`shutdown`]: waiting for SIGTERM or SIGINT.
 //! - [`telemetry`]: structured logs.
 
 pub mod api;
 pub mod app;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod conformance;
 pub mod engine;

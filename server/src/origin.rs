@@ -41,7 +41,7 @@ impl OriginPolicy {
             return true;
         }
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self.allowed.iter().any(|o| *o == origin) {
+        if self.allowed.contains(&origin) {
             return true;
         }
         let origin_host = origin

@@ -15,16 +15,24 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::history::HistoryStore;
 use crate::chat::history::MemoryHistory;
 use crate::chat::presence::MemoryPresence;
+use crate::chat::presence::PresenceStore;
+use crate::chat::redis_store::{RedisHistory, RedisPresence};
 use crate::chat::{self, Chat};
-use crate::config::Config;
+use crate::cluster::driver::ResilientDriver;
+use crate::cluster::{self, RedisLink};
+use crate::config::{AdapterKind, Config};
 use crate::health::Health;
 use crate::namespaces::relay::{self, RelayPolicy};
 use crate::notifications::Notifier;
 use crate::publisher::{Publisher, SocketIoPublisher};
 use crate::{api, app, conformance, engine, notifications};
 use axum::Router;
+use socketioxide::adapter::Emitter;
+use socketioxide_redis::drivers::redis::ClusterDriver;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 /// Why a node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +48,22 @@ pub enum StartupError {
     /// The HTTP server failed while running.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// Redis is unreachable or refused us at start.
+    #[error("cannot use Redis at {url}: {source}")]
+    Redis {
+        /// The URL (password masked).
+        url: String,
+        /// Why.
+        source: redis::RedisError,
+    },
+}
+
+/// What a node shares with its peers: the chat stores and, clustered, the Redis link.
+struct Shared {
+    node_id: String,
+    history: Arc<dyn HistoryStore>,
+    presence: Arc<dyn PresenceStore>,
+    redis: Option<RedisLink>,
 }
 
 /// Which set of namespaces a node serves.
@@ -66,18 +90,79 @@ pub async fn run(
     apps: Apps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
+    let node_id = config
+        .cluster
+        .node_id
+        .clone()
+        .unwrap_or_else(random_node_id);
     let builder = engine::configure(SocketIo::builder(), &config.engine);
-    run_with(builder, config, listener, apps, shutdown).await
+    let Some(url) = config
+        .cluster
+        .redis_url
+        .clone()
+        .filter(|_| config.cluster.adapter == AdapterKind::Redis)
+    else {
+        let shared = Shared {
+            node_id,
+            history: Arc::new(MemoryHistory::new(config.chat.chat_history_size)),
+            presence: Arc::new(MemoryPresence::default()),
+            redis: None,
+        };
+        return run_with(builder, shared, config, listener, apps, shutdown).await;
+    };
+    let redis_error = |source| StartupError::Redis {
+        url: config.to_redacted_redis_url(),
+        source,
+    };
+    let prefix = config.cluster.redis_prefix.clone();
+    let link = RedisLink::connect(&url, config.cluster.redis_sharded, &prefix, &node_id)
+        .await
+        .map_err(redis_error)?;
+    let shared = Shared {
+        node_id,
+        history: Arc::new(RedisHistory::new(
+            link.clone(),
+            config.chat.chat_history_size,
+        )),
+        presence: Arc::new(RedisPresence::new(link.clone())),
+        redis: Some(link.clone()),
+    };
+    let adapter_config = RedisAdapterConfig::new()
+        .with_prefix(prefix)
+        .with_request_timeout(config.engine.ack_timeout());
+    tracing::info!(sharded = config.cluster.redis_sharded, node = %shared.node_id, "using the Redis adapter");
+    if config.cluster.redis_sharded {
+        let client = redis::cluster::ClusterClientBuilder::new(vec![url.as_str()])
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .build()
+            .map_err(redis_error)?;
+        let driver = ClusterDriver::new(&client).await.map_err(redis_error)?;
+        let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
+        let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ClusterDriver>>(ctr);
+        run_with(builder, shared, config, listener, apps, shutdown).await
+    } else {
+        let driver = ResilientDriver::connect(link.client.clone())
+            .await
+            .map_err(redis_error)?;
+        let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
+        let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(ctr);
+        run_with(builder, shared, config, listener, apps, shutdown).await
+    }
 }
 
 async fn run_with<A: NodeAdapter>(
     builder: SocketIoBuilder<A>,
+    shared: Shared,
     config: Config,
     listener: TcpListener,
     apps: Apps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let health = Health::default();
+    let stop_background = CancellationToken::new();
+    if let Some(link) = &shared.redis {
+        cluster::spawn_monitor(link.clone(), health.clone(), stop_background.clone());
+    }
     let (layer, io) = builder.build_layer();
     let routes = match apps {
         Apps::Conformance => {
@@ -85,7 +170,7 @@ async fn run_with<A: NodeAdapter>(
             Router::new()
         }
         Apps::Production => {
-            let publisher = register_production(&io, &config);
+            let publisher = register_production(&io, &config, &shared);
             api::routes(&config.api, publisher)
         }
     };
@@ -121,6 +206,7 @@ async fn run_with<A: NodeAdapter>(
 
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
     health.set_draining();
+    stop_background.cancel();
     stop_accepting.cancel();
     let sockets: usize = io.nsps().iter().map(|ns| ns.clone().sockets().len()).sum();
     tracing::info!(
@@ -143,7 +229,11 @@ async fn run_with<A: NodeAdapter>(
 }
 
 /// Registers every production namespace; returns the publisher backends act through.
-fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) -> Arc<dyn Publisher> {
+fn register_production<A: NodeAdapter>(
+    io: &SocketIo<A>,
+    config: &Config,
+    shared: &Shared,
+) -> Arc<dyn Publisher> {
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
@@ -154,22 +244,21 @@ fn register_production<A: NodeAdapter>(io: &SocketIo<A>, config: &Config) -> Arc
     }
     let chat = Arc::new(Chat {
         config: config.chat.clone(),
-        history: Arc::new(MemoryHistory::new(config.chat.chat_history_size)),
-        presence: Arc::new(MemoryPresence::default()),
+        history: shared.history.clone(),
+        presence: shared.presence.clone(),
     });
     chat::register(io, chat);
     notifications::register(io, Arc::new(config.notifications.clone()));
-    let node = format!("{:08x}", rand_node_id());
     Arc::new(SocketIoPublisher::new(
         io.clone(),
-        Notifier::new(io.clone(), &node),
+        Notifier::new(io.clone(), &shared.node_id),
     ))
 }
 
-/// A per-process id, so notification ids from different nodes never collide.
-fn rand_node_id() -> u32 {
+/// A random per-process node id (8 hex digits).
+fn random_node_id() -> String {
     use std::hash::{BuildHasher, RandomState};
-    // RandomState is seeded from the OS per process; hashing the pid gives a random-enough id.
-    let hash = RandomState::new().hash_one(std::process::id());
-    (hash & 0xffff_ffff) as u32
+    // RandomState is seeded randomly per process; hashing the pid and time gives a fresh id.
+    let hash = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()));
+    format!("{:08x}", hash & 0xffff_ffff)
 }

@@ -7,6 +7,7 @@
 
 pub mod history;
 pub mod presence;
+pub mod redis_store;
 
 use std::sync::Arc;
 
