@@ -1,0 +1,108 @@
+// Real services the e2e tests start for themselves: redis-server and nginx,
+// each on a free loopback port, torn down by the test that started it.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  const server = net.createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address();
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+function waitForOutput(proc, re, what, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${output}`)), timeoutMs);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      if (re.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout?.on("data", onData);
+    proc.stderr?.on("data", onData);
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/**
+ * Starts redis-server on a free port (no persistence).
+ * Returns { url, port, stop(), restart() }: restart() starts it again on the same port.
+ */
+export async function startRedis() {
+  const port = await freePort();
+  let proc;
+  const launch = async () => {
+    proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await waitForOutput(proc, /Ready to accept connections/, "redis-server");
+  };
+  await launch();
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = once(proc, "exit");
+    proc.kill("SIGKILL");
+    await exited;
+  };
+  return { url: `redis://127.0.0.1:${port}`, port, stop, restart: launch };
+}
+
+/**
+ * Starts Debian's nginx with `conf` (a full nginx.conf text) in a scratch prefix.
+ * Returns { stop(), dir }.
+ */
+export async function startNginx(conf) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iorelay-nginx-"));
+  fs.mkdirSync(path.join(dir, "logs"));
+  const confPath = path.join(dir, "nginx.conf");
+  fs.writeFileSync(confPath, conf);
+  const proc = spawn("nginx", ["-p", dir, "-c", confPath, "-e", path.join(dir, "logs/error.log"), "-g", "daemon off;"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let exitedEarly = null;
+  proc.once("exit", (code) => (exitedEarly = code));
+  // nginx prints nothing when it starts; wait until its port answers.
+  const listen = conf.match(/listen\s+127\.0\.0\.1:(\d+)/);
+  const port = listen ? Number(listen[1]) : 0;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (exitedEarly !== null) {
+      const log = fs.existsSync(path.join(dir, "logs/error.log")) ? fs.readFileSync(path.join(dir, "logs/error.log"), "utf8") : "";
+      throw new Error(`nginx exited with ${exitedEarly}: ${log}`);
+    }
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.end();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error("nginx did not listen");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    dir,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGQUIT");
+      await exited;
+    },
+  };
+}
