@@ -33,11 +33,11 @@ let baseUrl;
 const API_KEY = `e2e-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 
 /** Starts iorelay on a free port serving dist/, and resolves once it logs its address. */
-async function startServer() {
+async function startServer(listen = '127.0.0.1:0') {
   const proc = spawn(
     BIN,
     [
-      '--listen', '127.0.0.1:0',
+      '--listen', listen,
       '--static-dir', dist,
       // Short heartbeats so the server notices a dropped peer within seconds.
       '--ping-interval-ms', '3000',
@@ -104,12 +104,12 @@ after(async () => {
 // ---------------------------------------------------------------------------
 // Helpers
 
-async function openPerson(name, { viewport = { width: 1280, height: 800 }, isMobile = false } = {}) {
+async function openPerson(name, { viewport = { width: 1280, height: 800 }, isMobile = false, url = baseUrl } = {}) {
   const context = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(baseUrl);
+  await page.goto(url);
   return { name, context, page, errors };
 }
 
@@ -420,5 +420,45 @@ test('notifications published through the HTTP API pop up as toasts', async (t) 
   } finally {
     await erin.context.close();
     await frank.context.close();
+  }
+});
+
+test('after a server restart, clients reconnect by themselves, re-join and carry on', async () => {
+  // A server of its own, restarted on the same port.
+  let restartable = await startServer();
+  const url = restartable.url;
+  const henry = await openPerson('Henry', { url });
+  const iris = await openPerson('Iris', { url });
+  try {
+    await withFailureShots('restart', [henry, iris], async () => {
+      await signIn(henry);
+      await signIn(iris);
+      await send(henry.page, 'Before the restart');
+      await expectOnce(iris.page, 'Before the restart');
+
+      await restartable.stop();
+      await waitForStatus(henry.page, 'reconnecting', 'offline');
+      await waitForStatus(iris.page, 'reconnecting', 'offline');
+      restartable = await startServer(new URL(url).host);
+
+      for (const p of [henry, iris]) await waitForStatus(p.page, 'connected');
+      await member(henry.page, 'Iris').waitFor({ timeout: WAIT });
+      await member(iris.page, 'Henry').waitFor({ timeout: WAIT });
+
+      // The in-memory history started over with id 1: the app shows the new
+      // messages rather than hiding them behind the old ones with the same ids.
+      await send(iris.page, 'After the restart');
+      await expectOnce(henry.page, 'After the restart');
+      await expectOnce(iris.page, 'After the restart');
+      assert.equal(await messagesWithText(henry.page, 'Before the restart').count(), 0);
+      await henry.page.getByRole('alert').filter({ hasText: 'started over' }).waitFor({ timeout: WAIT });
+      await shot(henry.page, '08-after-server-restart');
+      assert.deepEqual(henry.errors, []);
+      assert.deepEqual(iris.errors, []);
+    });
+  } finally {
+    await henry.context.close();
+    await iris.context.close();
+    await restartable.stop();
   }
 });

@@ -193,6 +193,21 @@ describe('ChatClient', () => {
     expect(t.client.getState().rooms.general.phase).toBe('joined');
   });
 
+  it('after a server restart (ids begin again), shows the new history instead of hiding it', async () => {
+    for (let i = 1; i <= 3; i++) t.server.post('general', bob, `old ${i}`);
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    t.chat.serverDrop();
+    t.server.rooms.clear();
+    t.server.post('general', bob, 'new 1');
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.messages.map((m) => m.text)).toEqual(['new 1']));
+    expect(t.chat.sentEvents('history').filter((p) => p.after !== undefined)).toEqual([]);
+    t.chat.fire('message', t.server.post('general', bob, 'new 2'));
+    expect(t.client.getState().rooms.general.messages.map((m) => m.text)).toEqual(['new 1', 'new 2']);
+  });
+
   it('keeps one copy of its own message (ack and event)', async () => {
     t.client.signIn('Alice', ['general']);
     t.chat.serverConnect();

@@ -13,6 +13,7 @@ import {
   chatReducer,
   hasExpiring,
   initialState,
+  isHistoryReset,
   nextCatchUpCursor,
   parseConnectError,
   planResync,
@@ -397,9 +398,11 @@ export class ChatClient {
       this.dispatch({ type: 'joinFailed', room, message: joined.error.message });
       return;
     }
+    // After a reset, `after` points into a history that no longer exists: the join reply is all there is.
+    const reset = isHistoryReset(this.state.rooms[room].messages, joined.messages);
     this.dispatch({ type: 'joinSucceeded', room, members: joined.members, messages: joined.messages });
     this.refreshRoomsSoon();
-    let cursor: number | null = after > 0 ? after : null;
+    let cursor: number | null = after > 0 && !reset ? after : null;
     for (let page = 0; cursor !== null && page < MAX_CATCH_UP_PAGES; page++) {
       const reply = await this.request('history', { room, after: cursor });
       if (generation !== this.generation || !this.state.rooms[room]) return;

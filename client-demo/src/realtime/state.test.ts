@@ -9,6 +9,7 @@ import {
   hasExpiring,
   initialState,
   initials,
+  isHistoryReset,
   lastSeenId,
   mergeMessages,
   nextCatchUpCursor,
@@ -144,6 +145,19 @@ describe('messages in the reducer', () => {
     expect(s.rooms.general.pending[0]).toMatchObject({ status: 'sending' });
     s = chatReducer(s, { type: 'pendingDiscarded', room: 'general', clientId: 'c1' });
     expect(s.rooms.general.pending).toEqual([]);
+  });
+
+  it('drops a failed send once the message shows up after all', () => {
+    const s = run(
+      [
+        { type: 'sendStarted', room: 'general', clientId: 'c1', text: 'did it go?', now: 1 },
+        { type: 'sendFailed', room: 'general', clientId: 'c1', message: 'The server did not answer in time.' },
+        { type: 'historyLoaded', room: 'general', direction: 'newer', reply: { messages: [msg(1, alice, 'general', 'did it go?')], has_more: false } },
+      ],
+      joined(),
+    );
+    expect(s.rooms.general.pending).toEqual([]);
+    expect(ids(s.rooms.general.messages)).toEqual([1]);
   });
 
   it('counts unread messages of other people in rooms not shown', () => {
@@ -443,6 +457,35 @@ describe('reconnect catch-up planning', () => {
     );
     expect(ids(s.rooms.general.messages)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(s.rooms.general.phase).toBe('joined');
+  });
+});
+
+describe('a server whose history started over', () => {
+  it('is told apart from a normal catch-up', () => {
+    const held = [msg(1), msg(2), msg(3)];
+    expect(isHistoryReset(held, [msg(2), msg(3), msg(4)])).toBe(false);
+    expect(isHistoryReset(held, [])).toBe(false);
+    expect(isHistoryReset([], [msg(1)])).toBe(false);
+    // Ids went down, or an id we hold now names another message.
+    expect(isHistoryReset(held, [msg(1, carol, 'general', 'new era', 5)])).toBe(true);
+    expect(isHistoryReset(held, [msg(1), msg(2, alice, 'general', 'other')])).toBe(true);
+  });
+
+  it('replaces the room\'s messages on re-join and says so', () => {
+    let s = joined(['general'], [msg(1), msg(2), msg(3)]);
+    s = chatReducer(s, { type: 'disconnected', willReconnect: true });
+    const fresh = [msg(1, carol, 'general', 'after restart', 99)];
+    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [alice], messages: fresh });
+    expect(s.rooms.general.messages).toEqual(fresh);
+    expect(s.rooms.general).toMatchObject({ phase: 'joined', hasOlder: false });
+    expect(s.notice).toMatch(/started over/);
+  });
+
+  it('a live message that clashes with a held id starts the room over; a late duplicate does not', () => {
+    const s = joined(['general'], [msg(1), msg(2), msg(3)]);
+    expect(chatReducer(s, { type: 'messageReceived', message: msg(2) })).toBe(s);
+    const clash = msg(1, carol, 'general', 'after restart', 99);
+    expect(chatReducer(s, { type: 'messageReceived', message: clash }).rooms.general.messages).toEqual([clash]);
   });
 });
 

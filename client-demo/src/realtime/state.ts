@@ -239,6 +239,26 @@ function isStrictlyIncreasing(messages: ChatMessage[]): boolean {
   return true;
 }
 
+function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
+  return a.ts === b.ts && a.from.id === b.from.id && a.text === b.text;
+}
+
+/**
+ * Whether the server's history no longer continues what we hold: a message
+ * with an id we have but other content, or a newest id below ours. That is
+ * what a restarted in-memory server looks like (its ids begin again at 1);
+ * merging by id would then hide its new messages behind our old ones.
+ */
+export function isHistoryReset(held: ChatMessage[], latest: ChatMessage[]): boolean {
+  if (held.length === 0 || latest.length === 0) return false;
+  if (latest[latest.length - 1].id < held[held.length - 1].id) return true;
+  const byId = new Map(held.map((m) => [m.id, m]));
+  return latest.some((m) => {
+    const h = byId.get(m.id);
+    return h !== undefined && !sameMessage(h, m);
+  });
+}
+
 /** The highest message id held for a room, 0 when none. */
 export function lastSeenId(room: RoomState | undefined): number {
   if (!room || room.messages.length === 0) return 0;
@@ -413,7 +433,23 @@ function addMessages(room: RoomState, incoming: ChatMessage[], isActive: boolean
   // A message from someone means they stopped typing.
   let typing = room.typing;
   for (const m of incoming) typing = withoutTyping(typing, m.from.id);
-  return { ...room, messages, unread, typing };
+  // A send that timed out may have been stored after all: once it shows up, drop the failed copy.
+  let pending = room.pending;
+  if (meId && pending.some((p) => p.status === 'failed')) {
+    const mine = new Set(incoming.filter((m) => m.from.id === meId).map((m) => m.text));
+    pending = pending.filter((p) => !(p.status === 'failed' && mine.has(p.text)));
+  }
+  return { ...room, messages, unread, typing, pending };
+}
+
+/** Starts the room's messages over from `messages` (see `isHistoryReset`). */
+function resetMessages(room: RoomState, messages: ChatMessage[]): RoomState {
+  const sorted = mergeMessages([], messages);
+  return { ...room, messages: sorted, hasOlder: (sorted[0]?.id ?? 0) > 1, loadingOlder: false };
+}
+
+function resetNotice(room: string): string {
+  return `The server's history of #${room} started over (it may have restarted).`;
 }
 
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
@@ -515,6 +551,15 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         if (self) me = self;
       }
       const withMe = me === state.me ? state : { ...state, me };
+      const held = state.rooms[action.room];
+      if (held && isHistoryReset(held.messages, action.messages)) {
+        return updateRoom({ ...withMe, notice: resetNotice(action.room) }, action.room, (room) => ({
+          ...resetMessages(room, action.messages),
+          phase: 'joined',
+          error: null,
+          members: action.members,
+        }));
+      }
       return updateRoom(withMe, action.room, (room) => {
         const first = room.messages.length === 0;
         const merged = addMessages(room, action.messages, state.activeRoom === action.room, state.me?.id ?? null);
@@ -549,10 +594,19 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         r.unread ? { ...r, unread: 0 } : r,
       );
 
-    case 'messageReceived':
+    case 'messageReceived': {
+      const held = state.rooms[action.message.room];
+      // Only a clash of ids counts here: a late duplicate of an older message is no reset.
+      const clash = held?.messages.find((m) => m.id === action.message.id);
+      if (held && clash && !sameMessage(clash, action.message)) {
+        return updateRoom({ ...state, notice: resetNotice(held.name) }, held.name, (room) =>
+          resetMessages(room, [action.message]),
+        );
+      }
       return updateRoom(state, action.message.room, (room) =>
         addMessages(room, [action.message], state.activeRoom === room.name, state.me?.id ?? null),
       );
+    }
 
     case 'olderLoading':
       return updateRoom(state, action.room, (r) => ({ ...r, loadingOlder: true }));
@@ -587,6 +641,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         if (!sent || !me) return { ...room, pending };
         // The `message` event may come before or after the ack: merging by id keeps one copy.
         const message: ChatMessage = { id: action.id, room: room.name, from: me, text: sent.text, ts: action.ts };
+        const clash = room.messages.find((m) => m.id === message.id);
+        if (clash && !sameMessage(clash, message)) return { ...resetMessages(room, [message]), pending };
         return { ...room, pending, messages: mergeMessages(room.messages, [message]) };
       });
     }
