@@ -16,6 +16,7 @@
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
 //! - [`conformance`]: the official protocol test suite's reference server.
+//! - [`delivery`]: broadcasts that fall back to this node while Redis is down.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`shutdown`]: waiting for SIGTERM or SIGINT.
 //! - [`telemetry`]: structured logs.
@@ -26,6 +27,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod conformance;
+pub mod delivery;
 pub mod engine;
 pub mod event_args;
 pub mod events;

@@ -15,6 +15,7 @@ use socketioxide_core::adapter::Spawnable;
 
 use crate::chat::history::now_ms;
 use crate::config::NotificationsConfig;
+use crate::delivery;
 use crate::events::notifications::{Notification, TopicRequest, TopicsReply};
 use crate::events::{ErrorCode, EventError, parse_payload, validate_room};
 use crate::identity::{self, user_of};
@@ -178,8 +179,7 @@ impl<A: NodeAdapter> Notifier<A> {
         let ns = self.io.of(NAMESPACE).ok_or_else(|| {
             DeliveryError("the /notifications namespace is not served".to_owned())
         })?;
-        ns.to(rooms)
-            .emit("notification", &notification)
+        delivery::emit(ns.to(rooms), "notification", &notification)
             .await
             .map_err(|e| DeliveryError(e.to_string()))?;
         Ok(notification)

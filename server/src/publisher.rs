@@ -144,8 +144,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
                 target = target.except(command.except);
             }
             let Some(timeout) = command.ack_timeout else {
-                target
-                    .emit(&command.event, &command.args)
+                crate::delivery::emit(target, &command.event, &command.args)
                     .await
                     .map_err(delivery)?;
                 return Ok(None);

@@ -68,6 +68,8 @@ export async function startRedis() {
  */
 export async function startNginx(conf) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iorelay-nginx-"));
+  // nginx workers drop root privileges; they must reach the prefix (temp files, pid).
+  fs.chmodSync(dir, 0o755);
   fs.mkdirSync(path.join(dir, "logs"));
   const confPath = path.join(dir, "nginx.conf");
   fs.writeFileSync(confPath, conf);

@@ -18,6 +18,7 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
 use crate::config::ChatConfig;
+use crate::delivery;
 use crate::events::chat::{
     HistoryReply, HistoryRequest, JoinReply, PresenceEvent, RoomRequest, RoomSummary, RoomsReply,
     SendReply, SendRequest, TypingEvent, TypingRequest, User,
@@ -195,7 +196,7 @@ async fn announce_leave<A: NodeAdapter>(
         left: Some(user.clone()),
         members,
     };
-    if let Err(e) = socket.to(room.to_owned()).emit("presence", &event).await {
+    if let Err(e) = delivery::emit(socket.to(room.to_owned()), "presence", &event).await {
         tracing::warn!(room, error = %e, "cannot broadcast presence");
     }
     Ok(())
@@ -258,7 +259,7 @@ async fn typing<A: NodeAdapter>(
         user: user.clone(),
         typing: req.typing,
     };
-    if let Err(e) = socket.to(req.room).emit("typing", &event).await {
+    if let Err(e) = delivery::emit(socket.to(req.room), "typing", &event).await {
         tracing::warn!(error = %e, "cannot broadcast typing");
     }
     Ok(Done {})
@@ -325,7 +326,7 @@ async fn emit_to_room<A: NodeAdapter, T: serde::Serialize + ?Sized>(
     event: &str,
     data: &T,
 ) {
-    if let Err(e) = socket.within(room.to_owned()).emit(event, data).await {
+    if let Err(e) = delivery::emit(socket.within(room.to_owned()), event, data).await {
         tracing::warn!(room, event, error = %e, "cannot broadcast to room");
     }
 }

@@ -148,10 +148,12 @@ async fn relay<A: NodeAdapter>(
     };
     let args = req.emit_args();
     if !req.ack {
-        operators.emit(&req.event, &args).await.map_err(|e| {
-            tracing::warn!(sid = %socket.id, error = %e, "relay broadcast failed");
-            EventError::new(ErrorCode::Internal, "broadcast failed")
-        })?;
+        crate::delivery::emit(operators, &req.event, &args)
+            .await
+            .map_err(|e| {
+                tracing::warn!(sid = %socket.id, error = %e, "relay broadcast failed");
+                EventError::new(ErrorCode::Internal, "broadcast failed")
+            })?;
         return Ok(RelayReply { acks: None });
     }
     let stream = operators
