@@ -71,6 +71,15 @@ impl ResilientDriver {
     }
 }
 
+impl ResilientDriver {
+    /// Sends a PING on the pub/sub connection. The connection manager only
+    /// notices a lost connection when a command fails, so a node that only
+    /// receives would otherwise never reconnect and re-subscribe.
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        redis::cmd("PING").exec_async(&mut self.conn.clone()).await
+    }
+}
+
 impl Driver for ResilientDriver {
     type Error = DriverError;
 

@@ -15,6 +15,7 @@ use redis::{Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, Val
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
+use driver::ResilientDriver;
 
 /// How long a node counts as alive after its last heartbeat in Redis.
 pub const NODE_TTL_SECS: u64 = 15;
@@ -132,9 +133,15 @@ impl RedisLink {
     }
 }
 
-/// Checks Redis every second until `stop`: heartbeats this node, reports the
+/// Checks Redis every second until `stop`: heartbeats this node, pings the
+/// adapter's pub/sub connection (when it is ours) so it reconnects, reports the
 /// `redis` readiness check and logs each loss and recovery once.
-pub fn spawn_monitor(link: RedisLink, health: Health, stop: CancellationToken) {
+pub fn spawn_monitor(
+    link: RedisLink,
+    pubsub: Option<ResilientDriver>,
+    health: Health,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut healthy = true;
         health.set("redis", Ok(()));
@@ -144,7 +151,14 @@ pub fn spawn_monitor(link: RedisLink, health: Health, stop: CancellationToken) {
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let result = tokio::time::timeout(Duration::from_secs(2), link.heartbeat()).await;
+            let probe = async {
+                link.heartbeat().await?;
+                match &pubsub {
+                    Some(driver) => driver.ping().await,
+                    None => Ok(()),
+                }
+            };
+            let result = tokio::time::timeout(Duration::from_secs(2), probe).await;
             let outcome = match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
