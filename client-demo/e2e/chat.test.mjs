@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -174,14 +174,16 @@ async function send(page, text, room = 'general') {
   await page.getByTestId('pending-message').waitFor({ state: 'detached', timeout: WAIT });
 }
 
-/** Runs `body`; on failure, saves a screenshot of each person's page before rethrowing. */
-async function withFailureShots(label, people, body) {
+/** Runs `body`; on failure, saves each person's page and the server log before rethrowing. */
+async function withFailureShots(label, people, body, getServer = () => server) {
   try {
     await body();
   } catch (e) {
     for (const p of people) {
       await p.page.screenshot({ path: path.join(ARTIFACTS, `FAILED-${label}-${p.name}.png`) }).catch(() => {});
     }
+    const srv = getServer();
+    if (srv) writeFileSync(path.join(ARTIFACTS, `FAILED-${label}-server.log`), srv.logs());
     throw e;
   }
 }
@@ -382,6 +384,14 @@ test('notifications published through the HTTP API pop up as toasts', async (t) 
     await withFailureShots('toast', [erin, frank], async () => {
       await signIn(erin);
       await signIn(frank);
+      // /notifications is connected and the topic subscribed (the sidebar says so).
+      for (const p of [erin, frank]) {
+        await p.page.waitForFunction(
+          () => document.querySelector('[data-testid="topics"]')?.dataset.topics?.split(',').includes('announcements'),
+          null,
+          { timeout: WAIT },
+        );
+      }
 
       // To one user: only Erin gets it.
       const direct = await api('/api/v1/notify', {
@@ -455,7 +465,7 @@ test('after a server restart, clients reconnect by themselves, re-join and carry
       await shot(henry.page, '08-after-server-restart');
       assert.deepEqual(henry.errors, []);
       assert.deepEqual(iris.errors, []);
-    });
+    }, () => restartable);
   } finally {
     await henry.context.close();
     await iris.context.close();

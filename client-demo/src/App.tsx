@@ -114,6 +114,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
           rooms={rooms}
           activeRoom={state.activeRoom}
           directory={state.directory}
+          topics={state.topics}
           onSelect={(r) => {
             client.activate(r);
             setPanel('none');

@@ -8,6 +8,8 @@ export interface RoomSidebarProps {
   rooms: RoomState[];
   activeRoom: string | null;
   directory: RoomSummary[];
+  /** Notification topics subscribed to. */
+  topics: string[];
   onSelect: (room: string) => void;
   onLeave: (room: string) => void;
   /** Returns why the room cannot be joined, or null. */
@@ -27,7 +29,7 @@ function phaseLabel(room: RoomState): string | null {
   }
 }
 
-export function RoomSidebar({ rooms, activeRoom, directory, onSelect, onLeave, onJoin }: RoomSidebarProps) {
+export function RoomSidebar({ rooms, activeRoom, directory, topics, onSelect, onLeave, onJoin }: RoomSidebarProps) {
   const [draft, setDraft] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const inputId = useId();
@@ -149,6 +151,27 @@ export function RoomSidebar({ rooms, activeRoom, directory, onSelect, onLeave, o
             ))}
           </ul>
         )}
+      </section>
+
+      <section className="sidebar-section" aria-labelledby="topics-heading">
+        <h2 className="sidebar-heading" id="topics-heading">
+          Notifications
+        </h2>
+        <p className="muted small topics" data-testid="topics" data-topics={topics.join(',')}>
+          {topics.length === 0 ? (
+            'Connecting…'
+          ) : (
+            <>
+              Yours, and{' '}
+              {topics.map((t, i) => (
+                <span key={t}>
+                  {i > 0 && ', '}
+                  <span className="tag">{t}</span>
+                </span>
+              ))}
+            </>
+          )}
+        </p>
       </section>
     </div>
   );

@@ -104,8 +104,8 @@ const bob: User = { id: 'guest:bob', name: 'Bob' };
 
 function setup() {
   const server = new FakeChatServer(alice);
-  const chat = new FakeSocket(server.handle);
-  const notifications = new FakeSocket(() => ({ ok: true, topics: [] }));
+  const chat = new FakeSocket((event, payload) => server.handle(event, payload));
+  const notifications = new FakeSocket((_event, p) => ({ ok: true, topics: [p.topic] }));
   const network = new EventTarget();
   let online = true;
   let drops = 0;
@@ -208,6 +208,23 @@ describe('ChatClient', () => {
     expect(t.client.getState().rooms.general.messages.map((m) => m.text)).toEqual(['new 1', 'new 2']);
   });
 
+  it('asks again when a join is not acknowledged in time, but sends a message only once', async () => {
+    let dropJoins = 2;
+    const handle = t.server.handle;
+    t.server.handle = (event, p) => {
+      if (event === 'join' && dropJoins-- > 0) return Promise.reject(new Error('operation has timed out'));
+      if (event === 'message') return Promise.reject(new Error('operation has timed out'));
+      return handle(event, p);
+    };
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+    expect(t.chat.sentEvents('join')).toHaveLength(3);
+    t.client.send('general', 'once');
+    await vi.waitFor(() => expect(t.client.getState().rooms.general.pending[0]?.status).toBe('failed'));
+    expect(t.chat.sentEvents('message')).toHaveLength(1);
+  });
+
   it('keeps one copy of its own message (ack and event)', async () => {
     t.client.signIn('Alice', ['general']);
     t.chat.serverConnect();
@@ -297,6 +314,9 @@ describe('ChatClient', () => {
     t.notifications.serverDrop();
     t.notifications.serverConnect();
     expect(t.notifications.sentEvents('subscribe')).toEqual([{ topic: 'announcements' }, { topic: 'announcements' }]);
+    await vi.waitFor(() => expect(t.client.getState().topics).toEqual(['announcements']));
+    t.notifications.serverDrop();
+    expect(t.client.getState().topics).toEqual([]);
     t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
     t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
     expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished']);

@@ -48,6 +48,8 @@ export const TYPING_IDLE_MS = 2_000;
 export const TYPING_REFRESH_MS = 3_000;
 /** How often the room directory is refreshed while connected. */
 const DIRECTORY_REFRESH_MS = 20_000;
+/** Tries of a request that is safe to repeat, when the acknowledgements time out. */
+const IDEMPOTENT_ATTEMPTS = 3;
 /** Upper bound on catch-up pages per room (each page is up to the server's join history size). */
 const MAX_CATCH_UP_PAGES = 100;
 
@@ -253,8 +255,13 @@ export class ChatClient {
     // Subscriptions belong to the socket: renew them on every connect.
     notifications.on('connect', () => {
       if (!live()) return;
-      for (const topic of this.topics) void this.subscribeTopic(topic);
+      for (const topic of this.topics) {
+        void this.subscribeTopic(topic).then((reply) => {
+          if (live() && reply.ok) this.dispatch({ type: 'topics', topics: reply.topics });
+        });
+      }
     });
+    notifications.on('disconnect', () => live() && this.dispatch({ type: 'topics', topics: [] }));
     notifications.on('notification', (notification: Notification) => {
       if (!live()) return;
       this.dispatch({ type: 'notification', notification, now: this.now() });
@@ -333,6 +340,23 @@ export class ChatClient {
     }
   }
 
+  /**
+   * `request` for events that are safe to repeat (join, history, …): on a
+   * timeout, asks again while still connected. A busy server answers late
+   * rather than never, and a late answer to an earlier try does no harm.
+   */
+  private async idempotent<E extends 'join' | 'history' | 'rooms'>(
+    event: E,
+    payload: Requests[E],
+    attempts = IDEMPOTENT_ATTEMPTS,
+  ): Promise<Ack<Replies[E]>> {
+    let reply = await this.request(event, payload);
+    for (let i = 1; i < attempts && !reply.ok && reply.error.code === 'timeout' && this.conn?.chat.connected; i++) {
+      reply = await this.request(event, payload);
+    }
+    return reply;
+  }
+
   // --- rooms ---------------------------------------------------------------
 
   /** Joins a room (or shows it, when already joined). Returns why not, or null. */
@@ -387,7 +411,7 @@ export class ChatClient {
   /** Joins `room`, then asks for every message after `after` (when > 0), page by page. */
   private async syncRoom(room: string, after: number, generation: number): Promise<void> {
     this.dispatch({ type: 'joinStarted', room });
-    const joined = await this.request('join', { room });
+    const joined = await this.idempotent('join', { room });
     if (generation !== this.generation) return;
     if (!this.state.rooms[room]) {
       // Left while the join was under way.
@@ -404,7 +428,7 @@ export class ChatClient {
     this.refreshRoomsSoon();
     let cursor: number | null = after > 0 && !reset ? after : null;
     for (let page = 0; cursor !== null && page < MAX_CATCH_UP_PAGES; page++) {
-      const reply = await this.request('history', { room, after: cursor });
+      const reply = await this.idempotent('history', { room, after: cursor });
       if (generation !== this.generation || !this.state.rooms[room]) return;
       if (!reply.ok) {
         this.dispatch({ type: 'historyFailed', room, message: reply.error.message });
@@ -423,7 +447,7 @@ export class ChatClient {
     if (!before) return;
     const generation = this.generation;
     this.dispatch({ type: 'olderLoading', room });
-    const reply = await this.request('history', { room, before });
+    const reply = await this.idempotent('history', { room, before });
     if (generation !== this.generation) return;
     if (reply.ok) this.dispatch({ type: 'historyLoaded', room, direction: 'older', reply });
     else this.dispatch({ type: 'historyFailed', room, message: reply.error.message });
@@ -515,13 +539,18 @@ export class ChatClient {
     return this.topicRequest('unsubscribe', topic);
   }
 
+  /** Subscribing is idempotent, so a timed-out try is repeated like `idempotent` does. */
   private async topicRequest(event: 'subscribe' | 'unsubscribe', topic: string): Promise<Ack<TopicsReply>> {
-    const socket = this.conn?.notifications;
-    if (!socket || !socket.connected) return problem('offline', 'You are offline.');
-    try {
-      return (await socket.timeout(this.ackTimeoutMs).emitWithAck(event, { topic })) as Ack<TopicsReply>;
-    } catch {
-      return problem('timeout', 'The server did not answer in time.');
+    let reply: Ack<TopicsReply> = problem('offline', 'You are offline.');
+    for (let i = 0; i < IDEMPOTENT_ATTEMPTS; i++) {
+      const socket = this.conn?.notifications;
+      if (!socket || !socket.connected) return reply;
+      try {
+        return (await socket.timeout(this.ackTimeoutMs).emitWithAck(event, { topic })) as Ack<TopicsReply>;
+      } catch {
+        reply = problem('timeout', 'The server did not answer in time.');
+      }
     }
+    return reply;
   }
 }

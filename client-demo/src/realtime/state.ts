@@ -102,6 +102,8 @@ export interface ChatState {
   directory: RoomSummary[];
   toasts: Toast[];
   seenNotifications: string[];
+  /** Notification topics this tab is subscribed to (empty while /notifications is not connected). */
+  topics: string[];
   /** A one-off message for the person (e.g. a room could not be joined). */
   notice: string | null;
 }
@@ -118,6 +120,7 @@ export const initialState: ChatState = {
   directory: [],
   toasts: [],
   seenNotifications: [],
+  topics: [],
   notice: null,
 };
 
@@ -148,6 +151,7 @@ export type ChatAction =
   | { type: 'directory'; rooms: RoomSummary[] }
   | { type: 'notification'; notification: Notification; now: number }
   | { type: 'toastDismissed'; id: string }
+  | { type: 'topics'; topics: string[] }
   | { type: 'notice'; message: string | null }
   | { type: 'tick'; now: number };
 
@@ -711,6 +715,13 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'toastDismissed':
       if (!state.toasts.some((t) => t.id === action.id)) return state;
       return { ...state, toasts: state.toasts.filter((t) => t.id !== action.id) };
+
+    case 'topics':
+      if (!state.me) return state;
+      if (state.topics.length === action.topics.length && state.topics.every((t, i) => t === action.topics[i])) {
+        return state;
+      }
+      return { ...state, topics: action.topics };
 
     case 'notice':
       return state.notice === action.message ? state : { ...state, notice: action.message };
