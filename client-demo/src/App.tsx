@@ -1,4 +1,5 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { Ref } from 'react';
 import type { ChatClient } from './realtime/connection';
 import { useChatState } from './realtime/useChat';
 import type { ChatState } from './realtime/state';
@@ -49,6 +50,21 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
   const room = state.activeRoom ? state.rooms[state.activeRoom] : undefined;
   const rooms = useMemo(() => state.roomOrder.map((r) => state.rooms[r]).filter(Boolean), [state.roomOrder, state.rooms]);
 
+  // Drawers (phone and tablet widths): focus moves into an opened drawer and back to its toggle.
+  const roomsToggle = useRef<HTMLButtonElement>(null);
+  const membersToggle = useRef<HTMLButtonElement>(null);
+  const roomsClose = useRef<HTMLButtonElement>(null);
+  const membersClose = useRef<HTMLButtonElement>(null);
+  const lastPanel = useRef(panel);
+  useEffect(() => {
+    const previous = lastPanel.current;
+    lastPanel.current = panel;
+    if (panel === 'rooms') roomsClose.current?.focus();
+    else if (panel === 'members') membersClose.current?.focus();
+    else if (previous === 'rooms' && document.activeElement === document.body) roomsToggle.current?.focus();
+    else if (previous === 'members' && document.activeElement === document.body) membersToggle.current?.focus();
+  }, [panel]);
+
   // Close the drawers with Escape.
   useEffect(() => {
     if (panel === 'none') return;
@@ -57,16 +73,17 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
     return () => window.removeEventListener('keydown', onKey);
   }, [panel]);
 
-  useEffect(() => {
-    document.title = room ? `#${room.name} · iorelay chat` : 'iorelay chat';
-  }, [room?.name]); // eslint-disable-line react-hooks/exhaustive-deps
-
   const totalUnread = rooms.reduce((n, r) => n + (r.name === state.activeRoom ? 0 : r.unread), 0);
+  useEffect(() => {
+    const unread = totalUnread > 0 ? `(${totalUnread}) ` : '';
+    document.title = `${unread}${room ? `#${room.name} · ` : ''}iorelay chat`;
+  }, [room?.name, totalUnread]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
     <div className={`shell panel-${panel}`}>
       <header className="topbar">
         <button
+          ref={roomsToggle}
           type="button"
           className="icon-button only-narrow"
           aria-label="Rooms"
@@ -109,7 +126,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
       )}
 
       <aside id="sidebar" className="sidebar" aria-label="Rooms">
-        <CloseDrawer className="only-narrow" label="Close rooms" onClose={() => setPanel('none')} />
+        <CloseDrawer ref={roomsClose} className="only-narrow" label="Close rooms" onClose={() => setPanel('none')} />
         <RoomSidebar
           rooms={rooms}
           activeRoom={state.activeRoom}
@@ -152,6 +169,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
               </span>
               <div className="topbar-spacer" />
               <button
+                ref={membersToggle}
                 type="button"
                 className="button button-quiet button-small only-medium"
                 aria-expanded={panel === 'members'}
@@ -202,7 +220,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
       </main>
 
       <aside id="members-panel" className="members-panel" aria-label="Members">
-        <CloseDrawer className="only-medium" label="Close members" onClose={() => setPanel('none')} />
+        <CloseDrawer ref={membersClose} className="only-medium" label="Close members" onClose={() => setPanel('none')} />
         {room && (
           <PresenceList
             room={room.name}
@@ -220,9 +238,16 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
   );
 }
 
-function CloseDrawer({ className, label, onClose }: { className: string; label: string; onClose: () => void }) {
+interface CloseDrawerProps {
+  className: string;
+  label: string;
+  onClose: () => void;
+  ref?: Ref<HTMLButtonElement>;
+}
+
+function CloseDrawer({ className, label, onClose, ref }: CloseDrawerProps) {
   return (
-    <button type="button" className={`icon-button drawer-close ${className}`} aria-label={label} onClick={onClose}>
+    <button ref={ref} type="button" className={`icon-button drawer-close ${className}`} aria-label={label} onClick={onClose}>
       <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
         <path d="M4 4l8 8M12 4l-8 8" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
       </svg>
