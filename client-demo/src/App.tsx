@@ -132,6 +132,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
           activeRoom={state.activeRoom}
           directory={state.directory}
           topics={state.topics}
+          notificationsError={state.notificationsError}
           onSelect={(r) => {
             client.activate(r);
             setPanel('none');

@@ -10,6 +10,8 @@ export interface RoomSidebarProps {
   directory: RoomSummary[];
   /** Notification topics subscribed to. */
   topics: string[];
+  /** Why notifications are not available, or null. */
+  notificationsError?: string | null;
   onSelect: (room: string) => void;
   onLeave: (room: string) => void;
   /** Returns why the room cannot be joined, or null. */
@@ -29,7 +31,16 @@ function phaseLabel(room: RoomState): string | null {
   }
 }
 
-export function RoomSidebar({ rooms, activeRoom, directory, topics, onSelect, onLeave, onJoin }: RoomSidebarProps) {
+export function RoomSidebar({
+  rooms,
+  activeRoom,
+  directory,
+  topics,
+  notificationsError = null,
+  onSelect,
+  onLeave,
+  onJoin,
+}: RoomSidebarProps) {
   const [draft, setDraft] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const inputId = useId();
@@ -158,7 +169,9 @@ export function RoomSidebar({ rooms, activeRoom, directory, topics, onSelect, on
           Notifications
         </h2>
         <p className="muted small topics" data-testid="topics" data-topics={topics.join(',')}>
-          {topics.length === 0 ? (
+          {notificationsError ? (
+            `Unavailable: ${notificationsError}`
+          ) : topics.length === 0 ? (
             'Connecting…'
           ) : (
             <>

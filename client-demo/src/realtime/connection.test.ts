@@ -324,6 +324,14 @@ describe('ChatClient', () => {
     expect(t.client.getState().toasts).toEqual([]);
   });
 
+  it('keeps chatting when /notifications refuses the user', async () => {
+    t.client.signIn('Alice', ['general']);
+    t.chat.serverConnect();
+    t.notifications.active = false;
+    t.notifications.fire('connect_error', new Error('unauthorized: a token is required'));
+    expect(t.client.getState()).toMatchObject({ status: 'connected', notificationsError: 'A token is required', topics: [] });
+  });
+
   it('ignores events of a session that was signed out', async () => {
     t.client.signIn('Alice', ['general']);
     t.chat.serverConnect();

@@ -262,6 +262,12 @@ export class ChatClient {
       }
     });
     notifications.on('disconnect', () => live() && this.dispatch({ type: 'topics', topics: [] }));
+    notifications.on('connect_error', (err: Error & { data?: unknown }) => {
+      // Chat goes on without notifications (e.g. the server requires a token for them).
+      if (live() && !notifications.active) {
+        this.dispatch({ type: 'notificationsRefused', message: parseConnectError(err).message });
+      }
+    });
     notifications.on('notification', (notification: Notification) => {
       if (!live()) return;
       this.dispatch({ type: 'notification', notification, now: this.now() });

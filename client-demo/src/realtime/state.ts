@@ -104,6 +104,8 @@ export interface ChatState {
   seenNotifications: string[];
   /** Notification topics this tab is subscribed to (empty while /notifications is not connected). */
   topics: string[];
+  /** Why /notifications refused this user (e.g. it needs a token), or null. */
+  notificationsError: string | null;
   /** A one-off message for the person (e.g. a room could not be joined). */
   notice: string | null;
 }
@@ -121,6 +123,7 @@ export const initialState: ChatState = {
   toasts: [],
   seenNotifications: [],
   topics: [],
+  notificationsError: null,
   notice: null,
 };
 
@@ -152,6 +155,7 @@ export type ChatAction =
   | { type: 'notification'; notification: Notification; now: number }
   | { type: 'toastDismissed'; id: string }
   | { type: 'topics'; topics: string[] }
+  | { type: 'notificationsRefused'; message: string }
   | { type: 'notice'; message: string | null }
   | { type: 'tick'; now: number };
 
@@ -721,7 +725,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       if (state.topics.length === action.topics.length && state.topics.every((t, i) => t === action.topics[i])) {
         return state;
       }
-      return { ...state, topics: action.topics };
+      return { ...state, topics: action.topics, notificationsError: null };
+
+    case 'notificationsRefused':
+      return state.me ? { ...state, topics: [], notificationsError: action.message } : state;
 
     case 'notice':
       return state.notice === action.message ? state : { ...state, notice: action.message };
