@@ -85,6 +85,95 @@ pub struct Config {
 
     #[command(flatten)]
     pub cluster: ClusterConfig,
+
+    #[command(flatten)]
+    pub flask: FlaskConfig,
+
+    #[command(flatten)]
+    pub forwarding: ForwardingConfig,
+}
+
+/// The Flask-SocketIO message-queue bridge (Python emitters drive iorelay).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlaskConfig {
+    /// Redis URL of the Flask-SocketIO / python-socketio message queue (their `message_queue=`), e.g. redis://127.0.0.1:6379/0. Unset: no bridge.
+    #[arg(
+        long,
+        env = "IORELAY_FLASK_QUEUE",
+        hide_env_values = true,
+        help_heading = "Flask-SocketIO bridge"
+    )]
+    pub flask_queue: Option<String>,
+
+    /// Pub/sub channel of that queue (their `channel=`): `flask-socketio` for Flask-SocketIO, `socketio` for python-socketio.
+    #[arg(
+        long,
+        env = "IORELAY_FLASK_CHANNEL",
+        default_value = "flask-socketio",
+        help_heading = "Flask-SocketIO bridge"
+    )]
+    pub flask_channel: String,
+}
+
+/// Forwarding client events to HTTP backends (Flask handlers become routes).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingConfig {
+    /// Where to POST client events that have no built-in handler, per generic namespace: NS=URL pairs, comma separated or repeated, e.g. `/=http://127.0.0.1:5000/socketio/event`.
+    #[arg(
+        long,
+        env = "IORELAY_FORWARD_URL",
+        value_delimiter = ',',
+        help_heading = "Event forwarding"
+    )]
+    pub forward_url: Vec<String>,
+
+    /// Connect hook per generic namespace (NS=URL pairs): the backend accepts or refuses each connection.
+    #[arg(
+        long,
+        env = "IORELAY_CONNECT_URL",
+        value_delimiter = ',',
+        help_heading = "Event forwarding"
+    )]
+    pub connect_url: Vec<String>,
+
+    /// How long to wait for a backend answer before the client gets `backend_unavailable`.
+    #[arg(
+        long,
+        env = "IORELAY_FORWARD_TIMEOUT_MS",
+        default_value_t = 5_000,
+        help_heading = "Event forwarding"
+    )]
+    pub forward_timeout_ms: u64,
+}
+
+impl ForwardingConfig {
+    /// How long to wait for a backend.
+    pub fn forward_timeout(&self) -> Duration {
+        Duration::from_millis(self.forward_timeout_ms)
+    }
+}
+
+/// Parses `NS=URL` pairs into (namespace, URL), refusing duplicates and non-http URLs.
+pub fn parse_namespace_urls(pairs: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for pair in pairs {
+        let Some((ns, url)) = pair.split_once('=') else {
+            return Err(format!("{pair:?} is not NS=URL"));
+        };
+        let (ns, url) = (ns.trim(), url.trim());
+        if !url.starts_with("http://") || url.len() <= "http://".len() {
+            return Err(format!(
+                "{url:?} is not an http:// URL (TLS to backends is not supported; reach them over a private network)"
+            ));
+        }
+        if routes.iter().any(|(known, _)| known == ns) {
+            return Err(format!("{ns} has two URLs"));
+        }
+        routes.push((ns.to_owned(), url.to_owned()));
+    }
+    Ok(routes)
 }
 
 /// Running as one of several nodes.
@@ -609,6 +698,39 @@ impl Config {
         if self.api.api_keys.iter().any(|k| k.len() < 16) {
             return invalid("api.api_keys", "every key needs at least 16 characters");
         }
+        if let Some(url) = &self.flask.flask_queue {
+            let redis = ["redis://", "unix://", "redis+unix://"];
+            if !redis.iter().any(|scheme| url.starts_with(scheme)) {
+                return invalid(
+                    "flask.flask_queue",
+                    "must be a redis:// URL (Kombu/AMQP queues are not supported)",
+                );
+            }
+        }
+        if self.flask.flask_channel.is_empty()
+            || self.flask.flask_channel.contains(char::is_whitespace)
+        {
+            return invalid("flask.flask_channel", "must be a non-empty word");
+        }
+        let generic = self.namespaces.generic_paths();
+        for (key, pairs) in [
+            ("forwarding.forward_url", &self.forwarding.forward_url),
+            ("forwarding.connect_url", &self.forwarding.connect_url),
+        ] {
+            let routes = match parse_namespace_urls(pairs) {
+                Ok(routes) => routes,
+                Err(message) => return invalid(key, &message),
+            };
+            if let Some((ns, _)) = routes.iter().find(|(ns, _)| !generic.contains(ns)) {
+                return invalid(
+                    key,
+                    &format!("{ns} is not a generic namespace (`/` or one of --namespaces)"),
+                );
+            }
+        }
+        if self.forwarding.forward_timeout_ms == 0 {
+            return invalid("forwarding.forward_timeout_ms", "must be greater than 0");
+        }
         let c = &self.chat;
         if c.chat_history_size == 0 {
             return invalid("chat.chat_history_size", "must be greater than 0");
@@ -646,6 +768,9 @@ impl Config {
         if let Some(url) = &mut shown.cluster.redis_url {
             *url = redact_url_password(url);
         }
+        if let Some(url) = &mut shown.flask.flask_queue {
+            *url = redact_url_password(url);
+        }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }
 }
@@ -670,7 +795,7 @@ impl EngineConfig {
 }
 
 /// `redis://user:secret@host` → `redis://user:<redacted>@host`.
-fn redact_url_password(url: &str) -> String {
+pub fn redact_url_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -5,6 +5,8 @@
 //! - [`server`]: running a node: engine, namespaces, listener, graceful shutdown.
 //! - [`api`]: the HTTP publish API (`/api/v1`) with its OpenAPI document.
 //! - [`publisher`]: the one path backends act on sockets through (API, bridge).
+//! - [`flask_bridge`]: the Flask-SocketIO message queue (Redis) applied to sockets.
+//! - [`forwarding`]: client events POSTed to HTTP backends; connect hooks.
 //! - [`app`]: the HTTP router of a node (Socket.IO layer, health, static files).
 //! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
 //! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
@@ -31,6 +33,8 @@ pub mod delivery;
 pub mod engine;
 pub mod event_args;
 pub mod events;
+pub mod flask_bridge;
+pub mod forwarding;
 pub mod health;
 pub mod identity;
 pub mod namespaces;

@@ -34,6 +34,22 @@ pub struct EmitCommand {
     pub except: Vec<String>,
     /// Wait this long for every receiver's acknowledgement.
     pub ack_timeout: Option<Duration>,
+    /// Which sockets the rooms are looked up among.
+    pub scope: Scope,
+}
+
+/// Which sockets an operation reaches.
+///
+/// The HTTP API acts once, on one node, for the whole cluster. The Flask
+/// bridge gets every queue message on every node, so each node must act on
+/// its own sockets only, or a message would be applied once per node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every node's sockets (through the adapter).
+    #[default]
+    Cluster,
+    /// This node's sockets only.
+    Local,
 }
 
 /// One socket, as the API lists them.
@@ -69,6 +85,7 @@ pub trait Publisher: Send + Sync + 'static {
         &'a self,
         namespace: &'a str,
         room: &'a str,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
     /// Makes the sockets in `target` (a room or socket id) join `rooms`.
     fn join<'a>(
@@ -76,6 +93,7 @@ pub trait Publisher: Send + Sync + 'static {
         namespace: &'a str,
         target: &'a str,
         rooms: Vec<String>,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
     /// Makes the sockets in `target` (a room or socket id) leave `rooms`.
     fn leave<'a>(
@@ -83,6 +101,7 @@ pub trait Publisher: Send + Sync + 'static {
         namespace: &'a str,
         target: &'a str,
         rooms: Vec<String>,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
     /// Lists the sockets in `room` (all sockets when `None`).
     fn sockets<'a>(
@@ -118,10 +137,15 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
         Self { io, notifier }
     }
 
-    fn namespace(&self, path: &str) -> Result<BroadcastOperators<A>, PublishError> {
-        self.io
+    fn namespace(&self, path: &str, scope: Scope) -> Result<BroadcastOperators<A>, PublishError> {
+        let operators = self
+            .io
             .of(path)
-            .ok_or_else(|| PublishError::UnknownNamespace(path.to_owned()))
+            .ok_or_else(|| PublishError::UnknownNamespace(path.to_owned()))?;
+        Ok(match scope {
+            Scope::Cluster => operators,
+            Scope::Local => operators.local(),
+        })
     }
 }
 
@@ -136,7 +160,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
     ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
         Box::pin(async move {
             validate_event(&command.event)?;
-            let mut target = self.namespace(&command.namespace)?;
+            let mut target = self.namespace(&command.namespace, command.scope)?;
             if !command.rooms.is_empty() {
                 target = target.to(command.rooms);
             }
@@ -165,9 +189,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         &'a self,
         namespace: &'a str,
         room: &'a str,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.namespace(namespace)?
+            self.namespace(namespace, scope)?
                 .within(room.to_owned())
                 .disconnect()
                 .await
@@ -180,9 +205,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         namespace: &'a str,
         target: &'a str,
         rooms: Vec<String>,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.namespace(namespace)?
+            self.namespace(namespace, scope)?
                 .within(target.to_owned())
                 .join(rooms)
                 .await
@@ -195,9 +221,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         namespace: &'a str,
         target: &'a str,
         rooms: Vec<String>,
+        scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.namespace(namespace)?
+            self.namespace(namespace, scope)?
                 .within(target.to_owned())
                 .leave(rooms)
                 .await
@@ -211,7 +238,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         room: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
         Box::pin(async move {
-            let mut target = self.namespace(namespace)?;
+            let mut target = self.namespace(namespace, Scope::Cluster)?;
             if let Some(room) = room {
                 target = target.within(room.to_owned());
             }

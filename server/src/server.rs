@@ -24,11 +24,12 @@ use crate::chat::{self, Chat};
 use crate::cluster::driver::ResilientDriver;
 use crate::cluster::{self, RedisLink};
 use crate::config::{AdapterKind, Config};
+use crate::forwarding::Forwarder;
 use crate::health::Health;
 use crate::namespaces::relay::{self, RelayPolicy};
 use crate::notifications::Notifier;
 use crate::publisher::{Publisher, SocketIoPublisher};
-use crate::{api, app, conformance, engine, notifications};
+use crate::{api, app, conformance, engine, flask_bridge, notifications};
 use axum::Router;
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::drivers::redis::ClusterDriver;
@@ -164,6 +165,7 @@ async fn run_with<A: NodeAdapter>(
         cluster::spawn_monitor(link.clone(), health.clone(), stop_background.clone());
     }
     let (layer, io) = builder.build_layer();
+    let mut bridge_stats = None;
     let routes = match apps {
         Apps::Conformance => {
             conformance::register(&io);
@@ -171,6 +173,12 @@ async fn run_with<A: NodeAdapter>(
         }
         Apps::Production => {
             let publisher = register_production(&io, &config, &shared);
+            bridge_stats = flask_bridge::spawn(
+                &config.flask,
+                publisher.clone(),
+                health.clone(),
+                stop_background.clone(),
+            );
             api::routes(&config.api, publisher)
         }
     };
@@ -207,6 +215,16 @@ async fn run_with<A: NodeAdapter>(
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
     health.set_draining();
     stop_background.cancel();
+    if let Some(stats) = bridge_stats {
+        let totals = stats.snapshot();
+        tracing::info!(
+            received = totals.received,
+            applied = totals.applied,
+            ignored = totals.ignored,
+            rejected = ?totals.rejected.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(),
+            "Flask bridge stopped"
+        );
+    }
     stop_accepting.cancel();
     let sockets: usize = io.nsps().iter().map(|ns| ns.clone().sockets().len()).sum();
     tracing::info!(
@@ -234,13 +252,18 @@ fn register_production<A: NodeAdapter>(
     config: &Config,
     shared: &Shared,
 ) -> Arc<dyn Publisher> {
+    let publisher: Arc<dyn Publisher> = Arc::new(SocketIoPublisher::new(
+        io.clone(),
+        Notifier::new(io.clone(), &shared.node_id),
+    ));
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
         ack_timeout: config.engine.ack_timeout(),
     });
+    let forwarder = Forwarder::new(&config.forwarding, publisher.clone());
     for path in config.namespaces.generic_paths() {
-        relay::register(io, path, policy.clone());
+        relay::register(io, path, policy.clone(), forwarder.clone());
     }
     let chat = Arc::new(Chat {
         config: config.chat.clone(),
@@ -249,10 +272,7 @@ fn register_production<A: NodeAdapter>(
     });
     chat::register(io, chat);
     notifications::register(io, Arc::new(config.notifications.clone()));
-    Arc::new(SocketIoPublisher::new(
-        io.clone(),
-        Notifier::new(io.clone(), &shared.node_id),
-    ))
+    publisher
 }
 
 /// A random per-process node id (8 hex digits).

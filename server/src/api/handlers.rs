@@ -18,7 +18,7 @@ use crate::api::payloads::{
 use crate::event_args::EventArgs;
 use crate::events::validate_room;
 use crate::notifications::{Audience, Draft};
-use crate::publisher::EmitCommand;
+use crate::publisher::{EmitCommand, Scope};
 
 type Body<T> = Result<Json<T>, JsonRejection>;
 
@@ -74,6 +74,7 @@ pub async fn emit(
         rooms: req.rooms.map(|r| r.into_vec()).unwrap_or_default(),
         except: req.except.map(|r| r.into_vec()).unwrap_or_default(),
         ack_timeout,
+        scope: Scope::Cluster,
     };
     let acks = state.publisher.emit(command).await?;
     Ok(Json(EmitResponse {
@@ -99,7 +100,10 @@ pub async fn disconnect(
         (None, Some(room)) => room,
         _ => return Err(ApiError::bad_request("give exactly one of sid and room")),
     };
-    state.publisher.disconnect(&req.namespace, &target).await?;
+    state
+        .publisher
+        .disconnect(&req.namespace, &target, Scope::Cluster)
+        .await?;
     Ok(Json(OkResponse { ok: true }))
 }
 
@@ -115,12 +119,12 @@ async fn move_rooms(
     if join {
         state
             .publisher
-            .join(&req.namespace, &req.target, rooms)
+            .join(&req.namespace, &req.target, rooms, Scope::Cluster)
             .await?;
     } else {
         state
             .publisher
-            .leave(&req.namespace, &req.target, rooms)
+            .leave(&req.namespace, &req.target, rooms, Scope::Cluster)
             .await?;
     }
     Ok(Json(OkResponse { ok: true }))

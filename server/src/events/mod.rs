@@ -34,6 +34,10 @@ pub enum ErrorCode {
     InvalidCursor,
     /// The server could not complete the request; the cause is in its log.
     Internal,
+    /// The backend an event is forwarded to did not answer (in time).
+    BackendUnavailable,
+    /// The backend an event is forwarded to answered with an error or a malformed answer.
+    BackendError,
 }
 
 /// The `error` object of a failed acknowledgement.

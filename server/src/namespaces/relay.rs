@@ -12,11 +12,13 @@ use crate::namespaces::NodeAdapter;
 use futures_util::StreamExt;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
 use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
+use crate::forwarding::{self, Forwarder};
 use crate::namespaces::{lifecycle, send_reply};
 
 /// What generic namespaces allow their clients.
@@ -30,20 +32,36 @@ pub struct RelayPolicy {
     pub ack_timeout: Duration,
 }
 
-/// Registers a generic namespace at `path`.
-pub fn register<A: NodeAdapter>(io: &SocketIo<A>, path: String, policy: Arc<RelayPolicy>) {
+/// Registers a generic namespace at `path`; `forwarder` takes the events no handler here takes.
+pub fn register<A: NodeAdapter>(
+    io: &SocketIo<A>,
+    path: String,
+    policy: Arc<RelayPolicy>,
+    forwarder: Option<Arc<Forwarder>>,
+) {
     let io_for_ns = io.clone();
-    io.ns(path, async move |socket: SocketRef<A>| {
-        on_connect(socket, io_for_ns.clone(), policy.clone());
-    })
-    .spawn();
+    let hook = forwarder.clone();
+    let on_connect = async move |socket: SocketRef<A>| {
+        on_connect(socket, io_for_ns.clone(), policy.clone(), forwarder.clone());
+    };
+    let connect_hook =
+        async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
+            forwarding::connect_hook(hook.clone(), socket, auth).await
+        };
+    io.ns(path, on_connect.with(connect_hook)).spawn();
 }
 
-fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, io: SocketIo<A>, policy: Arc<RelayPolicy>) {
+fn on_connect<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
+    policy: Arc<RelayPolicy>,
+    forwarder: Option<Arc<Forwarder>>,
+) {
     lifecycle::on_connected(&socket);
     socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s, reason);
     });
+    forwarding::attach(&socket, forwarder);
     if !policy.enabled {
         return;
     }
