@@ -933,4 +933,58 @@ mod tests {
         assert_eq!(again.engine.transports, vec![Transport::Websocket]);
         assert!(again.engine.allow_eio3);
     }
+
+    #[test]
+    fn flask_bridge_and_forwarding_settings() {
+        let c = resolve(&[
+            "--flask-queue",
+            "redis://:secret@h:6379/0",
+            "--namespaces",
+            "/admin",
+            "--forward-url",
+            "/=http://b:5000/event,/admin=http://b:5000/admin",
+            "--connect-url",
+            "/admin=http://b:5000/connect",
+        ])
+        .expect("valid");
+        assert_eq!(c.flask.flask_channel, "flask-socketio");
+        assert_eq!(
+            parse_namespace_urls(&c.forwarding.forward_url).expect("pairs"),
+            vec![
+                ("/".to_owned(), "http://b:5000/event".to_owned()),
+                ("/admin".to_owned(), "http://b:5000/admin".to_owned()),
+            ]
+        );
+        let shown = c.to_toml();
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("[flask]") && shown.contains("[forwarding]"),
+            "{shown}"
+        );
+
+        let cases: [(&[&str], &str); 6] = [
+            (&["--flask-queue", "amqp://guest@h//"], "flask.flask_queue"),
+            (&["--flask-channel", "two words"], "flask.flask_channel"),
+            (
+                &["--forward-url", "http://b/event"],
+                "forwarding.forward_url",
+            ),
+            (
+                &["--forward-url", "/chat=http://b/event"],
+                "forwarding.forward_url",
+            ),
+            (
+                &["--connect-url", "/=https://b/connect"],
+                "forwarding.connect_url",
+            ),
+            (
+                &["--forward-timeout-ms", "0"],
+                "forwarding.forward_timeout_ms",
+            ),
+        ];
+        for (args, key) in cases {
+            let err = resolve(args).expect_err(key);
+            assert!(err.to_string().contains(key), "{args:?}: {err}");
+        }
+    }
 }

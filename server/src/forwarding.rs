@@ -251,19 +251,7 @@ impl Forwarder {
             .map_err(refusal)?;
         match reply {
             Some(reply) if reply.ok && status.is_success() => Ok(reply.user),
-            Some(reply) if !reply.ok => {
-                let mut message = reply
-                    .message
-                    .unwrap_or_else(|| "the backend refused the connection".to_owned());
-                if let Some(data) = reply.data.filter(|d| !d.is_null()) {
-                    message.push_str(" data=");
-                    message.push_str(&data.to_string());
-                }
-                Err(ConnectRefusal {
-                    code: "connection_refused",
-                    message,
-                })
-            }
+            Some(reply) if !reply.ok => Err(refusal_of(reply)),
             _ => Err(refusal(BackendFailure::Error(format!(
                 "the connect hook answered {status} without a JSON {{ok}} body"
             )))),
@@ -320,22 +308,13 @@ impl Forwarder {
         }
         let sid = socket.id.to_string();
         for emit in reply.emit {
+            let (rooms, except) = targets(&emit, &sid);
             let args = emit
                 .args
                 .into_iter()
                 .map(to_socket_value)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(invalid)?;
-            let rooms = match (emit.rooms, emit.broadcast) {
-                (Some(rooms), _) => rooms.into_vec(),
-                (None, true) => Vec::new(),
-                (None, false) => vec![sid.clone()],
-            };
-            let except = if emit.include_self {
-                Vec::new()
-            } else {
-                vec![sid.clone()]
-            };
             let command = EmitCommand {
                 namespace: socket.ns().to_owned(),
                 event: emit.event,
@@ -359,6 +338,38 @@ impl Forwarder {
             .map_err(invalid)?;
         Ok(EventArgs(ack))
     }
+}
+
+/// What the client's `connect_error` says when the backend refuses:
+/// `connection_refused: <message>[ data=<JSON>]`.
+fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
+    let mut message = reply
+        .message
+        .unwrap_or_else(|| "the backend refused the connection".to_owned());
+    if let Some(data) = reply.data.filter(|d| !d.is_null()) {
+        message.push_str(" data=");
+        message.push_str(&data.to_string());
+    }
+    ConnectRefusal {
+        code: "connection_refused",
+        message,
+    }
+}
+
+/// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
+/// no rooms = the sender alone (everyone with `broadcast`).
+fn targets(emit: &BackendEmit, sid: &str) -> (Vec<String>, Vec<String>) {
+    let rooms = match (&emit.rooms, emit.broadcast) {
+        (Some(rooms), _) => rooms.clone().into_vec(),
+        (None, true) => Vec::new(),
+        (None, false) => vec![sid.to_owned()],
+    };
+    let except = if emit.include_self {
+        Vec::new()
+    } else {
+        vec![sid.to_owned()]
+    };
+    (rooms, except)
 }
 
 /// The cause of a reqwest error, with its source (reqwest's own text is terse).
@@ -447,4 +458,52 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn refusals_carry_message_and_data() {
+        let reply: ConnectReply = serde_json::from_value(
+            json!({"ok": false, "message": "unauthorized!", "data": {"reason": "bad token"}}),
+        )
+        .expect("shape");
+        assert_eq!(
+            refusal_of(reply).to_string(),
+            r#"connection_refused: unauthorized! data={"reason":"bad token"}"#
+        );
+        let bare: ConnectReply = serde_json::from_value(json!({"ok": false})).expect("shape");
+        assert_eq!(
+            refusal_of(bare).to_string(),
+            "connection_refused: the backend refused the connection"
+        );
+    }
+
+    #[test]
+    fn emits_default_to_the_sender_like_flask() {
+        let emit = |value: serde_json::Value| -> BackendEmit {
+            serde_json::from_value(value).expect("shape")
+        };
+        assert_eq!(
+            targets(&emit(json!({"event": "e"})), "s1"),
+            (vec!["s1".to_owned()], vec![])
+        );
+        assert_eq!(
+            targets(&emit(json!({"event": "e", "broadcast": true})), "s1"),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            targets(
+                &emit(json!({"event": "e", "rooms": ["a", "b"], "include_self": false})),
+                "s1"
+            ),
+            (vec!["a".to_owned(), "b".to_owned()], vec!["s1".to_owned()])
+        );
+        let reply: ForwardReply = serde_json::from_value(json!({})).expect("all optional");
+        assert!(reply.ack.is_none() && reply.emit.is_empty() && reply.join.is_empty());
+    }
 }
