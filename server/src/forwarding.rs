@@ -121,6 +121,9 @@ pub struct ConnectReply {
     /// Accepted: who the user is; sent with each forwarded event.
     #[serde(default)]
     pub user: Option<serde_json::Value>,
+    /// Accepted: rooms the socket joins (`join_room` in a connect handler).
+    #[serde(default)]
+    pub join: Vec<String>,
     /// Refused: the explanation (`ConnectionRefusedError`'s first argument).
     #[serde(default)]
     pub message: Option<String>,
@@ -132,6 +135,10 @@ pub struct ConnectReply {
 /// What the connect hook said about a socket's user, kept in its extensions.
 #[derive(Debug, Clone)]
 struct BackendUser(serde_json::Value);
+
+/// Rooms the connect hook put the socket in, joined once it is connected.
+#[derive(Debug, Clone)]
+struct ConnectRooms(Vec<String>);
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -235,12 +242,12 @@ impl Forwarder {
         Ok((status, serde_json::from_slice(&bytes).ok()))
     }
 
-    /// Asks the backend about a connection; `Ok(user)` accepts it.
+    /// Asks the backend about a connection; `Ok` is its acceptance.
     async fn decide(
         &self,
         url: &str,
         request: &ConnectRequest,
-    ) -> Result<Option<serde_json::Value>, ConnectRefusal> {
+    ) -> Result<ConnectReply, ConnectRefusal> {
         let refusal = |failure: BackendFailure| ConnectRefusal {
             code: failure.code(),
             message: failure.to_string(),
@@ -250,7 +257,7 @@ impl Forwarder {
             .await
             .map_err(refusal)?;
         match reply {
-            Some(reply) if reply.ok && status.is_success() => Ok(reply.user),
+            Some(reply) if reply.ok && status.is_success() => Ok(reply),
             Some(reply) if !reply.ok => Err(refusal_of(reply)),
             _ => Err(refusal(BackendFailure::Error(format!(
                 "the connect hook answered {status} without a JSON {{ok}} body"
@@ -414,9 +421,12 @@ pub async fn connect_hook<A: NodeAdapter>(
         headers,
     };
     match forwarder.decide(url, &request).await {
-        Ok(user) => {
-            if let Some(user) = user {
+        Ok(accepted) => {
+            if let Some(user) = accepted.user {
                 socket.extensions.insert(BackendUser(user));
+            }
+            if !accepted.join.is_empty() {
+                socket.extensions.insert(ConnectRooms(accepted.join));
             }
             Ok(())
         }
@@ -427,8 +437,13 @@ pub async fn connect_hook<A: NodeAdapter>(
     }
 }
 
-/// Forwards the socket's events that no built-in handler takes, if its namespace forwards.
+/// On connect: joins the rooms the connect hook gave, and forwards the
+/// socket's events that no built-in handler takes, if its namespace forwards.
 pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwarder>>) {
+    // Joined here, not in the hook: the socket is only in the namespace once connected.
+    if let Some(ConnectRooms(rooms)) = socket.extensions.get::<ConnectRooms>() {
+        socket.join(rooms);
+    }
     let Some(forwarder) = forwarder.filter(|f| f.forwards_events(socket.ns())) else {
         return;
     };

@@ -303,6 +303,10 @@ test("event forwarding: a Flask backend's answers come back as acks, emits and r
   assert.deepEqual(await ackArgs(a, "whoami"), [], "no ack in the answer = an empty ack");
   assert.deepEqual(await you, [a.id, "/"], "an emit without rooms goes to the sender");
 
+  const toVips = nextEvent(a, "shouted");
+  assert.deepEqual(await ackArgs(b, "shout", ["to vips", "vip"]), ["sent"]);
+  assert.deepEqual(await toVips, ["to vips", { id: "u1", sid: b.id }], "the connect hook's join put a in vip");
+
   assert.deepEqual(await ackArgs(b, "exit", ["lobby"]), [{ ok: true }]);
   const seenByB = collect(b, "shouted");
   assert.deepEqual(await ackArgs(a, "shout", ["again", "lobby"]), ["sent"]);

@@ -22,7 +22,7 @@ def connect():
     body = request.get_json()
     token = (body.get("auth") or {}).get("token")
     if token == "good":
-        return jsonify(ok=True, user={"id": "u1", "sid": body["sid"]})
+        return jsonify(ok=True, user={"id": "u1", "sid": body["sid"]}, join=["vip"])
     # What `raise ConnectionRefusedError("unauthorized!", {"reason": ...})` was.
     return jsonify(ok=False, message="unauthorized!", data={"reason": "bad token"})
 
