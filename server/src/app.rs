@@ -2,7 +2,7 @@
 //!
 //! Kept apart from the listener so routes can be tested with
 //! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
-//! wraps the engine in the same origin, version and tracing layers.
+//! wraps the engine in the same origin, limit, version and tracing layers.
 
 use std::path::Path;
 
@@ -14,9 +14,10 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::engine;
 use crate::health::{self, Health};
+use crate::limits::connections::{self, ConnectionLimiter};
 use crate::origin::{self, OriginPolicy};
+use crate::{auth, engine};
 
 /// Builds the router of a node around its Socket.IO layer; `routes` are the mode's own.
 pub fn router<A: Adapter>(
@@ -26,6 +27,9 @@ pub fn router<A: Adapter>(
     routes: Router,
 ) -> Router {
     let mut router = Router::new().merge(health::routes(health)).merge(routes);
+    if let Some(dev_tokens) = auth::dev_token::routes(&config.auth) {
+        router = router.merge(dev_tokens);
+    }
     if let Some(dir) = &config.server.static_dir {
         router = router.fallback_service(static_files(dir));
     }
@@ -34,6 +38,11 @@ pub fn router<A: Adapter>(
     if !config.engine.allow_eio3 {
         router = router.layer(from_fn(engine::reject_eio3));
     }
+    // Limits come after the origin check (foreign pages cost no handshake tokens).
+    let limiter = ConnectionLimiter::new(&config.limits, &config.engine.path);
+    router = router.layer(from_fn(move |request, next| {
+        connections::enforce(limiter.clone(), request, next)
+    }));
     let policy = OriginPolicy::new(&config.server.cors_origins, &config.engine.path);
     let cors = policy.cors_layer();
     router

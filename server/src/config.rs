@@ -87,6 +87,18 @@ pub struct Config {
     pub cluster: ClusterConfig,
 
     #[command(flatten)]
+    pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+
+    #[command(flatten)]
+    pub tls: TlsConfig,
+
+    #[command(flatten)]
+    pub metrics: MetricsConfig,
+
+    #[command(flatten)]
     pub flask: FlaskConfig,
 
     #[command(flatten)]
@@ -174,6 +186,135 @@ pub fn parse_namespace_urls(pairs: &[String]) -> Result<Vec<(String, String)>, S
         routes.push((ns.to_owned(), url.to_owned()));
     }
     Ok(routes)
+}
+
+/// Who may connect: JWT verification and which namespaces require a token.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret that signs client tokens (32+ bytes). Exclusive with --jwt-public-key.
+    #[arg(
+        long,
+        env = "IORELAY_JWT_SECRET",
+        hide_env_values = true,
+        help_heading = "Security"
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with the RSA (RS256) or EC P-256 (ES256) public key that verifies client tokens.
+    #[arg(long, env = "IORELAY_JWT_PUBLIC_KEY", help_heading = "Security")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Required `aud` claim of client tokens (unset: tokens must not carry one).
+    #[arg(long, env = "IORELAY_JWT_AUDIENCE", help_heading = "Security")]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of client tokens.
+    #[arg(long, env = "IORELAY_JWT_ISSUER", help_heading = "Security")]
+    pub jwt_issuer: Option<String>,
+
+    /// Namespaces that refuse connections without a valid token (comma separated, e.g. `/chat,/notifications`); the others also take guests.
+    #[arg(
+        long,
+        env = "IORELAY_PRIVATE_NAMESPACES",
+        value_delimiter = ',',
+        help_heading = "Security"
+    )]
+    pub private_namespaces: Vec<String>,
+
+    /// DEMO ONLY: serve `POST /auth/dev-token {name}` minting short-lived HS256 tokens for anyone (needs --jwt-secret).
+    #[arg(long, env = "IORELAY_DEV_AUTH", help_heading = "Security")]
+    pub dev_auth: bool,
+}
+
+/// Connection and event limits; every refusal is answered with a stable code.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Engine.IO connections this node holds at once; more get 503 `server_full` (0 = no limit).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_CONNECTIONS",
+        default_value_t = 0,
+        help_heading = "Limits"
+    )]
+    pub max_connections: usize,
+
+    /// Engine.IO connections one client address holds at once; more get 429 `too_many_connections` (0 = no limit).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 0,
+        help_heading = "Limits"
+    )]
+    pub max_connections_per_ip: usize,
+
+    /// New Engine.IO connections (handshakes) per second from one client address; more get 429 `rate_limited` (0 = no limit).
+    #[arg(
+        long,
+        env = "IORELAY_HANDSHAKE_RATE",
+        default_value_t = 0,
+        help_heading = "Limits"
+    )]
+    pub handshake_rate: u32,
+
+    /// Handshakes one client address may make at once before --handshake-rate applies.
+    #[arg(
+        long,
+        env = "IORELAY_HANDSHAKE_BURST",
+        default_value_t = 20,
+        help_heading = "Limits"
+    )]
+    pub handshake_burst: u32,
+
+    /// Events per second one socket may send; above it the event is dropped and the socket gets `error {code: "rate_limited"}` (0 = no limit).
+    #[arg(
+        long,
+        env = "IORELAY_EVENT_RATE",
+        default_value_t = 100,
+        help_heading = "Limits"
+    )]
+    pub event_rate: u32,
+
+    /// Events one socket may send at once before --event-rate applies.
+    #[arg(
+        long,
+        env = "IORELAY_EVENT_BURST",
+        default_value_t = 200,
+        help_heading = "Limits"
+    )]
+    pub event_burst: u32,
+
+    /// Events a socket may have dropped for its rate before it is disconnected (0 = never disconnect).
+    #[arg(
+        long,
+        env = "IORELAY_RATE_LIMIT_DISCONNECT_AFTER",
+        default_value_t = 1_000,
+        help_heading = "Limits"
+    )]
+    pub rate_limit_disconnect_after: u32,
+}
+
+/// Serving HTTPS and WSS directly (without a TLS-terminating proxy).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with --tls-key the node serves HTTPS/WSS only.
+    #[arg(long, env = "IORELAY_TLS_CERT", help_heading = "Security")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "IORELAY_TLS_KEY", help_heading = "Security")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on this separate address instead of the main listener (keeps it off the public port).
+    #[arg(long, env = "IORELAY_METRICS_LISTEN", help_heading = "Monitoring")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Running as one of several nodes.
@@ -747,6 +888,57 @@ impl Config {
         if c.max_rooms_per_socket == 0 {
             return invalid("chat.max_rooms_per_socket", "must be greater than 0");
         }
+        self.validate_security()?;
+        Ok(())
+    }
+
+    /// Checks the auth, limit and TLS settings (files are read by the modules that use them).
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        let a = &self.auth;
+        if a.jwt_secret.is_some() && a.jwt_public_key.is_some() {
+            return invalid(
+                "auth.jwt_secret",
+                "give --jwt-secret or --jwt-public-key, not both",
+            );
+        }
+        if a.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return invalid("auth.jwt_secret", "must have at least 32 bytes");
+        }
+        let verifies = a.jwt_secret.is_some() || a.jwt_public_key.is_some();
+        if !a.private_namespaces.is_empty() && !verifies {
+            return invalid(
+                "auth.private_namespaces",
+                "needs --jwt-secret or --jwt-public-key to verify tokens",
+            );
+        }
+        let served = self.namespaces.generic_paths();
+        for ns in &a.private_namespaces {
+            if !served.contains(ns) && !BUILTIN_NAMESPACES.contains(&ns.as_str()) {
+                return invalid(
+                    "auth.private_namespaces",
+                    &format!("{ns} is not a namespace this server serves"),
+                );
+            }
+        }
+        if a.dev_auth && a.jwt_secret.is_none() {
+            return invalid("auth.dev_auth", "needs --jwt-secret to sign tokens");
+        }
+        let l = &self.limits;
+        if l.handshake_rate > 0 && l.handshake_burst == 0 {
+            return invalid("limits.handshake_burst", "must be greater than 0");
+        }
+        if l.event_rate > 0 && l.event_burst == 0 {
+            return invalid("limits.event_burst", "must be greater than 0");
+        }
+        if self.tls.tls_cert.is_some() != self.tls.tls_key.is_some() {
+            return invalid("tls.tls_cert", "--tls-cert and --tls-key go together");
+        }
         Ok(())
     }
 
@@ -764,6 +956,9 @@ impl Config {
         let mut shown = self.clone();
         for key in &mut shown.api.api_keys {
             *key = "<redacted>".to_owned();
+        }
+        if let Some(secret) = &mut shown.auth.jwt_secret {
+            *secret = "<redacted>".to_owned();
         }
         if let Some(url) = &mut shown.cluster.redis_url {
             *url = redact_url_password(url);

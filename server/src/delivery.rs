@@ -17,6 +17,7 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
     event: &str,
     data: &T,
 ) -> Result<(), BroadcastError> {
+    crate::metrics::event_sent(target.ns_path());
     match target.clone().emit(event, data).await {
         Err(BroadcastError::Adapter(e)) => {
             tracing::warn!(error = %e, event, "cluster broadcast failed; delivered to this node's sockets only");

@@ -1,12 +1,16 @@
 //! Who is connecting: the user a `/chat` or `/notifications` socket acts as.
 //!
 //! Resolved once, in the namespace's connect middleware, and kept in the
-//! socket's extensions so every handler reads the same [`User`]. A refusal
-//! becomes the client's `connect_error`.
+//! socket's extensions so every handler reads the same [`User`]: a valid
+//! token's user (see [`crate::auth`]) or, where the namespace takes guests, a
+//! guest named in the handshake. A refusal becomes the client's `connect_error`.
 
 use std::fmt;
+use std::sync::Arc;
 
-use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use crate::auth::{self, Admission, AuthGate};
 
 use crate::events::chat::{GuestAuth, User};
 use crate::namespaces::NodeAdapter;
@@ -34,7 +38,7 @@ impl fmt::Display for ConnectRefusal {
 }
 
 impl ConnectRefusal {
-    fn invalid_name(message: &str) -> Self {
+    pub(crate) fn invalid_name(message: &str) -> Self {
         Self {
             code: "invalid_name",
             message: message.to_owned(),
@@ -70,18 +74,43 @@ pub fn guest(auth: &GuestAuth) -> Result<User, ConnectRefusal> {
     })
 }
 
-/// Connect middleware: resolves the user or refuses the connection.
+/// Connect middleware of `/chat` and `/notifications`: resolves the user (a
+/// valid token's, or a guest's where the namespace takes guests) or refuses.
 pub async fn identify<A: NodeAdapter>(
     socket: SocketRef<A>,
-    TryData(auth): TryData<GuestAuth>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
-    let auth = auth.map_err(|_| {
-        ConnectRefusal::invalid_name(
-            "the handshake auth must be an object like {\"name\": \"Ada\"}",
-        )
-    })?;
-    let user = guest(&auth)?;
+    let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
+    let user = match gate.admit(socket.ns(), token)? {
+        Admission::User(user) => user,
+        Admission::Guest => {
+            let guest_auth = auth
+                .ok()
+                .and_then(|value| serde_json::from_value::<GuestAuth>(value).ok())
+                .ok_or_else(|| {
+                    ConnectRefusal::invalid_name(
+                        "the handshake auth must be an object like {\"name\": \"Ada\"}",
+                    )
+                })?;
+            guest(&guest_auth)?
+        }
+    };
     socket.extensions.insert(user);
+    Ok(())
+}
+
+/// Connect middleware of generic namespaces: refuses bad tokens (and missing
+/// ones where the namespace is private); a valid token's user is kept.
+pub async fn authenticate<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
+) -> Result<(), ConnectRefusal> {
+    let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
+    if let Admission::User(user) = gate.admit(socket.ns(), token)? {
+        socket.extensions.insert(user);
+    }
     Ok(())
 }
 

@@ -14,7 +14,12 @@
 //! - [`cluster`]: running as one of N nodes: the Redis link, its driver and monitor.
 //! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
 //! - [`notifications`]: the built-in `/notifications` app and its one delivery path.
-//! - [`identity`]: who a connecting user is (guest name, later JWT).
+//! - [`identity`]: who a connecting user is (a token's user, or a guest).
+//! - [`auth`]: JWT verification, private namespaces, demo tokens.
+//! - [`limits`]: connections per node and address, handshake and event rates.
+//! - [`metrics`]: Prometheus metrics, every name in one place, and `/metrics`.
+//! - [`tls`]: serving HTTPS and WSS from a PEM certificate and key.
+//! - [`fuzz_logic`]: the decoders we own, as functions fuzz targets and tests drive.
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
 //! - [`conformance`]: the official protocol test suite's reference server.
@@ -25,6 +30,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod chat;
 pub mod cluster;
 pub mod config;
@@ -35,8 +41,11 @@ pub mod event_args;
 pub mod events;
 pub mod flask_bridge;
 pub mod forwarding;
+pub mod fuzz_logic;
 pub mod health;
 pub mod identity;
+pub mod limits;
+pub mod metrics;
 pub mod namespaces;
 pub mod notifications;
 pub mod origin;
@@ -44,3 +53,4 @@ pub mod publisher;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;

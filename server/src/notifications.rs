@@ -19,6 +19,7 @@ use crate::delivery;
 use crate::events::notifications::{Notification, TopicRequest, TopicsReply};
 use crate::events::{ErrorCode, EventError, parse_payload, validate_room};
 use crate::identity::{self, user_of};
+use crate::limits;
 use crate::namespaces::relay::own_rooms;
 use crate::namespaces::{NodeAdapter, lifecycle, send_reply};
 
@@ -53,14 +54,16 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsCon
     socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s, reason);
     });
-    socket.on(
+    limits::events::on(
+        &socket,
         "subscribe",
         async move |s: SocketRef<A>, TryData(req): TryData<TopicRequest>, ack: AckSender<A>| {
             let result = parse_payload(req).and_then(|r| subscribe(&s, &config, &r.topic));
             send_reply(ack, result);
         },
     );
-    socket.on(
+    limits::events::on(
+        &socket,
         "unsubscribe",
         async |s: SocketRef<A>, TryData(req): TryData<TopicRequest>, ack: AckSender<A>| {
             let result = parse_payload(req).and_then(|r| {

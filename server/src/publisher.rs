@@ -5,7 +5,7 @@
 //! `curl` does through HTTP take the same path. It is a trait object so the
 //! callers need not be generic over the adapter (memory or Redis).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -16,6 +16,7 @@ use socketioxide::operators::BroadcastOperators;
 use crate::event_args::EventArgs;
 use crate::events::RESERVED_EVENTS;
 use crate::events::notifications::Notification;
+use crate::metrics;
 use crate::namespaces::NodeAdapter;
 use crate::notifications::{Audience, Draft, Notifier};
 
@@ -167,10 +168,13 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             if !command.except.is_empty() {
                 target = target.except(command.except);
             }
+            let started = Instant::now();
+            metrics::broadcast(&command.namespace, target.clone().local().sockets().len());
             let Some(timeout) = command.ack_timeout else {
                 crate::delivery::emit(target, &command.event, &command.args)
                     .await
                     .map_err(delivery)?;
+                metrics::published("emit", started.elapsed());
                 return Ok(None);
             };
             let acks = target
@@ -264,10 +268,14 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         draft: Draft,
     ) -> BoxFuture<'a, Result<Notification, PublishError>> {
         Box::pin(async move {
-            self.notifier
+            let started = Instant::now();
+            let notification = self
+                .notifier
                 .deliver(audience, draft)
                 .await
-                .map_err(delivery)
+                .map_err(delivery)?;
+            metrics::published("notify", started.elapsed());
+            Ok(notification)
         })
     }
 }

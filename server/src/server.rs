@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::namespaces::NodeAdapter;
-use socketioxide::{SocketIo, SocketIoBuilder};
+use axum::serve::ListenerExt;
+use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::AuthGate;
 use crate::chat::history::HistoryStore;
 use crate::chat::history::MemoryHistory;
 use crate::chat::presence::MemoryPresence;
@@ -29,7 +31,8 @@ use crate::health::Health;
 use crate::namespaces::relay::{self, RelayPolicy};
 use crate::notifications::Notifier;
 use crate::publisher::{Publisher, SocketIoPublisher};
-use crate::{api, app, conformance, engine, flask_bridge, notifications};
+use crate::tls::{self, TlsListener};
+use crate::{api, app, conformance, engine, flask_bridge, metrics, notifications};
 use axum::Router;
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::drivers::redis::ClusterDriver;
@@ -49,6 +52,12 @@ pub enum StartupError {
     /// The HTTP server failed while running.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The JWT key cannot be used.
+    #[error("cannot verify tokens: {0}")]
+    Auth(#[from] crate::auth::AuthSetupError),
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot serve TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Redis is unreachable or refused us at start.
     #[error("cannot use Redis at {url}: {source}")]
     Redis {
@@ -96,7 +105,10 @@ pub async fn run(
         .node_id
         .clone()
         .unwrap_or_else(random_node_id);
-    let builder = engine::configure(SocketIo::builder(), &config.engine);
+    // Installed first so that nothing counted at start is lost.
+    metrics::handle();
+    let gate = Arc::new(AuthGate::from_config(&config.auth)?);
+    let builder = engine::configure(SocketIo::builder(), &config.engine).with_state(gate);
     let Some(url) = config
         .cluster
         .redis_url
@@ -182,24 +194,55 @@ async fn run_with<A: NodeAdapter>(
             api::routes(&config.api, publisher)
         }
     };
+    let stop_accepting = CancellationToken::new();
+    let metrics_routes = metrics::routes(socket_census(&io));
+    let routes = match config.metrics.metrics_listen {
+        Some(addr) => {
+            let metrics_listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            let local = metrics_listener.local_addr().map_err(StartupError::Serve)?;
+            tracing::info!("metrics on http://{local}/metrics");
+            let serve_metrics = axum::serve(metrics_listener, metrics_routes)
+                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
+                .into_future();
+            tokio::spawn(serve_metrics);
+            routes
+        }
+        None => routes.merge(metrics_routes),
+    };
     let router = app::router(&config, layer, health.clone(), routes);
 
     let local = listener.local_addr().map_err(StartupError::Serve)?;
+    let tls = tls::load(&config.tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         addr = %local,
         path = %config.engine.path,
         parser = ?config.engine.parser,
         eio3 = config.engine.allow_eio3,
-        "listening on http://{local}"
+        "listening on {scheme}://{local}"
     );
-    let stop_accepting = CancellationToken::new();
-    let serve = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-    .into_future();
-    let mut serve = tokio::spawn(serve);
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let stopped = stop_accepting.clone().cancelled_owned();
+    let mut serve = match tls {
+        None => tokio::spawn(
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+        ),
+        Some(tls) => {
+            // TapIo gives the TLS listener the same ConnectInfo<SocketAddr> as plain TCP.
+            let listener = TlsListener::new(listener, tls)
+                .map_err(StartupError::Serve)?
+                .tap_io(|_| {});
+            tokio::spawn(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+    };
 
     tokio::select! {
         () = shutdown => {}
@@ -273,6 +316,26 @@ fn register_production<A: NodeAdapter>(
     chat::register(io, chat);
     notifications::register(io, Arc::new(config.notifications.clone()));
     publisher
+}
+
+/// Counts this node's sockets by namespace and transport, for `/metrics`.
+fn socket_census<A: NodeAdapter>(io: &SocketIo<A>) -> metrics::SocketCensus {
+    let io = io.clone();
+    Arc::new(move || {
+        let mut counts = Vec::new();
+        for ns in io.nsps() {
+            let path = ns.ns_path().to_owned();
+            let sockets = ns.sockets();
+            for transport in [TransportType::Polling, TransportType::Websocket] {
+                let n = sockets
+                    .iter()
+                    .filter(|s| s.transport_type() == transport)
+                    .count();
+                counts.push((path.clone(), transport, n));
+            }
+        }
+        counts
+    })
 }
 
 /// A random per-process node id (8 hex digits).

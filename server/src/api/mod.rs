@@ -77,6 +77,8 @@ pub fn routes(config: &ApiConfig, publisher: Arc<dyn Publisher>) -> Router {
         .layer(from_fn(move |request, next| {
             auth::require_key(keys.clone(), request, next)
         }))
+        // After the key check in the chain, so refused calls are counted too.
+        .route_layer(from_fn(crate::metrics::track_api))
         .layer(DefaultBodyLimit::max(config.api_max_body))
         .with_state(state);
     Router::new()

@@ -25,6 +25,7 @@ use crate::events::chat::{
 };
 use crate::events::{Done, ErrorCode, EventError, parse_payload, validate_room};
 use crate::identity::{self, user_of};
+use crate::limits;
 use crate::namespaces::relay::own_rooms;
 use crate::namespaces::{NodeAdapter, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
@@ -63,7 +64,8 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, chat: Arc<Chat>) {
         ($event:literal, $request:ty, $handler:ident) => {{
             let chat = chat.clone();
             let user = user.clone();
-            socket.on(
+            limits::events::on(
+                &socket,
                 $event,
                 async move |s: SocketRef<A>, TryData(req): TryData<$request>, ack: AckSender<A>| {
                     let result = match parse_payload(req) {
@@ -81,7 +83,7 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, chat: Arc<Chat>) {
     on!("typing", TypingRequest, typing);
     on!("history", HistoryRequest, history);
     let rooms_chat = chat.clone();
-    socket.on("rooms", async move |ack: AckSender<A>| {
+    limits::events::on(&socket, "rooms", async move |ack: AckSender<A>| {
         send_reply(ack, rooms(&rooms_chat).await);
     });
 
@@ -202,7 +204,8 @@ async fn announce_leave<A: NodeAdapter>(
     Ok(())
 }
 
-fn validate_text(text: &str, max_chars: usize) -> Result<(), EventError> {
+/// Checks a chat message text: not blank, at most `max_chars`, no control characters but newline and tab.
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), EventError> {
     if text.trim().is_empty() {
         return Err(EventError::new(
             ErrorCode::InvalidText,

@@ -20,7 +20,7 @@ use super::pickle::{self, MAX_DEPTH, PickleError, PyValue};
 use super::stats::RejectReason;
 
 /// Largest message the bridge decodes, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// One message of the queue, ready to apply.
 #[derive(Debug, Clone, PartialEq)]

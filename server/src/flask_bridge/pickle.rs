@@ -61,6 +61,10 @@ impl std::error::Error for PickleError {}
 /// Deepest nesting accepted (python-socketio messages are a few levels deep).
 pub const MAX_DEPTH: usize = 64;
 
+/// Most values one pickle may build (a queue message holds a few dozen).
+/// Bounds the memory a hostile message costs, whatever its size.
+pub const MAX_VALUES: usize = 1_000_000;
+
 /// Integers wider than this many bytes do not fit [`PyValue::Int`].
 const MAX_INT_BYTES: usize = 16;
 
@@ -105,7 +109,11 @@ pub fn decode(input: &[u8]) -> Result<PyValue, PickleError> {
     };
     let root = reader.run()?;
     // Shared references may expand; a tree larger than a few times the input is an attack.
-    let mut budget = input.len().saturating_mul(4).saturating_add(4096);
+    let mut budget = input
+        .len()
+        .saturating_mul(4)
+        .saturating_add(4096)
+        .min(2 * MAX_VALUES);
     reader.materialize(root, 0, &mut budget)
 }
 
@@ -137,13 +145,17 @@ impl Reader<'_> {
         usize::try_from(n).map_err(|_| malformed("length out of range"))
     }
 
-    fn push_leaf(&mut self, value: PyValue) {
-        self.push_node(Node::Leaf(value));
+    fn push_leaf(&mut self, value: PyValue) -> Result<(), PickleError> {
+        self.push_node(Node::Leaf(value))
     }
 
-    fn push_node(&mut self, node: Node) {
+    fn push_node(&mut self, node: Node) -> Result<(), PickleError> {
+        if self.nodes.len() >= MAX_VALUES {
+            return Err(malformed(format!("more than {MAX_VALUES} values")))?;
+        }
         self.nodes.push(node);
         self.stack.push(Slot::Object(self.nodes.len() - 1));
+        Ok(())
     }
 
     fn pop(&mut self) -> Result<usize, PickleError> {
@@ -195,14 +207,14 @@ impl Reader<'_> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| malformed("string is not UTF-8"))?
             .to_owned();
-        self.push_leaf(PyValue::Str(text));
+        self.push_leaf(PyValue::Str(text))?;
         Ok(())
     }
 
     fn bytes(&mut self, width: usize) -> Result<(), PickleError> {
         let n = self.length(width)?;
         let bytes = self.take(n)?.to_vec();
-        self.push_leaf(PyValue::Bytes(bytes));
+        self.push_leaf(PyValue::Bytes(bytes))?;
         Ok(())
     }
 
@@ -220,7 +232,7 @@ impl Reader<'_> {
         };
         let mut buf = [fill; MAX_INT_BYTES];
         buf[..n].copy_from_slice(bytes);
-        self.push_leaf(PyValue::Int(i128::from_le_bytes(buf)));
+        self.push_leaf(PyValue::Int(i128::from_le_bytes(buf)))?;
         Ok(())
     }
 
@@ -316,21 +328,21 @@ impl Reader<'_> {
                     let id = self.top()?;
                     self.stack.push(Slot::Object(id));
                 }
-                b'N' => self.push_leaf(PyValue::None),
-                0x88 => self.push_leaf(PyValue::Bool(true)),
-                0x89 => self.push_leaf(PyValue::Bool(false)),
+                b'N' => self.push_leaf(PyValue::None)?,
+                0x88 => self.push_leaf(PyValue::Bool(true))?,
+                0x89 => self.push_leaf(PyValue::Bool(false))?,
                 b'J' => {
                     let bytes = self.take(4)?;
                     let n = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                    self.push_leaf(PyValue::Int(n.into()));
+                    self.push_leaf(PyValue::Int(n.into()))?;
                 }
                 b'K' => {
                     let n = self.uint(1)?;
-                    self.push_leaf(PyValue::Int(n.into()));
+                    self.push_leaf(PyValue::Int(n.into()))?;
                 }
                 b'M' => {
                     let n = self.uint(2)?;
-                    self.push_leaf(PyValue::Int(n.into()));
+                    self.push_leaf(PyValue::Int(n.into()))?;
                 }
                 0x8a => self.long(1)?,
                 0x8b => self.long(4)?,
@@ -338,7 +350,7 @@ impl Reader<'_> {
                     let bytes = self.take(8)?;
                     let mut buf = [0u8; 8];
                     buf.copy_from_slice(bytes);
-                    self.push_leaf(PyValue::Float(f64::from_be_bytes(buf)));
+                    self.push_leaf(PyValue::Float(f64::from_be_bytes(buf)))?;
                 }
                 0x8c => self.text(1)?,
                 b'X' => self.text(4)?,
@@ -346,10 +358,10 @@ impl Reader<'_> {
                 b'C' => self.bytes(1)?,
                 b'B' => self.bytes(4)?,
                 0x8e | 0x96 => self.bytes(8)?,
-                b']' => self.push_node(Node::List(Vec::new())),
+                b']' => self.push_node(Node::List(Vec::new()))?,
                 b'l' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::List(items));
+                    self.push_node(Node::List(items))?;
                 }
                 b'a' => {
                     let item = self.pop()?;
@@ -359,19 +371,19 @@ impl Reader<'_> {
                     let items = self.pop_mark()?;
                     self.append(items)?;
                 }
-                b')' => self.push_node(Node::Tuple(Vec::new())),
+                b')' => self.push_node(Node::Tuple(Vec::new()))?,
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::Tuple(items));
+                    self.push_node(Node::Tuple(items))?;
                 }
                 0x85..=0x87 => {
                     let items = self.pop_n(usize::from(op - 0x84))?;
-                    self.push_node(Node::Tuple(items));
+                    self.push_node(Node::Tuple(items))?;
                 }
-                b'}' => self.push_node(Node::Dict(Vec::new())),
+                b'}' => self.push_node(Node::Dict(Vec::new()))?,
                 b'd' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::Dict(Vec::new()));
+                    self.push_node(Node::Dict(Vec::new()))?;
                     self.set_items(items)?;
                 }
                 b's' => {
@@ -382,14 +394,14 @@ impl Reader<'_> {
                     let items = self.pop_mark()?;
                     self.set_items(items)?;
                 }
-                0x8f => self.push_node(Node::Set(Vec::new())),
+                0x8f => self.push_node(Node::Set(Vec::new()))?,
                 0x90 => {
                     let items = self.pop_mark()?;
                     self.add_items(items)?;
                 }
                 0x91 => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::Set(items));
+                    self.push_node(Node::Set(items))?;
                 }
                 b'q' => {
                     let key = self.uint(1)?;
@@ -626,6 +638,13 @@ mod tests {
         deep.push(b'.');
         let err = decode(&deep).expect_err("too deep");
         assert!(err.to_string().contains("nested deeper"), "{err}");
+
+        // Plenty of tiny values: refused before they cost much memory.
+        let mut many = vec![0x80, 0x04, b'('];
+        many.extend(std::iter::repeat_n(b'N', MAX_VALUES + 1));
+        many.extend([b'l', b'.']);
+        let err = decode(&many).expect_err("too many values");
+        assert!(err.to_string().contains("more than"), "{err}");
 
         // A list that contains itself.
         let cycle = b"\x80\x04]\x94h\x00a.";

@@ -102,16 +102,19 @@ impl BridgeStats {
     /// Counts an applied message.
     pub fn applied(&self) {
         self.applied.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::bridge_message("applied");
     }
 
     /// Counts a valid message that needed nothing done.
     pub fn ignored(&self) {
         self.ignored.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::bridge_message("ignored");
     }
 
     /// Counts a rejected message.
     pub fn rejected(&self, reason: RejectReason) {
         self.rejected[reason.index()].fetch_add(1, Ordering::Relaxed);
+        crate::metrics::bridge_message(reason.as_str());
     }
 
     /// Reads every counter.

@@ -12,6 +12,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
+use crate::{limits, metrics};
+
 /// The client's address as the TCP peer saw it (a proxy's when behind one).
 pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
     socket
@@ -21,9 +23,12 @@ pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
         .map(|ConnectInfo(addr)| *addr)
 }
 
-/// Joins the socket's sid room and logs the connect.
+/// Joins the socket's sid room, charges unknown events to its event budget,
+/// counts and logs the connect.
 pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
     socket.join(socket.id.to_string());
+    limits::events::drop_unknown(socket);
+    metrics::socket_connected(socket.ns());
     let forwarded = socket
         .req_parts()
         .headers
@@ -44,6 +49,7 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
 /// Logs a disconnect; namespaces call it from their own disconnect handler
 /// (socketioxide keeps one per socket), or register it as that handler.
 pub fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
+    metrics::socket_disconnected(socket.ns(), &reason);
     tracing::info!(
         sid = %socket.id,
         ns = socket.ns(),

@@ -20,6 +20,7 @@ use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
 use crate::forwarding::{self, Forwarder};
 use crate::namespaces::{lifecycle, send_reply};
+use crate::{identity, limits};
 
 /// What generic namespaces allow their clients.
 #[derive(Debug, Clone)]
@@ -48,7 +49,14 @@ pub fn register<A: NodeAdapter>(
         async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
             forwarding::connect_hook(hook.clone(), socket, auth).await
         };
-    io.ns(path, on_connect.with(connect_hook)).spawn();
+    io.ns(
+        path,
+        // The last `with` runs first: tokens are checked before the connect hook is called.
+        on_connect
+            .with(connect_hook)
+            .with(identity::authenticate::<A>),
+    )
+    .spawn();
 }
 
 fn on_connect<A: NodeAdapter>(
@@ -66,7 +74,8 @@ fn on_connect<A: NodeAdapter>(
         return;
     }
     let join_policy = policy.clone();
-    socket.on(
+    limits::events::on(
+        &socket,
         "rooms:join",
         async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
             send_reply(
@@ -75,7 +84,8 @@ fn on_connect<A: NodeAdapter>(
             );
         },
     );
-    socket.on(
+    limits::events::on(
+        &socket,
         "rooms:leave",
         async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
             let result = parse_payload(req).and_then(|r| {
@@ -88,7 +98,8 @@ fn on_connect<A: NodeAdapter>(
             send_reply(ack, result);
         },
     );
-    socket.on(
+    limits::events::on(
+        &socket,
         "relay",
         async move |s: SocketRef<A>, TryData(req): TryData<RelayRequest>, ack: AckSender<A>| {
             let result = match parse_payload(req) {
