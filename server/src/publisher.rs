@@ -60,6 +60,8 @@ pub struct SocketInfo {
     pub id: String,
     /// Id of the node that holds it (for clustered deployments).
     pub node: String,
+    /// Whether this node holds it.
+    pub local: bool,
 }
 
 /// Why a publish was refused or failed.
@@ -246,13 +248,22 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             if let Some(room) = room {
                 target = target.within(room.to_owned());
             }
+            let local: Vec<String> = target
+                .clone()
+                .local()
+                .sockets()
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect();
             let sockets = target.fetch_sockets().await.map_err(delivery)?;
             let mut sockets: Vec<SocketInfo> = sockets
                 .into_iter()
                 .map(|s| {
                     let data = s.into_data();
+                    let id = data.id.to_string();
                     SocketInfo {
-                        id: data.id.to_string(),
+                        local: local.contains(&id),
+                        id,
                         node: data.server_id.to_string(),
                     }
                 })

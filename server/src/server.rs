@@ -74,6 +74,8 @@ struct Shared {
     history: Arc<dyn HistoryStore>,
     presence: Arc<dyn PresenceStore>,
     redis: Option<RedisLink>,
+    /// The adapter's pub/sub driver when it is ours (not sharded), for the monitor.
+    pubsub: Option<ResilientDriver>,
 }
 
 /// Which set of namespaces a node serves.
@@ -120,6 +122,7 @@ pub async fn run(
             history: Arc::new(MemoryHistory::new(config.chat.chat_history_size)),
             presence: Arc::new(MemoryPresence::default()),
             redis: None,
+            pubsub: None,
         };
         return run_with(builder, shared, config, listener, apps, shutdown).await;
     };
@@ -131,8 +134,9 @@ pub async fn run(
     let link = RedisLink::connect(&url, config.cluster.redis_sharded, &prefix, &node_id)
         .await
         .map_err(redis_error)?;
-    let shared = Shared {
+    let mut shared = Shared {
         node_id,
+        pubsub: None,
         history: Arc::new(RedisHistory::new(
             link.clone(),
             config.chat.chat_history_size,
@@ -157,6 +161,7 @@ pub async fn run(
         let driver = ResilientDriver::connect(link.client.clone())
             .await
             .map_err(redis_error)?;
+        shared.pubsub = Some(driver.clone());
         let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
         let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(ctr);
         run_with(builder, shared, config, listener, apps, shutdown).await
@@ -174,7 +179,12 @@ async fn run_with<A: NodeAdapter>(
     let health = Health::default();
     let stop_background = CancellationToken::new();
     if let Some(link) = &shared.redis {
-        cluster::spawn_monitor(link.clone(), health.clone(), stop_background.clone());
+        cluster::spawn_monitor(
+            link.clone(),
+            shared.pubsub.clone(),
+            health.clone(),
+            stop_background.clone(),
+        );
     }
     let (layer, io) = builder.build_layer();
     let mut bridge_stats = None;

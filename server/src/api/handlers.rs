@@ -185,6 +185,7 @@ pub async fn room_sockets(
             .map(|s| SocketEntry {
                 id: s.id,
                 node: s.node,
+                local: s.local,
             })
             .collect(),
     }))

@@ -109,6 +109,8 @@ pub struct SocketEntry {
     pub id: String,
     /// The node that holds it.
     pub node: String,
+    /// Whether the node that answered holds it.
+    pub local: bool,
 }
 
 /// Answer of `GET /api/v1/namespaces/{ns}/rooms/{room}/sockets`.
