@@ -447,7 +447,8 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
     let Some(forwarder) = forwarder.filter(|f| f.forwards_events(socket.ns())) else {
         return;
     };
-    socket.on_fallback(
+    // Behind the event budget like every handler (this replaces the unknown-event fallback).
+    socket.on_fallback(crate::limits::events::guarded(
         async move |s: SocketRef<A>, Event(event): Event, TryData(args): TryData<EventArgs>, ack: AckSender<A>| {
             let Some(url) = forwarder.events.get(s.ns()) else {
                 return;
@@ -472,7 +473,7 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
                 }
             }
         },
-    );
+    ));
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! and raw Engine.IO / Socket.IO clients over HTTP long-polling and WebSocket.
 //!
 //! The binary comes from `IORELAY_BIN` or `target/debug/iorelay`. It binds port
-//! 0 and the harness reads the port from its `listening on http://ADDR` log
+//! 0 and the harness reads the port from its `listening on http(s)://ADDR` log
 //! line, so tests run in parallel without port races. Each [`Server`] is
 //! killed when dropped.
 
@@ -55,7 +55,10 @@ impl Server {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
+                let announced = ["listening on http://", "listening on https://"]
+                    .iter()
+                    .find_map(|prefix| line.split(prefix).nth(1));
+                if let Some(addr) = announced {
                     let addr = addr
                         .split_whitespace()
                         .next()

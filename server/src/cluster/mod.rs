@@ -145,6 +145,7 @@ pub fn spawn_monitor(
     tokio::spawn(async move {
         let mut healthy = true;
         health.set("redis", Ok(()));
+        crate::metrics::redis_up(true);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -178,6 +179,7 @@ pub fn spawn_monitor(
                 }
                 _ => {}
             }
+            crate::metrics::redis_up(outcome.is_ok());
             health.set("redis", outcome);
         }
     });

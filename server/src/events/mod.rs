@@ -32,8 +32,6 @@ pub enum ErrorCode {
     InvalidTopic,
     /// A cursor (`before`, `after`, `limit`) is out of range.
     InvalidCursor,
-    /// The socket sent more events than its rate allows; this one was dropped.
-    RateLimited,
     /// The server could not complete the request; the cause is in its log.
     Internal,
     /// The backend an event is forwarded to did not answer (in time).
