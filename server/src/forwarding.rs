@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::socket::DisconnectReason;
 
 use crate::api::payloads::{to_json_value, to_socket_value};
 use crate::config::{ForwardingConfig, parse_namespace_urls};
@@ -265,14 +266,14 @@ impl Forwarder {
         }
     }
 
-    /// Forwards one event and applies the answer; returns the ack arguments.
+    /// Forwards one event; returns the backend's answer, not yet applied.
     async fn forward<A: NodeAdapter>(
         &self,
         socket: &SocketRef<A>,
         url: &str,
         event: String,
         args: EventArgs,
-    ) -> Result<EventArgs, BackendFailure> {
+    ) -> Result<ForwardReply, BackendFailure> {
         let user = socket
             .extensions
             .get::<BackendUser>()
@@ -292,12 +293,11 @@ impl Forwarder {
                 "the backend answered {status}"
             )));
         }
-        let reply = reply.ok_or_else(|| {
+        reply.ok_or_else(|| {
             BackendFailure::Error(
                 "the backend answer is not a JSON object of the documented shape".to_owned(),
             )
-        })?;
-        self.apply(socket, reply).await
+        })
     }
 
     /// Applies a backend answer: rooms first (so emits see them), then emits, then the ack.
@@ -437,6 +437,61 @@ pub async fn connect_hook<A: NodeAdapter>(
     }
 }
 
+/// Tells the backend that a socket left, as Flask's `@socketio.on("disconnect")`
+/// handler learnt it: event `disconnect`, args `[reason]`. Its emits are applied
+/// (e.g. "user left" to a room); room changes and the ack are meaningless for a
+/// socket that is gone, and joining now would leave it in rooms forever.
+pub fn on_disconnect<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    reason: &DisconnectReason,
+    forwarder: Option<&Arc<Forwarder>>,
+) {
+    let Some(forwarder) = forwarder
+        .filter(|f| f.forwards_events(socket.ns()))
+        .cloned()
+    else {
+        return;
+    };
+    let socket = socket.clone();
+    let args = EventArgs(vec![rmpv::Value::from(flask_reason(reason))]);
+    tokio::spawn(async move {
+        let Some(url) = forwarder.events.get(socket.ns()) else {
+            return;
+        };
+        let result = match forwarder
+            .forward(&socket, url, "disconnect".to_owned(), args)
+            .await
+        {
+            Ok(reply) => {
+                let emits_only = ForwardReply {
+                    emit: reply.emit,
+                    ..ForwardReply::default()
+                };
+                forwarder.apply(&socket, emits_only).await.map(drop)
+            }
+            Err(failure) => Err(failure),
+        };
+        if let Err(failure) = result {
+            tracing::warn!(sid = %socket.id, ns = socket.ns(), cause = %failure, "forwarding a disconnect failed");
+        }
+    });
+}
+
+/// The reason as python-socketio names it (what a Flask disconnect handler gets).
+fn flask_reason(reason: &DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::ClientNSDisconnect => "client disconnect",
+        DisconnectReason::ServerNSDisconnect | DisconnectReason::ClosingServer => {
+            "server disconnect"
+        }
+        DisconnectReason::HeartbeatTimeout => "ping timeout",
+        DisconnectReason::TransportClose => "transport close",
+        DisconnectReason::TransportError
+        | DisconnectReason::MultipleHttpPollingError
+        | DisconnectReason::PacketParsingError => "transport error",
+    }
+}
+
 /// On connect: joins the rooms the connect hook gave, and forwards the
 /// socket's events that no built-in handler takes, if its namespace forwards.
 pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwarder>>) {
@@ -461,7 +516,11 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
                     return;
                 }
             };
-            match forwarder.forward(&s, url, event.clone(), args).await {
+            let answer = match forwarder.forward(&s, url, event.clone(), args).await {
+                Ok(reply) => forwarder.apply(&s, reply).await,
+                Err(failure) => Err(failure),
+            };
+            match answer {
                 Ok(answer) => {
                     if let Err(e) = ack.send(&answer) {
                         tracing::debug!(error = %e, "cannot send acknowledgement");

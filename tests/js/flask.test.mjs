@@ -313,6 +313,11 @@ test("event forwarding: a Flask backend's answers come back as acks, emits and r
   await ackArgs(b, "echo", []);
   assert.deepEqual(seenByB, [], "b left the room");
 
+  const left = nextEvent(a, "left");
+  const bId = b.id;
+  b.disconnect();
+  assert.deepEqual(await left, [bId, "client disconnect"], "disconnect is forwarded with python-socketio's reason");
+
   const [boom] = await ackArgs(a, "boom");
   assert.equal(boom.ok, false);
   assert.equal(boom.error.code, "backend_error");

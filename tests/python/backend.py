@@ -46,6 +46,9 @@ def event():
         )
     if name == "whoami":
         return jsonify(emit=[{"event": "you", "args": [sid, body["namespace"]]}])
+    if name == "disconnect":
+        # What @socketio.on("disconnect") def gone(reason): emit("left", ...) was.
+        return jsonify(emit=[{"event": "left", "args": [sid, args[0]], "rooms": "vip"}])
     if name == "boom":
         return "internal error", 500
     if name == "slow":

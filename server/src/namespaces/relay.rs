@@ -66,7 +66,9 @@ fn on_connect<A: NodeAdapter>(
     forwarder: Option<Arc<Forwarder>>,
 ) {
     lifecycle::on_connected(&socket);
-    socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
+    let on_leave = forwarder.clone();
+    socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
+        forwarding::on_disconnect(&s, &reason, on_leave.as_ref());
         lifecycle::on_disconnect(s, reason);
     });
     forwarding::attach(&socket, forwarder);
