@@ -1120,6 +1120,33 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_are_checked_and_secrets_masked() {
+        let secret = "a-jwt-secret-of-at-least-32-bytes!";
+        let c = resolve(&["--jwt-secret", secret, "--private-namespaces", "/chat"]).expect("valid");
+        assert!(!c.to_toml().contains(secret), "the JWT secret is masked");
+        for (args, key) in [
+            (vec!["--jwt-secret", "short"], "auth.jwt_secret"),
+            (
+                vec!["--private-namespaces", "/chat"],
+                "auth.private_namespaces",
+            ),
+            (
+                vec!["--jwt-secret", secret, "--private-namespaces", "/nope"],
+                "auth.private_namespaces",
+            ),
+            (vec!["--dev-auth"], "auth.dev_auth"),
+            (vec!["--tls-key", "k.pem"], "tls.tls_cert"),
+            (
+                vec!["--jwt-secret", secret, "--jwt-public-key", "k.pem"],
+                "auth.jwt_secret",
+            ),
+        ] {
+            let err = resolve(&args).expect_err(key);
+            assert!(err.to_string().contains(key), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn effective_settings_round_trip_through_toml() {
         let c = resolve(&["--transports", "websocket", "--allow-eio3"]).expect("valid");
         let path = write_file(&c.to_toml());

@@ -292,3 +292,78 @@ async fn render(State(census): State<SocketCensus>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn recorded_facts_render_under_their_names() {
+        let handle = handle().expect("recorder");
+        auth_failure("token_expired");
+        rate_limited("event_rate");
+        event_handled("/unit", Duration::from_millis(3));
+        broadcast("/unit", 7);
+        let census: SocketCensus =
+            Arc::new(|| vec![("/unit".to_owned(), TransportType::Websocket, 2)]);
+        let app = Router::new()
+            .route("/api/v1/emit", post(async || StatusCode::UNAUTHORIZED))
+            .route_layer(axum::middleware::from_fn(track_api))
+            .merge(routes(census));
+        let request = |method: &str, uri: &str| {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let refused = app
+            .clone()
+            .oneshot(request("POST", "/api/v1/emit"))
+            .await
+            .expect("infallible");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let response = app
+            .oneshot(request("GET", "/metrics"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        for line in [
+            "iorelay_auth_failures_total{code=\"token_expired\"}",
+            "iorelay_rate_limited_total{limit=\"event_rate\"}",
+            "iorelay_event_handling_seconds_bucket{namespace=\"/unit\",le=\"0.005\"}",
+            "iorelay_broadcast_recipients_sum{namespace=\"/unit\"} 7",
+            "iorelay_connected_sockets{namespace=\"/unit\",transport=\"websocket\"} 2",
+            "iorelay_api_requests_total{route=\"/api/v1/emit\",status=\"401\"}",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(!handle.render().is_empty());
+    }
+
+    #[test]
+    fn readme_lists_every_metric() {
+        let readme = include_str!("../../README.md");
+        for (name, kind) in ALL {
+            assert!(
+                readme.contains(&format!("| `{name}` | {kind} |")),
+                "README's Monitoring table lacks {name} ({kind})"
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_name_is_prefixed_and_unique() {
+        let mut names: Vec<&str> = ALL.iter().map(|(name, _)| *name).collect();
+        assert!(names.iter().all(|n| n.starts_with("iorelay_")));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}

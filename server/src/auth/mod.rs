@@ -500,6 +500,80 @@ mod tests {
         assert_eq!(refusal.to_string(), "token_expired: the token has expired");
     }
 
+    /// A private/public PEM pair made by Debian's `openssl` (`algorithm` RSA or EC).
+    fn key_pair(algorithm: &str, option: &str) -> (Vec<u8>, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("iorelay-jwt-{algorithm}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (private, public) = (dir.join("private.pem"), dir.join("public.pem"));
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                algorithm,
+                "-pkeyopt",
+                option,
+                "-out",
+            ])
+            .arg(&private)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl")
+            .success()
+            && std::process::Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&private)
+                .arg("-out")
+                .arg(&public)
+                .status()
+                .expect("openssl")
+                .success();
+        assert!(ok, "openssl failed");
+        (std::fs::read(private).expect("private key"), public)
+    }
+
+    #[test]
+    fn public_keys_verify_rs256_and_es256_and_refuse_algorithm_confusion() {
+        for (algorithm, option, alg) in [
+            (
+                "RSA",
+                "rsa_keygen_bits:2048",
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            (
+                "EC",
+                "ec_paramgen_curve:P-256",
+                jsonwebtoken::Algorithm::ES256,
+            ),
+        ] {
+            let (private, public) = key_pair(algorithm, option);
+            let key = match alg {
+                jsonwebtoken::Algorithm::RS256 => EncodingKey::from_rsa_pem(&private),
+                _ => EncodingKey::from_ec_pem(&private),
+            }
+            .expect("private key");
+            let mut c = config();
+            c.jwt_secret = None;
+            c.jwt_public_key = Some(public.clone());
+            let g = gate(&c);
+            let claims = json!({"sub": "u", "exp": now() + 60});
+            let token = encode(&Header::new(alg), &claims, &key).expect("sign");
+            assert!(
+                matches!(g.admit("/chat", Ok(Some(token))), Ok(Admission::User(_))),
+                "{algorithm}"
+            );
+            // HS256 signed with the public key's bytes: the classic confusion attack.
+            let pem = std::fs::read(&public).expect("public key");
+            let forged =
+                encode(&Header::default(), &claims, &EncodingKey::from_secret(&pem)).expect("sign");
+            assert_eq!(
+                g.admit("/chat", Ok(Some(forged))).map_err(|e| e.code()),
+                Err("token_invalid"),
+                "{algorithm}"
+            );
+        }
+    }
+
     #[test]
     fn bad_key_files_are_setup_errors() {
         let mut c = config();
