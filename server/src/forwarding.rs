@@ -172,6 +172,7 @@ impl BackendFailure {
 /// The backends of each generic namespace and the client that reaches them.
 pub struct Forwarder {
     client: reqwest::Client,
+    timeout: std::time::Duration,
     events: HashMap<String, String>,
     connects: HashMap<String, String>,
     publisher: Arc<dyn Publisher>,
@@ -202,6 +203,7 @@ impl Forwarder {
             });
         Some(Arc::new(Self {
             client,
+            timeout: config.forward_timeout(),
             events,
             connects,
             publisher,
@@ -213,7 +215,23 @@ impl Forwarder {
         self.events.contains_key(namespace)
     }
 
+    /// POSTs `body`; the whole exchange, body included, is bounded by the forward timeout.
     async fn post<B: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+    ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
+        tokio::time::timeout(self.timeout, self.exchange(url, body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendFailure::Unavailable(format!(
+                    "the backend did not answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            })
+    }
+
+    async fn exchange<B: Serialize, R: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         body: &B,
