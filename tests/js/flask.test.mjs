@@ -225,15 +225,33 @@ test("two nodes on the Redis adapter: each Flask emit reaches each socket exactl
   assert.deepEqual([r1.marker.length, r2.marker.length], [1, 1]);
 });
 
-test("the bridge is not ready while its queue is unreachable, and recovers", async (t) => {
+/** Waits until /readyz says the bridge is not ready; resolves with its cause. */
+async function bridgeDown(url, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const check = (await fetch(`${url}/readyz`).then((r) => r.json())).checks?.flask_bridge;
+    if (check && !check.ready) return check.cause;
+    if (Date.now() > deadline) throw new Error("bridge still ready");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("the bridge is not ready while its queue is unreachable, and resubscribes when it is back", async (t) => {
   const redis = await useRedis(t);
   await redis.stop();
-  const srv = await useServer(t, ["--flask-queue", redis.url]);
-  const body = await fetch(`${srv.url}/readyz`).then((r) => r.json());
-  assert.equal(body.checks.flask_bridge.ready, false);
-  assert.match(body.checks.flask_bridge.cause, /not yet subscribed|cannot subscribe/);
+  const srv = await useServer(t, ["--client-relay", "--flask-queue", redis.url]);
+  assert.match(await bridgeDown(srv.url), /not yet subscribed|cannot subscribe/);
   await redis.restart();
   await bridgeReady(srv.url, 15000);
+  const a = await readySocket(t, srv.url);
+
+  await redis.stop();
+  assert.match(await bridgeDown(srv.url), /unreachable|did not answer/);
+  await redis.restart();
+  await bridgeReady(srv.url, 15000);
+  const marker = nextEvent(a, "marker");
+  await publish(PYTHON, redis, [{ op: "emit", event: "marker", args: [5] }]);
+  assert.deepEqual(await marker, [5], "applied after the resubscription");
 });
 
 test("a real python-socketio client chats on /chat", async (t) => {
