@@ -54,6 +54,7 @@ pub fn router<A: Adapter>(
 }
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.
-fn static_files(dir: &Path) -> ServeDir<tower_http::set_status::SetStatus<ServeFile>> {
-    ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html")))
+fn static_files(dir: &Path) -> ServeDir<ServeFile> {
+    // `fallback`, not `not_found_service`: client-side routes answer 200, not 404.
+    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))
 }

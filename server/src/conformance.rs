@@ -11,11 +11,13 @@ use crate::namespaces::NodeAdapter;
 use rmpv::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
 use crate::config::{ConformanceArgs, EngineConfig, ParserKind, Transport};
 use crate::event_args::EventArgs;
+use crate::limits;
 use crate::namespaces::lifecycle;
 
 /// The engine settings the official suite is written against.
@@ -47,19 +49,25 @@ pub fn config(args: &ConformanceArgs) -> crate::config::Config {
 /// Registers `/` and `/custom` with the reference behaviour.
 pub fn register<A: NodeAdapter>(io: &SocketIo<A>) {
     for path in ["/", "/custom"] {
-        io.ns(path, on_connect::<A>).spawn();
+        io.ns(path, echo_auth::<A>.with(setup::<A>)).spawn();
     }
 }
 
-async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value>) {
+/// After the CONNECT packet: echo the handshake `auth` as the suite expects.
+async fn echo_auth<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value>) {
+    if let Err(e) = socket.emit("auth", &auth) {
+        tracing::warn!(sid = %socket.id, error = %e, "cannot emit auth");
+    }
+}
+
+/// Before the CONNECT packet (a middleware), so no early event finds no handler.
+async fn setup<A: NodeAdapter>(socket: SocketRef<A>) -> Result<(), std::convert::Infallible> {
     lifecycle::on_connected(&socket);
     socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s, reason);
     });
-    if let Err(e) = socket.emit("auth", &auth) {
-        tracing::warn!(sid = %socket.id, error = %e, "cannot emit auth");
-    }
-    socket.on(
+    limits::events::on(
+        &socket,
         "message",
         async |s: SocketRef<A>, Data(args): Data<EventArgs>| {
             if let Err(e) = s.emit("message-back", &args) {
@@ -67,7 +75,8 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value
             }
         },
     );
-    socket.on(
+    limits::events::on(
+        &socket,
         "message-with-ack",
         async |Data(args): Data<EventArgs>, ack: AckSender<A>| {
             if let Err(e) = ack.send(&args) {
@@ -76,7 +85,8 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value
         },
     );
     // Server → client acknowledgement: ask the client, then report its answer.
-    socket.on(
+    limits::events::on(
+        &socket,
         "emit-with-ack",
         async |s: SocketRef<A>, Data(args): Data<EventArgs>| {
             let answer = match s.emit_with_ack::<_, EventArgs>("emit-with-ack", &args) {
@@ -94,4 +104,5 @@ async fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, Data(auth): Data<Value
             }
         },
     );
+    Ok(())
 }

@@ -21,7 +21,8 @@ use crate::events::{ErrorCode, EventError, parse_payload, validate_room};
 use crate::identity::{self, user_of};
 use crate::limits;
 use crate::namespaces::relay::own_rooms;
-use crate::namespaces::{NodeAdapter, lifecycle, send_reply};
+use crate::namespaces::{NodeAdapter, connected, lifecycle, send_reply};
+use std::convert::Infallible;
 
 /// Path of the namespace.
 pub const NAMESPACE: &str = "/notifications";
@@ -38,9 +39,15 @@ pub fn topic_room(topic: &str) -> String {
 
 /// Registers `/notifications`.
 pub fn register<A: NodeAdapter>(io: &SocketIo<A>, config: Arc<NotificationsConfig>) {
-    let on_connect = async move |socket: SocketRef<A>| on_connect(socket, config.clone());
-    io.ns(NAMESPACE, on_connect.with(identity::identify::<A>))
-        .spawn();
+    let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
+        on_connect(socket, config.clone());
+        Ok(())
+    };
+    io.ns(
+        NAMESPACE,
+        connected.with(setup).with(identity::identify::<A>),
+    )
+    .spawn();
 }
 
 fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsConfig>) {

@@ -8,6 +8,25 @@ import { startServer, connect, nextEvent, collect } from "./harness.mjs";
 
 const TRANSPORTS = [["polling"], ["websocket"]];
 
+/** Resolves with the first `event` on `socket` whose first argument satisfies `accept`. */
+function eventWhere(socket, event, accept, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler);
+      reject(new Error(`no matching "${event}" within ${timeoutMs} ms; saw ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    const seen = [];
+    function handler(arg) {
+      seen.push(arg);
+      if (!accept(arg)) return;
+      clearTimeout(timer);
+      socket.off(event, handler);
+      resolve(arg);
+    }
+    socket.on(event, handler);
+  });
+}
+
 async function chatServer(t, args = []) {
   const server = await startServer(["--chat-history-size", "20", "--chat-join-history", "5", "--chat-max-message-chars", "50", "--max-rooms-per-socket", "3", ...args]);
   t.after(() => server.stop());
@@ -65,11 +84,12 @@ for (const transports of TRANSPORTS) {
 
     // Drop Bob's connection (the client's Engine.IO connection closes; it reconnects), send meanwhile.
     const gone = nextEvent(bob, "disconnect");
+    const reconnected = nextEvent(bob, "connect", 15000);
     bob.io.engine.close();
     const [reason] = await gone;
     assert.equal(reason, "forced close");
     for (let i = 8; i <= 10; i++) await ada.emitWithAck("message", { room: "r", text: `m${i}` });
-    await nextEvent(bob, "connect", 10000);
+    await reconnected;
     await bob.emitWithAck("join", { room: "r" });
     const missed = await bob.emitWithAck("history", { room: "r", after: lastSeen });
     assert.deepEqual(missed.messages.map((m) => m.text), ["m8", "m9", "m10"]);
@@ -89,7 +109,9 @@ for (const transports of TRANSPORTS) {
     const ada = await user(t, server, "Ada", transports);
     const bob = await user(t, server, "Bob", transports);
     const cy = await user(t, server, "Cy", transports);
+    const adaSeesAll = eventWhere(ada, "presence", (p) => p.members.length === 3);
     for (const s of [ada, bob, cy]) await s.emitWithAck("join", { room: "r" });
+    await adaSeesAll;
     const adaTyping = collect(ada, "typing");
     const bobTyping = nextEvent(bob, "typing");
     const cyTyping = nextEvent(cy, "typing");
@@ -102,15 +124,15 @@ for (const transports of TRANSPORTS) {
     await own;
     assert.equal(adaTyping.length, 0, "the typist does not get her own typing event");
 
-    const leftSeenByAda = nextEvent(ada, "presence");
+    const leftSeenByAda = eventWhere(ada, "presence", (p) => p.left);
     assert.deepEqual(await bob.emitWithAck("leave", { room: "r" }), { ok: true });
-    const [left] = await leftSeenByAda;
+    const left = await leftSeenByAda;
     assert.deepEqual(left.left, { id: "guest:bob", name: "Bob" });
     assert.deepEqual(left.members.map((m) => m.name), ["Ada", "Cy"]);
 
-    const goneSeenByAda = nextEvent(ada, "presence");
+    const goneSeenByAda = eventWhere(ada, "presence", (p) => p.left?.name === "Cy");
     cy.close();
-    const [gone] = await goneSeenByAda;
+    const gone = await goneSeenByAda;
     assert.deepEqual(gone.left, { id: "guest:cy", name: "Cy" });
     assert.deepEqual(gone.members.map((m) => m.name), ["Ada"]);
     assert.deepEqual((await ada.emitWithAck("rooms")).rooms, [{ room: "r", members: 1 }]);

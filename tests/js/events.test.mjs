@@ -250,11 +250,6 @@ for (const transports of TRANSPORTS) {
 
   test(
     `${on}: events are handled (echoed) in the order they were sent`,
-    {
-      todo:
-        "server bug: events of one socket are handled concurrently (socketioxide tokio::spawns every " +
-        "handler on the multi-thread runtime), so 100 quick emits come back with ~5-15 inversions",
-    },
     async (t) => {
       const srv = await useServer(t, [], CONFORMANCE);
       const socket = await ready(t, srv.url, { transports });
@@ -297,11 +292,6 @@ test("production: an unknown namespace gets connect_error Invalid namespace", as
 
 test(
   "an event emitted right after connect is handled (not dropped)",
-  {
-    todo:
-      "server bug: socketioxide sends the CONNECT packet, then tokio::spawns the connect handler that " +
-      "registers the event handlers; an event that arrives first is dropped (~10% of WebSocket connections)",
-  },
   async (t) => {
     const srv = await useServer(t, [], CONFORMANCE);
     // One connection after the other: the first dropped event fails the test.

@@ -385,11 +385,6 @@ test("static: an unknown path gets index.html (client-side routes)", async (t) =
 
 test(
   "static: the index.html fallback answers 200",
-  {
-    todo:
-      "server bug: ServeDir::not_found_service wraps the fallback in SetStatus(404), so client-side " +
-      "routes get index.html with status 404 (use ServeDir::fallback to keep 200)",
-  },
   async (t) => {
     const dir = await staticDir(t);
     const srv = await useServer(t, ["--static-dir", dir]);
@@ -410,12 +405,6 @@ test("static: no path traversal out of --static-dir", async (t) => {
 
 test(
   "static: without --static-dir, unknown paths are 404",
-  {
-    todo:
-      "server bug: the publish API's key middleware is added with Router::layer (not route_layer), " +
-      "so it also wraps the fallback: GET / or /favicon.ico answers 401 " +
-      '{"error":{"code":"unauthorized","message":"the publish API is disabled: ..."}}',
-  },
   async (t) => {
     const srv = await useServer(t, []);
     for (const target of ["/", "/favicon.ico", "/some/page"]) {

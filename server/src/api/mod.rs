@@ -74,7 +74,8 @@ pub fn routes(config: &ApiConfig, publisher: Arc<dyn Publisher>) -> Router {
             get(handlers::room_sockets),
         )
         .route("/api/v1/notify", post(handlers::notify))
-        .layer(from_fn(move |request, next| {
+        // A route layer: paths outside the API must not answer 401.
+        .route_layer(from_fn(move |request, next| {
             auth::require_key(keys.clone(), request, next)
         }))
         // After the key check in the chain, so refused calls are counted too.

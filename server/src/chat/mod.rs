@@ -26,10 +26,11 @@ use crate::events::chat::{
 use crate::events::{Done, ErrorCode, EventError, parse_payload, validate_room};
 use crate::identity::{self, user_of};
 use crate::limits;
-use crate::namespaces::relay::own_rooms;
-use crate::namespaces::{NodeAdapter, lifecycle, send_reply};
+use crate::namespaces::relay::{own_rooms, refuse_socket_room};
+use crate::namespaces::{NodeAdapter, connected, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
 use presence::PresenceStore;
+use std::convert::Infallible;
 
 /// Path of the namespace.
 pub const NAMESPACE: &str = "/chat";
@@ -46,9 +47,15 @@ pub struct Chat {
 
 /// Registers `/chat`.
 pub fn register<A: NodeAdapter>(io: &SocketIo<A>, chat: Arc<Chat>) {
-    let on_connect = async move |socket: SocketRef<A>| on_connect(socket, chat.clone());
-    io.ns(NAMESPACE, on_connect.with(identity::identify::<A>))
-        .spawn();
+    let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
+        on_connect(socket, chat.clone());
+        Ok(())
+    };
+    io.ns(
+        NAMESPACE,
+        connected.with(setup).with(identity::identify::<A>),
+    )
+    .spawn();
 }
 
 fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, chat: Arc<Chat>) {
@@ -124,6 +131,7 @@ async fn join<A: NodeAdapter>(
     req: RoomRequest,
 ) -> Result<JoinReply, EventError> {
     validate_room(&req.room)?;
+    refuse_socket_room(socket, &req.room).await?;
     let joined = own_rooms(socket);
     let already = joined.contains(&req.room);
     if !already && joined.len() >= chat.config.max_rooms_per_socket {

@@ -27,6 +27,7 @@ use socketioxide_core::Value;
 
 use crate::limits::connections::{ConnectionPermit, EventQuota};
 use crate::metrics::{self, EventOutcome};
+use crate::namespaces::ordering::EventQueue;
 
 /// Tries to queue a flooder's disconnect (50 ms apart) before giving up.
 const DISCONNECT_TRIES: usize = 100;
@@ -189,10 +190,17 @@ fn spawn_timed<A: Adapter, Fut: Future<Output = ()> + Send + 'static>(
     let namespace = socket.ns().to_owned();
     metrics::event_received(&namespace, EventOutcome::Handled);
     let start = Instant::now();
-    tokio::spawn(async move {
+    let timed = async move {
         fut.await;
         metrics::event_handled(&namespace, start.elapsed());
-    });
+    };
+    // In arrival order when the socket has its queue (every namespace sets one up).
+    match socket.extensions.get::<EventQueue>() {
+        Some(queue) => queue.push(Box::pin(timed)),
+        None => {
+            tokio::spawn(timed);
+        }
+    }
 }
 
 impl<A, F, Fut> MessageHandler<A, (ViaGuard,)> for Guarded<F>

@@ -12,6 +12,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
+use crate::namespaces::ordering::EventQueue;
+
 use crate::{limits, metrics};
 
 /// The client's address as the TCP peer saw it (a proxy's when behind one).
@@ -26,6 +28,7 @@ pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
 /// Joins the socket's sid room, charges unknown events to its event budget,
 /// counts and logs the connect.
 pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
+    socket.extensions.insert(EventQueue::start());
     socket.join(socket.id.to_string());
     limits::events::drop_unknown(socket);
     metrics::socket_connected(socket.ns());

@@ -5,6 +5,7 @@
 //! clients can also join rooms and relay events themselves.
 
 pub mod lifecycle;
+pub mod ordering;
 pub mod relay;
 
 /// The adapters a node can run on (in-memory, Redis): socketioxide's
@@ -18,6 +19,14 @@ impl<T> NodeAdapter for T where
     T: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
 {
 }
+
+/// The connect handler of every namespace: nothing is left to do once connected.
+///
+/// socketioxide runs the connect handler in a task of its own after it has sent
+/// the CONNECT packet, so handlers registered there can miss a client's first
+/// event. Namespaces therefore register their handlers in their last connect
+/// middleware, which runs before the CONNECT packet, and end with this.
+pub async fn connected() {}
 
 /// Sends the acknowledgement of a client → server event.
 pub fn send_reply<A: NodeAdapter, T: serde::Serialize>(

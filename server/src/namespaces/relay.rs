@@ -19,8 +19,9 @@ use socketioxide_core::adapter::Spawnable;
 use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
 use crate::forwarding::{self, Forwarder};
-use crate::namespaces::{lifecycle, send_reply};
+use crate::namespaces::{connected, lifecycle, send_reply};
 use crate::{identity, limits};
+use std::convert::Infallible;
 
 /// What generic namespaces allow their clients.
 #[derive(Debug, Clone)]
@@ -42,8 +43,9 @@ pub fn register<A: NodeAdapter>(
 ) {
     let io_for_ns = io.clone();
     let hook = forwarder.clone();
-    let on_connect = async move |socket: SocketRef<A>| {
+    let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
         on_connect(socket, io_for_ns.clone(), policy.clone(), forwarder.clone());
+        Ok(())
     };
     let connect_hook =
         async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
@@ -51,8 +53,10 @@ pub fn register<A: NodeAdapter>(
         };
     io.ns(
         path,
-        // The last `with` runs first: tokens are checked before the connect hook is called.
-        on_connect
+        // The last `with` runs first: tokens are checked before the connect hook is
+        // called, and handlers are set up last, before the client learns it is connected.
+        connected
+            .with(setup)
             .with(connect_hook)
             .with(identity::authenticate::<A>),
     )
@@ -80,10 +84,11 @@ fn on_connect<A: NodeAdapter>(
         &socket,
         "rooms:join",
         async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
-            send_reply(
-                ack,
-                parse_payload(req).and_then(|r| join(&s, &join_policy, &r.room)),
-            );
+            let result = match parse_payload(req) {
+                Ok(r) => join(&s, &join_policy, &r.room).await,
+                Err(e) => Err(e),
+            };
+            send_reply(ack, result);
         },
     );
     limits::events::on(
@@ -92,6 +97,12 @@ fn on_connect<A: NodeAdapter>(
         async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
             let result = parse_payload(req).and_then(|r| {
                 validate_room(&r.room)?;
+                if r.room == s.id.as_str() {
+                    return Err(EventError::new(
+                        ErrorCode::InvalidRoom,
+                        "a connection cannot leave its own id room",
+                    ));
+                }
                 s.leave(r.room);
                 Ok(RoomsReply {
                     rooms: own_rooms(&s),
@@ -113,6 +124,35 @@ fn on_connect<A: NodeAdapter>(
     );
 }
 
+/// Refuses a room that is a socket's own id room (anywhere in the cluster):
+/// joining it would receive what is addressed to that socket alone.
+pub async fn refuse_socket_room<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    room: &str,
+) -> Result<(), EventError> {
+    let refused = || {
+        EventError::new(
+            ErrorCode::InvalidRoom,
+            "that name belongs to a connection; choose another room name",
+        )
+    };
+    if room == socket.id.as_str() {
+        return Err(refused());
+    }
+    let holders = socket
+        .within(room.to_owned())
+        .fetch_sockets()
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot look up a room's sockets");
+            EventError::new(ErrorCode::Internal, "cannot check the room now; try again")
+        })?;
+    if holders.iter().any(|s| s.data().id.as_str() == room) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
 /// The rooms a socket joined itself, without its sid room.
 pub fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
     let sid = socket.id.to_string();
@@ -126,12 +166,13 @@ pub fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
     rooms
 }
 
-fn join<A: NodeAdapter>(
+async fn join<A: NodeAdapter>(
     socket: &SocketRef<A>,
     policy: &RelayPolicy,
     room: &str,
 ) -> Result<RoomsReply, EventError> {
     validate_room(room)?;
+    refuse_socket_room(socket, room).await?;
     let rooms = own_rooms(socket);
     if !rooms.iter().any(|r| r == room) && rooms.len() >= policy.max_rooms {
         return Err(EventError::new(
@@ -151,14 +192,20 @@ async fn relay<A: NodeAdapter>(
     policy: &RelayPolicy,
     req: RelayRequest,
 ) -> Result<RelayReply, EventError> {
-    if req.event.is_empty() || req.event.len() > 64 || RESERVED_EVENTS.contains(&req.event.as_str())
-    {
+    let event_chars = req.event.chars().count();
+    if event_chars == 0 || event_chars > 64 || RESERVED_EVENTS.contains(&req.event.as_str()) {
         return Err(EventError::new(
             ErrorCode::InvalidEvent,
             "event names have 1 to 64 characters and are not reserved by Socket.IO",
         ));
     }
     let rooms = req.to.clone().map(|r| r.into_vec()).unwrap_or_default();
+    if req.to.is_some() && rooms.is_empty() {
+        return Err(EventError::new(
+            ErrorCode::BadRequest,
+            "`to` names no room; leave it out to relay to the whole namespace",
+        ));
+    }
     let joined = own_rooms(socket);
     for room in &rooms {
         validate_room(room)?;
