@@ -293,6 +293,15 @@ pub struct LimitsConfig {
         help_heading = "Limits"
     )]
     pub rate_limit_disconnect_after: u32,
+
+    /// Proxies (IPs or CIDRs, comma separated) whose `X-Forwarded-For` names the client for the per-address limits.
+    #[arg(
+        long,
+        env = "IORELAY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        help_heading = "Limits"
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Serving HTTPS and WSS directly (without a TLS-terminating proxy).
@@ -935,6 +944,14 @@ impl Config {
         }
         if l.event_rate > 0 && l.event_burst == 0 {
             return invalid("limits.event_burst", "must be greater than 0");
+        }
+        for proxy in &l.trusted_proxies {
+            if crate::limits::connections::IpNet::parse(proxy).is_none() {
+                return invalid(
+                    "limits.trusted_proxies",
+                    &format!("{proxy:?} is not an IP address or CIDR like 10.0.0.0/8"),
+                );
+            }
         }
         if self.tls.tls_cert.is_some() != self.tls.tls_key.is_some() {
             return invalid("tls.tls_cert", "--tls-cert and --tls-key go together");

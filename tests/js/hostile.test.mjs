@@ -546,6 +546,40 @@ test("a full node answers 503 server_full and admits again once a connection end
   await bystandersWork("node cap");
 });
 
+test("behind a trusted proxy, X-Forwarded-For is the address that is limited", async () => {
+  const proxied = await startServer(["--trusted-proxies", "127.0.0.1", "--max-connections-per-ip", "1"]);
+  try {
+    const get = (forwardedFor, localAddress = "127.0.0.1") =>
+      new Promise((resolve, reject) => {
+        http
+          .get(
+            {
+              host: "127.0.0.1",
+              port: proxied.port,
+              path: "/socket.io/?EIO=4&transport=polling",
+              headers: { "x-forwarded-for": forwardedFor },
+              localAddress,
+              agent: false,
+            },
+            (res) => {
+              res.resume();
+              res.on("end", () => resolve(res.statusCode));
+            },
+          )
+          .on("error", reject);
+      });
+    assert.equal(await get("203.0.113.1"), 200);
+    assert.equal(await get("203.0.113.1"), 429, "same client behind the proxy");
+    assert.equal(await get("203.0.113.2"), 200, "another client behind the same proxy");
+    assert.equal(await get("6.6.6.6, 203.0.113.1"), 429, "a spoofed leftmost entry changes nothing");
+    // From an untrusted peer the header proves nothing: the peer itself is limited.
+    assert.equal(await get("203.0.113.3", "127.0.0.5"), 200);
+    assert.equal(await get("203.0.113.4", "127.0.0.5"), 429);
+  } finally {
+    await proxied.stop();
+  }
+});
+
 /** /metrics through prometheus_client's parser (tests/python/parse_metrics.py in tests/.venv). */
 async function parsedMetrics() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

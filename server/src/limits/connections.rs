@@ -88,6 +88,52 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// An IP network (`10.0.0.0/8`, `::1/128`, or one address), for `--trusted-proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or an IPv6 address with `/n`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?),
+            None => {
+                let addr = text.parse::<IpAddr>().ok()?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is in the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The limits on new connections of one node, and the connections it holds.
 pub struct ConnectionLimiter {
     max_total: usize,
@@ -98,6 +144,7 @@ pub struct ConnectionLimiter {
     open: Mutex<OpenConnections>,
     events: EventQuota,
     engine_path: Arc<str>,
+    trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Default)]
@@ -136,7 +183,38 @@ impl ConnectionLimiter {
                 disconnect_after: config.rate_limit_disconnect_after,
             },
             engine_path: engine_path.trim_end_matches('/').into(),
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| IpNet::parse(p))
+                .collect(),
         })
+    }
+
+    /// The address a request counts against: the TCP peer, or, when the peer
+    /// is a trusted proxy, the nearest `X-Forwarded-For` hop that is not one
+    /// (the entries further left were written by the client and prove nothing).
+    pub fn client_address(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if trusted(ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+        client
     }
 
     /// Admits a new connection from `address` or says why not.
@@ -249,10 +327,11 @@ pub async fn enforce(
     if !limiter.is_handshake(&request) {
         return next.run(request).await;
     }
-    let address = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
+    let address = limiter.client_address(peer, request.headers());
     match limiter.admit(address) {
         Ok(permit) => {
             request.extensions_mut().insert(permit);
@@ -279,7 +358,52 @@ mod tests {
             event_rate: 0,
             event_burst: 0,
             rate_limit_disconnect_after: 0,
+            trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
         }
+    }
+
+    #[test]
+    fn networks_match_their_addresses() {
+        let net = IpNet::parse("10.1.0.0/16").expect("cidr");
+        assert!(net.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.1.0.9".parse().expect("mapped ip")));
+        assert!(IpNet::parse("0.0.0.0/0").expect("all").contains(ip(9)));
+        assert!(
+            IpNet::parse("fd00::/8")
+                .expect("v6")
+                .contains("fd12::1".parse().expect("ip"))
+        );
+        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0/8", "::1/129"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let limiter = ConnectionLimiter::new(&config(0, 0, 0, 0), "/socket.io");
+        let headers = |value: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("x-forwarded-for", value.parse().expect("header"));
+            h
+        };
+        let proxy = ip(1);
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let public: IpAddr = "198.51.100.1".parse().expect("ip");
+        // Spoofed leftmost entry, then the real client as the proxy saw it.
+        let h = headers("1.2.3.4, 203.0.113.7");
+        assert_eq!(limiter.client_address(proxy, &h), client);
+        // Two trusted hops.
+        let h = headers("203.0.113.7, 10.9.9.9");
+        assert_eq!(limiter.client_address(proxy, &h), client);
+        // An untrusted peer's header proves nothing.
+        assert_eq!(limiter.client_address(public, &h), public);
+        // A trusted proxy without the header, or with junk.
+        assert_eq!(
+            limiter.client_address(proxy, &axum::http::HeaderMap::new()),
+            proxy
+        );
+        assert_eq!(limiter.client_address(proxy, &headers("junk")), proxy);
     }
 
     fn ip(n: u8) -> IpAddr {
