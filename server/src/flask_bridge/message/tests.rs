@@ -229,3 +229,38 @@ fn python_conventions() {
         Ok(QueueMessage::Callback)
     );
 }
+
+#[test]
+fn mutated_fixtures_never_panic() {
+    // Deterministic xorshift: the same mutations on every run.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let dir = format!("{}/src/flask_bridge/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut decoded = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let original = std::fs::read(entry.expect("entry").path()).expect("read");
+        for _ in 0..1500 {
+            let mut bytes = original.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % bytes.len().max(1);
+                match next() % 4 {
+                    0 if !bytes.is_empty() => bytes[at] = next() as u8,
+                    1 => bytes.insert(at.min(bytes.len()), next() as u8),
+                    2 if !bytes.is_empty() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            if decode(&bytes).is_ok() {
+                decoded += 1;
+            }
+        }
+    }
+    assert!(decoded > 0, "some mutations still decode");
+}
