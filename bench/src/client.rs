@@ -196,6 +196,38 @@ impl Client {
     pub async fn call(&mut self, nsp: &str, id: u64, array: &str) -> Result<String> {
         self.send(&proto::encode_event(nsp, Some(id), array))
             .await?;
+        self.wait_ack(nsp, id, id).await
+    }
+
+    /// Like [`Client::call`], but sends the event again (with the next ack id)
+    /// when no ack came within `per_try`, up to `tries` times in all; returns
+    /// the ack's data and how many times it had to resend.
+    ///
+    /// Servers that register event handlers after answering the namespace
+    /// CONNECT (socketioxide spawns the connect handler) can drop an event
+    /// sent right after connecting; this counts such losses instead of hanging.
+    pub async fn call_retry(
+        &mut self,
+        nsp: &str,
+        first_id: u64,
+        array: &str,
+        per_try: std::time::Duration,
+        tries: u32,
+    ) -> Result<(String, u32)> {
+        let mut id = first_id;
+        for attempt in 0..tries.max(1) {
+            self.send(&proto::encode_event(nsp, Some(id), array))
+                .await?;
+            match tokio::time::timeout(per_try, self.wait_ack(nsp, first_id, id)).await {
+                Ok(result) => return result.map(|data| (data, attempt)),
+                Err(_) => id += 1,
+            }
+        }
+        bail!("no ack after {} tries", tries.max(1))
+    }
+
+    /// Waits for an ack on `nsp` with an id in `lo..=hi`, answering pings.
+    async fn wait_ack(&mut self, nsp: &str, lo: u64, hi: u64) -> Result<String> {
         loop {
             let packet = self.recv().await?;
             if self.answer_ping(&packet).await? {
@@ -205,7 +237,10 @@ impl Client {
                 continue;
             };
             let p = proto::parse_sio(text)?;
-            if p.kind == SioType::Ack && p.nsp == nsp && p.ack_id == Some(id) {
+            if p.kind == SioType::Ack
+                && p.nsp == nsp
+                && p.ack_id.is_some_and(|i| (lo..=hi).contains(&i))
+            {
                 return Ok(p.data.to_owned());
             }
             if p.kind == SioType::Disconnect && p.nsp == nsp {

@@ -423,6 +423,16 @@ fn targets(results: &Results) -> String {
             r.map(|r| r >= want),
         );
     }
+    let eff = "/metrics/deliveries_per_server_cpu_sec";
+    let ours_eff = v("fanout-throughput", "iorelay", eff);
+    for (peer, want) in [("node", 3.0), ("python", 20.0)] {
+        let r = ratio(ours_eff, v("fanout-throughput", peer, eff));
+        line(
+            &format!("(same, per server CPU-second) ≥ {want}× {peer}"),
+            r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".into()),
+            r.map(|r| r >= want),
+        );
+    }
     let rss = v("idle", "iorelay", "/metrics/rss_per_conn_kib");
     let held = v("idle", "iorelay", "/metrics/connected");
     line(
@@ -446,6 +456,13 @@ fn targets(results: &Results) -> String {
     let r = ratio(ours, v("fanout-throughput", "ceiling", tp));
     line(
         "fan-out within 70% of the raw WebSocket ceiling",
+        r.map(|r| format!("{:.0}% of the ceiling", r * 100.0))
+            .unwrap_or_else(|| "–".into()),
+        r.map(|r| r >= 0.7),
+    );
+    let r = ratio(ours_eff, v("fanout-throughput", "ceiling", eff));
+    line(
+        "(same, per server CPU-second)",
         r.map(|r| format!("{:.0}% of the ceiling", r * 100.0))
             .unwrap_or_else(|| "–".into()),
         r.map(|r| r >= 0.7),

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::client::{Client, Protocol, Transport};
+use crate::client::{self, Client, Protocol, Transport};
 use crate::net;
 use crate::proto;
 use crate::stats::{self, Latency};
@@ -166,6 +166,7 @@ struct ReadyTotals {
     connected: u64,
     failed: u64,
     polling: u64,
+    join_retries: u64,
     connect_secs: f64,
     connect_latency: Latency,
     errors: BTreeMap<String, u64>,
@@ -278,6 +279,7 @@ impl Workers {
                     connected,
                     failed,
                     polling,
+                    join_retries,
                     connect_secs,
                     connect_latency,
                     errors,
@@ -286,6 +288,7 @@ impl Workers {
                     totals.connected += connected;
                     totals.failed += failed;
                     totals.polling += polling;
+                    totals.join_retries += join_retries;
                     totals.connect_secs = totals.connect_secs.max(connect_secs);
                     totals.connect_latency.merge_pairs(&connect_latency);
                     merge_errors(&mut totals.errors, errors);
@@ -387,6 +390,21 @@ fn merge_errors(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k).or_insert(0) += v;
     }
+}
+
+/// Every error of a run: the workers' final reports hold those of the connect
+/// phase too, except clients still pending when the phase ended.
+fn all_errors(ready: &ReadyTotals, done: &[DoneReport]) -> BTreeMap<String, u64> {
+    let mut errors: BTreeMap<String, u64> = ready
+        .errors
+        .iter()
+        .filter(|(k, _)| k.contains("still pending"))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    for d in done {
+        merge_errors(&mut errors, d.errors.clone());
+    }
+    errors
 }
 
 fn base_config(common: &CommonArgs, scenario: Scenario) -> WorkerConfig {
@@ -532,10 +550,7 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
     let n_workers = workers.len();
     let worker_cpu = workers.cpu_secs();
     let done = workers.stop().await?;
-    let mut errors = ready.errors.clone();
-    for d in &done {
-        merge_errors(&mut errors, d.errors.clone());
-    }
+    let errors = all_errors(&ready, &done);
     let dropped: u64 = done.iter().map(|d| d.dropped).sum();
     let connected = ready.connected;
     let per_conn = |after: Option<u64>| -> Option<f64> {
@@ -593,7 +608,16 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
     Ok(())
 }
 
-/// Sends ticks at `rate` for `secs`; returns (published, first µs, last µs).
+/// What the publisher did.
+struct Published {
+    count: u64,
+    first_us: u64,
+    last_us: u64,
+    /// `error` events the server sent back (iorelay: `rate_limited`).
+    errors: u64,
+}
+
+/// Sends ticks at `rate` for `secs`.
 async fn publish(
     client: &mut Client,
     protocol: Protocol,
@@ -601,7 +625,7 @@ async fn publish(
     rate: f64,
     secs: f64,
     pad: &str,
-) -> Result<(u64, u64, u64)> {
+) -> Result<Published> {
     let total = (rate * secs).round().max(1.0) as u64;
     let period = Duration::from_secs_f64((1.0 / rate.max(0.001)).max(0.001));
     let mut ticker = tokio::time::interval(period);
@@ -610,6 +634,7 @@ async fn publish(
     let hard_stop = Duration::from_secs_f64(secs * 2.0 + 10.0);
     let first_us = net::now_us();
     let mut seq: u64 = 0;
+    let mut errors = 0;
     while seq < total && start.elapsed() < hard_stop {
         tokio::select! {
             _ = ticker.tick() => {
@@ -629,11 +654,26 @@ async fn publish(
                 }
             }
             packet = client.recv() => {
-                client.answer_ping(&packet?).await?;
+                let packet = packet?;
+                if client.answer_ping(&packet).await? {
+                    continue;
+                }
+                if let Some(text) = client::sio_text(&packet)
+                    && let Ok(p) = proto::parse_sio(text)
+                    && p.kind == proto::SioType::Event
+                    && proto::event_name(p.data) == Some("error")
+                {
+                    errors += 1;
+                }
             }
         }
     }
-    Ok((seq, first_us, net::now_us()))
+    Ok(Published {
+        count: seq,
+        first_us,
+        last_us: net::now_us(),
+        errors,
+    })
 }
 
 /// `fanout` (and `cluster`): N subscribers in one room, one publisher at a fixed rate.
@@ -664,7 +704,9 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     if common.protocol == Protocol::Socketio {
         publisher.connect_nsp("/", None).await?;
         let array = json!(["rooms:join", {"room": args.room}]).to_string();
-        let ack = publisher.call("/", 1, &array).await?;
+        let (ack, _) = publisher
+            .call_retry("/", 1, &array, Duration::from_secs(2), 5)
+            .await?;
         if !proto::ack_is_ok(&ack) {
             bail!("publisher could not join: {ack}");
         }
@@ -677,7 +719,12 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     workers.send_all("go").await?;
     let pad = "x".repeat(args.pad);
     let run_start = Instant::now();
-    let (published, first_us, last_pub_us) = publish(
+    let Published {
+        count: published,
+        first_us,
+        last_us: last_pub_us,
+        errors: publisher_errors,
+    } = publish(
         &mut publisher,
         common.protocol,
         &args.room,
@@ -721,13 +768,12 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     let done = workers.stop().await?;
     keeper.abort();
     let mut latency = Latency::new();
-    let mut errors = ready.errors.clone();
+    let errors = all_errors(&ready, &done);
     let mut received = 0;
     let mut last_recv_us = 0;
     let mut dropped = 0;
     for d in &done {
         latency.merge_pairs(&d.latency);
-        merge_errors(&mut errors, d.errors.clone());
         received += d.received;
         last_recv_us = last_recv_us.max(d.last_recv_us);
         dropped += d.dropped;
@@ -758,6 +804,7 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
             "subscribers": subscribers,
             "failed": ready.failed,
             "polling": ready.polling,
+            "join_retries": ready.join_retries,
             "connect_rate": round1(stats::per_sec(subscribers, ready.connect_secs)),
             "published": published,
             "publish_rate": round1(stats::per_sec(published, publish_secs)),
@@ -770,6 +817,8 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
             "dropped": dropped,
             "server_cpu_secs": cpu.map(round3),
             "server_cpu_cores": cpu.map(|c| round3(c / window.max(0.001))),
+            "deliveries_per_server_cpu_sec": cpu.filter(|c| *c > 0.0).map(|c| round1(received as f64 / c)),
+            "publisher_errors": publisher_errors,
             "load_cpu_secs": round3(wcpu),
             "rss_before_kib": rss_before,
             "rss_loaded_kib": rss_loaded,
@@ -780,9 +829,10 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     doc.insert("errors".into(), json!(errors));
     let path = write_result(common, doc)?;
     println!(
-        "{} {}: {subscribers} subs, {published} pub @ {:.0}/s, {received}/{expected} delivered (loss {loss:.2}%), {deliveries_per_sec:.0} deliveries/s, latency p50 {:.1} p95 {:.1} p99 {:.1} max {:.1} ms, server CPU {} -> {}",
+        "{} {}: {subscribers} subs ({} join retries), {published} pub @ {:.0}/s, {received}/{expected} delivered (loss {loss:.2}%), {deliveries_per_sec:.0} deliveries/s, latency p50 {:.1} p95 {:.1} p99 {:.1} max {:.1} ms, server CPU {} -> {}",
         common.case.as_deref().unwrap_or(scenario),
         common.server,
+        ready.join_retries,
         args.rate,
         lat.p50_ms,
         lat.p95_ms,
@@ -854,14 +904,13 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     let done = workers.stop().await?;
     let mut ack_latency = Latency::new();
     let mut latency = Latency::new();
-    let mut errors = ready.errors.clone();
+    let errors = all_errors(&ready, &done);
     let (mut sent, mut acks, mut ack_failures, mut missing, mut received, mut dropped) =
         (0, 0, 0, 0, 0, 0);
     let mut last_recv_us = 0;
     for d in &done {
         ack_latency.merge_pairs(&d.ack_latency);
         latency.merge_pairs(&d.latency);
-        merge_errors(&mut errors, d.errors.clone());
         sent += d.sent;
         acks += d.acks;
         ack_failures += d.ack_failures;
@@ -896,6 +945,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
             "connected": ready.connected,
             "failed": ready.failed,
             "polling": ready.polling,
+            "join_retries": ready.join_retries,
             "connect_rate": round1(stats::per_sec(ready.connected, ready.connect_secs)),
             "sent": sent,
             "acks": acks,
@@ -909,6 +959,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
             "dropped": dropped,
             "server_cpu_secs": cpu.map(round3),
             "server_cpu_cores": cpu.map(|c| round3(c / window.max(0.001))),
+            "acks_per_server_cpu_sec": cpu.filter(|c| *c > 0.0).map(|c| round1(acks as f64 / c)),
             "load_cpu_secs": round3(wcpu),
             "rss_before_kib": rss_before,
             "rss_end_kib": rss_end,
@@ -919,11 +970,12 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     doc.insert("errors".into(), json!(errors));
     let path = write_result(common, doc)?;
     println!(
-        "{} {}: {} clients ({} polling) in rooms of {}, {sent} sent, {acks} acks ({ack_failures} refused, {missing} missing), {acks_per_sec:.0} acks/s, ack p50 {:.1} p99 {:.1} ms, {deliveries_per_sec:.0} deliveries/s (p99 {:.1} ms) -> {}",
+        "{} {}: {} clients ({} polling, {} join retries) in rooms of {}, {sent} sent, {acks} acks ({ack_failures} refused, {missing} missing), {acks_per_sec:.0} acks/s, ack p50 {:.1} p99 {:.1} ms, {deliveries_per_sec:.0} deliveries/s (p99 {:.1} ms) -> {}",
         common.case.as_deref().unwrap_or("chat"),
         common.server,
         ready.connected,
         ready.polling,
+        ready.join_retries,
         args.room_size,
         ack.p50_ms,
         ack.p99_ms,

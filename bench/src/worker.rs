@@ -86,6 +86,9 @@ pub enum WorkerMsg {
         failed: u64,
         /// Of the connected, on long-polling.
         polling: u64,
+        /// Joins sent again because their ack did not come (lost first events).
+        #[serde(default)]
+        join_retries: u64,
         /// Length of the connect phase.
         connect_secs: f64,
         /// Set-up time per client, µs histogram pairs.
@@ -145,6 +148,7 @@ struct Shared {
     connected: AtomicU64,
     polling: AtomicU64,
     failed: AtomicU64,
+    join_retries: AtomicU64,
     settled: AtomicU64,
     alive: AtomicU64,
     dropped: AtomicU64,
@@ -162,6 +166,10 @@ struct Shared {
 }
 
 const MAX_ERROR_KINDS: usize = 16;
+/// A join without an ack after this long is sent again (see [`Client::call_retry`]).
+const JOIN_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// Join attempts in all.
+const JOIN_TRIES: u32 = 5;
 
 impl Shared {
     fn error(&self, phase: &str, e: &anyhow::Error) {
@@ -231,6 +239,7 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         connected: AtomicU64::new(0),
         polling: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        join_retries: AtomicU64::new(0),
         settled: AtomicU64::new(0),
         alive: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
@@ -269,6 +278,7 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         connected: shared.connected.load(Ordering::Relaxed),
         failed,
         polling: shared.polling.load(Ordering::Relaxed),
+        join_retries: shared.join_retries.load(Ordering::Relaxed),
         connect_secs,
         connect_latency: Shared::snapshot(&shared.connect_latency),
         errors: shared.errors.lock().map(|m| m.clone()).unwrap_or_default(),
@@ -320,10 +330,17 @@ async fn client_task(shared: Arc<Shared>, i: usize) {
         };
         let t0 = Instant::now();
         let timeout = Duration::from_millis(cfg.connect_timeout_ms);
-        let result = match tokio::time::timeout(timeout, setup(&shared, i, global)).await {
+        let mut step = "connect";
+        let result = match tokio::time::timeout(timeout, setup(&shared, i, global, &mut step)).await
+        {
             Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("set-up timed out")),
+            Err(_) => Err(anyhow::anyhow!("set-up timed out at {step}")),
         };
+        if let Err(e) = &result
+            && std::env::var_os("IORELAY_BENCH_DEBUG").is_some()
+        {
+            eprintln!("client {global}: {e:#}");
+        }
         if result.is_ok()
             && let Ok(mut h) = shared.connect_latency.lock()
         {
@@ -362,7 +379,12 @@ pub fn chat_room(global: usize, room_size: usize) -> String {
     format!("room-{}", global / room_size.max(1))
 }
 
-async fn setup(shared: &Shared, i: usize, global: usize) -> Result<(Client, bool)> {
+async fn setup(
+    shared: &Shared,
+    i: usize,
+    global: usize,
+    step: &mut &'static str,
+) -> Result<(Client, bool)> {
     let cfg = &shared.cfg;
     let target = &shared.targets[global % shared.targets.len()];
     let polling = cfg.protocol == Protocol::Socketio && is_polling(global, cfg.polling_share);
@@ -374,6 +396,7 @@ async fn setup(shared: &Shared, i: usize, global: usize) -> Result<(Client, bool
     let src = IpAddr::V4(cfg.sources[i % cfg.sources.len()]);
     let seed = (global as u32).wrapping_mul(2_654_435_761);
     let mut client = Client::connect(target, cfg.protocol, transport, src, seed).await?;
+    *step = "namespace connect";
     if cfg.protocol == Protocol::Raw {
         return Ok((client, polling));
     }
@@ -381,8 +404,14 @@ async fn setup(shared: &Shared, i: usize, global: usize) -> Result<(Client, bool
         Scenario::Idle => client.connect_nsp("/", None).await?,
         Scenario::Fanout => {
             client.connect_nsp("/", None).await?;
+            *step = "rooms:join";
             let array = serde_json::json!(["rooms:join", {"room": cfg.room}]).to_string();
-            let ack = client.call("/", 1, &array).await?;
+            let (ack, retries) = client
+                .call_retry("/", 1, &array, JOIN_RETRY_AFTER, JOIN_TRIES)
+                .await?;
+            shared
+                .join_retries
+                .fetch_add(u64::from(retries), Ordering::Relaxed);
             if !proto::ack_is_ok(&ack) {
                 bail!("rooms:join refused: {ack}");
             }
@@ -390,9 +419,15 @@ async fn setup(shared: &Shared, i: usize, global: usize) -> Result<(Client, bool
         Scenario::Chat => {
             let auth = serde_json::json!({"name": format!("u{global}")}).to_string();
             client.connect_nsp("/chat", Some(&auth)).await?;
+            *step = "join";
             let room = chat_room(global, cfg.room_size);
             let array = serde_json::json!(["join", {"room": room}]).to_string();
-            let ack = client.call("/chat", 1, &array).await?;
+            let (ack, retries) = client
+                .call_retry("/chat", 1, &array, JOIN_RETRY_AFTER, JOIN_TRIES)
+                .await?;
+            shared
+                .join_retries
+                .fetch_add(u64::from(retries), Ordering::Relaxed);
             if !proto::ack_is_ok(&ack) {
                 bail!("join refused: {}", &ack[..ack.len().min(200)]);
             }
