@@ -35,6 +35,9 @@ pub fn router<A: Adapter>(
     }
     // The Socket.IO layer sees requests first and passes the rest to the routes.
     router = router.layer(socketio);
+    if config.engine.transports == [crate::config::Transport::Polling] {
+        router = router.layer(from_fn(engine::polling_only_handshake));
+    }
     if !config.engine.allow_eio3 {
         router = router.layer(from_fn(engine::reject_eio3));
     }

@@ -61,3 +61,25 @@ pub async fn reject_eio3(request: Request<Body>, next: Next) -> Response {
     }
     next.run(request).await
 }
+
+/// Middleware for `--transports polling`: socketioxide's handshake still offers a
+/// WebSocket upgrade it would refuse, so clients try one; the offer is removed.
+pub async fn polling_only_handshake(request: Request<Body>, next: Next) -> Response {
+    let is_handshake = request.method() == axum::http::Method::GET
+        && request.uri().query().is_some_and(|q| {
+            q.split('&').any(|pair| pair == "transport=polling")
+                && !q.split('&').any(|pair| pair.starts_with("sid="))
+        });
+    let response = next.run(request).await;
+    if !is_handshake || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "handshake too large").into_response();
+    };
+    let text =
+        String::from_utf8_lossy(&bytes).replace(r#""upgrades":["websocket"]"#, r#""upgrades":[]"#);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(text))
+}

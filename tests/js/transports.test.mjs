@@ -59,11 +59,6 @@ test("polling only: a WebSocket-only client is refused", async (t) => {
 
 test(
   "polling only: the handshake does not advertise a WebSocket upgrade",
-  {
-    todo:
-      "server bug: with --transports polling the open packet still says upgrades:[\"websocket\"] " +
-      "(engineioxide make_open_packet ignores the transports setting), so clients try an upgrade that is refused",
-  },
   async (t) => {
     const srv = await useServer(t, ["--transports", "polling"]);
     const { status, body } = await pollingHandshake(srv.url);
