@@ -103,6 +103,12 @@ const ROWS: &[Row] = &[
         better: Better::Lower,
     },
     Row {
+        case: "fanout-latency",
+        pointer: "/metrics/deliveries_per_server_cpu_sec",
+        label: "deliveries per server CPU-second",
+        better: Better::Higher,
+    },
+    Row {
         case: "fanout-throughput",
         pointer: "/metrics/deliveries_per_sec",
         label: "deliveries/s",
@@ -131,6 +137,12 @@ const ROWS: &[Row] = &[
         pointer: "/metrics/server_cpu_cores",
         label: "server CPU, cores",
         better: Better::Lower,
+    },
+    Row {
+        case: "fanout-throughput",
+        pointer: "/metrics/deliveries_per_server_cpu_sec",
+        label: "deliveries per server CPU-second",
+        better: Better::Higher,
     },
     Row {
         case: "chat",
@@ -175,6 +187,12 @@ const ROWS: &[Row] = &[
         better: Better::Lower,
     },
     Row {
+        case: "chat",
+        pointer: "/metrics/acks_per_server_cpu_sec",
+        label: "acks per server CPU-second",
+        better: Better::Higher,
+    },
+    Row {
         case: "cluster",
         pointer: "/metrics/deliveries_per_sec",
         label: "deliveries/s",
@@ -203,6 +221,12 @@ const ROWS: &[Row] = &[
         pointer: "/metrics/server_cpu_cores",
         label: "servers' CPU, cores",
         better: Better::Lower,
+    },
+    Row {
+        case: "cluster",
+        pointer: "/metrics/deliveries_per_server_cpu_sec",
+        label: "deliveries per server CPU-second",
+        better: Better::Higher,
     },
 ];
 
@@ -569,7 +593,7 @@ fn chart(results: &Results, machine: &str) -> String {
             log: false,
         },
         Panel {
-            title: "Fan-out p99 latency, ms (lower is better, log scale)".into(),
+            title: "Fan-out p99 latency, ms (lower is better, log)".into(),
             case: "fanout-latency",
             pointer: "/latency/p99_ms",
             log: true,
@@ -581,15 +605,29 @@ fn chart(results: &Results, machine: &str) -> String {
             log: false,
         },
         Panel {
-            title: "Chat acks/s (higher is better)".into(),
+            title: "Chat ack latency p99, ms (lower is better, log)".into(),
             case: "chat",
-            pointer: "/metrics/acks_per_sec",
+            pointer: "/ack_latency/p99_ms",
+            log: true,
+        },
+        Panel {
+            title: "Fan-out deliveries per server CPU-second".into(),
+            case: "fanout-throughput",
+            pointer: "/metrics/deliveries_per_server_cpu_sec",
             log: false,
         },
+        Panel {
+            title: "Cluster (3 nodes + Redis) p99 latency, ms (log)".into(),
+            case: "cluster",
+            pointer: "/latency/p99_ms",
+            log: true,
+        },
     ];
-    let (pw, ph) = (470.0, 300.0);
-    let width = pw * 2.0 + 30.0;
-    let height = ph * 2.0 + 100.0;
+    let (pw, ph) = (400.0, 280.0);
+    let cols = 3usize;
+    let rows = panels.len().div_ceil(cols);
+    let width = pw * cols as f64 + 15.0 * (cols as f64 + 1.0);
+    let height = (ph + 10.0) * rows as f64 + 95.0;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -603,17 +641,23 @@ fn chart(results: &Results, machine: &str) -> String {
         svg,
         r#"<text x="15" y="24" font-size="16" font-weight="bold">iorelay vs Node socket.io vs python-socketio vs raw WebSocket ceiling</text>"#
     );
+    let (hw, sw) = machine.split_once("; ").unwrap_or((machine, ""));
     let _ = writeln!(
         svg,
-        r##"<text x="15" y="42" fill="#555">{}</text>"##,
-        xml_escape(machine)
+        r##"<text x="15" y="40" fill="#555">{}</text>"##,
+        xml_escape(hw)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="15" y="54" fill="#555" font-size="10">{}</text>"##,
+        xml_escape(sw)
     );
     // Legend.
     let mut lx = 15.0;
     for s in &servers {
         let _ = writeln!(
             svg,
-            r#"<rect x="{lx}" y="52" width="12" height="12" fill="{}"/><text x="{}" y="62">{}</text>"#,
+            r#"<rect x="{lx}" y="60" width="12" height="12" fill="{}"/><text x="{}" y="70">{}</text>"#,
             color(s),
             lx + 16.0,
             xml_escape(s)
@@ -621,8 +665,8 @@ fn chart(results: &Results, machine: &str) -> String {
         lx += 24.0 + 8.0 * s.len() as f64;
     }
     for (i, panel) in panels.iter().enumerate() {
-        let ox = 15.0 + (i % 2) as f64 * (pw + 15.0);
-        let oy = 75.0 + (i / 2) as f64 * (ph + 10.0);
+        let ox = 15.0 + (i % cols) as f64 * (pw + 15.0);
+        let oy = 80.0 + (i / cols) as f64 * (ph + 10.0);
         let _ = writeln!(
             svg,
             r##"<rect x="{ox}" y="{oy}" width="{pw}" height="{ph}" fill="#f8f9fa" stroke="#dee2e6"/>"##
