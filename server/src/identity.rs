@@ -11,6 +11,7 @@ use std::sync::Arc;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::auth::{self, Admission, AuthGate};
+use crate::limits;
 
 use crate::events::chat::{GuestAuth, User};
 use crate::namespaces::NodeAdapter;
@@ -81,6 +82,7 @@ pub async fn identify<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
+    charge_connect(&socket)?;
     let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
     let user = match gate.admit(socket.ns(), token)? {
         Admission::User(user) => user,
@@ -107,11 +109,24 @@ pub async fn authenticate<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
+    charge_connect(&socket)?;
     let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
     if let Admission::User(user) = gate.admit(socket.ns(), token)? {
         socket.extensions.insert(user);
     }
     Ok(())
+}
+
+/// A CONNECT costs a token of the connection's event budget: each one runs the
+/// token check, so a client that floods CONNECTs is refused like one that floods events.
+fn charge_connect<A: NodeAdapter>(socket: &SocketRef<A>) -> Result<(), ConnectRefusal> {
+    if limits::events::charge_connect(socket) {
+        return Ok(());
+    }
+    Err(ConnectRefusal {
+        code: "rate_limited",
+        message: "too many connection attempts; slow down".to_owned(),
+    })
 }
 
 /// The user resolved at connect time.

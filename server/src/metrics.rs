@@ -37,7 +37,7 @@ pub const EVENTS_IN: &str = "iorelay_events_received_total";
 pub const EVENTS_OUT: &str = "iorelay_events_sent_total";
 /// Histogram: sockets on this node reached by one backend broadcast, by `namespace`.
 pub const BROADCAST_FANOUT: &str = "iorelay_broadcast_recipients";
-/// Counter: refusals for going over a limit, by `limit` (handshake_rate, connections_per_ip, connections, event_rate).
+/// Counter: refusals for going over a limit, by `limit` (handshake_rate, connections_per_ip, connections, event_rate, connect_rate).
 pub const RATE_LIMITED: &str = "iorelay_rate_limited_total";
 /// Counter: disconnects of sockets that kept flooding past the event rate.
 pub const FLOOD_DISCONNECTS: &str = "iorelay_flood_disconnects_total";

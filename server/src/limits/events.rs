@@ -91,6 +91,11 @@ impl EventBudget {
         }
     }
 
+    /// The last notice could not be sent: the next drop sends one again.
+    pub fn renotify(&self) {
+        self.in_streak.store(false, Ordering::Relaxed);
+    }
+
     /// Events dropped so far.
     pub fn dropped(&self) -> u32 {
         self.dropped.load(Ordering::Relaxed)
@@ -100,32 +105,41 @@ impl EventBudget {
 /// Spends a token for an event on `socket`; false when the event must be dropped
 /// (the client has then been told, and disconnected if it kept flooding).
 fn admit<A: Adapter>(socket: &Arc<Socket<A>>) -> bool {
+    let Some(permit) = socket.req_parts().extensions.get::<ConnectionPermit>() else {
+        return true;
+    };
+    let budget = permit.budget();
+    let (notify, disconnect) = match budget.spend() {
+        Verdict::Admit => return true,
+        Verdict::Drop { notify } => (notify, false),
+        Verdict::Disconnect => (false, true),
+    };
+    metrics::event_received(socket.ns(), EventOutcome::RateLimited);
+    metrics::rate_limited("event_rate");
+    // With the packet buffer full (the flooder does not read its answers) the
+    // notice cannot be queued: the next dropped event tries again.
+    if notify && tell(socket, "too many events: this one was dropped; slow down").is_err() {
+        budget.renotify();
+    }
+    if disconnect && socket.connected() && socket.extensions.get::<Disconnecting>().is_none() {
+        socket.extensions.insert(Disconnecting);
+        disconnect_flooder(socket.clone());
+    }
+    false
+}
+
+/// Spends a token of the connection's budget for a namespace CONNECT; false when
+/// the client is over its rate (the connect middleware then refuses it).
+pub fn charge_connect<A: Adapter>(socket: &SocketRef<A>) -> bool {
     let verdict = socket
         .req_parts()
         .extensions
         .get::<ConnectionPermit>()
         .map_or(Verdict::Admit, |permit| permit.budget().spend());
-    let (notify, disconnect) = match verdict {
-        Verdict::Admit => return true,
-        Verdict::Drop { notify } => (notify, false),
-        Verdict::Disconnect => (true, true),
-    };
-    metrics::event_received(socket.ns(), EventOutcome::RateLimited);
-    metrics::rate_limited("event_rate");
-    let message = if disconnect {
-        "too many events for too long: disconnected"
-    } else {
-        "too many events: this one was dropped; slow down"
-    };
-    if notify {
-        let _ = socket.emit(
-            ERROR_EVENT,
-            &json!({"code": "rate_limited", "message": message}),
-        );
+    if verdict == Verdict::Admit {
+        return true;
     }
-    if disconnect && socket.connected() {
-        disconnect_flooder(socket.clone());
-    }
+    metrics::rate_limited("connect_rate");
     false
 }
 
@@ -138,19 +152,36 @@ fn disconnect_flooder<A: Adapter>(socket: Arc<Socket<A>>) {
             if !socket.connected() {
                 return;
             }
-            match socket.clone().disconnect() {
-                Ok(()) => {
-                    tracing::warn!(sid = %socket.id, ns = socket.ns(), "disconnected a socket that kept flooding");
-                    metrics::flood_disconnect();
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(sid = %socket.id, error = %e, "cannot disconnect a flooding socket yet")
+            // The notice first, then the disconnect, both in the socket's packet order.
+            if tell(&socket, "too many events for too long: disconnected").is_ok() {
+                match socket.clone().disconnect() {
+                    Ok(()) => {
+                        tracing::warn!(sid = %socket.id, ns = socket.ns(), "disconnected a socket that kept flooding");
+                        metrics::flood_disconnect();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(sid = %socket.id, error = %e, "cannot disconnect a flooding socket yet")
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+}
+
+/// Marks a socket whose flood disconnect is under way (one task per socket).
+#[derive(Debug, Clone, Copy)]
+struct Disconnecting;
+
+/// Sends the `error {code: "rate_limited", message}` notice.
+fn tell<A: Adapter>(socket: &Arc<Socket<A>>, message: &str) -> Result<(), ()> {
+    socket
+        .emit(
+            ERROR_EVENT,
+            &json!({"code": "rate_limited", "message": message}),
+        )
+        .map_err(|_| ())
 }
 
 /// A handler behind the event budget; build it with [`guarded`] or register with [`on`].
