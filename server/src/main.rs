@@ -31,8 +31,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Handlers first: a signal right after "listening" must stop the server gracefully.
+        let stop = shutdown::signal();
         let listener = server::bind(&config).await?;
-        server::run(config, listener, apps, shutdown::signal()).await
+        server::run(config, listener, apps, stop).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,11 +9,11 @@ import { startServer, connect, nextEvent, collect } from "./harness.mjs";
 const TRANSPORTS = [["polling"], ["websocket"]];
 
 /** Resolves with the first `event` on `socket` whose first argument satisfies `accept`. */
-function eventWhere(socket, event, accept, timeoutMs = 10000) {
+function eventWhere(socket, event, accept, label = event, timeoutMs = 10000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.off(event, handler);
-      reject(new Error(`no matching "${event}" within ${timeoutMs} ms; saw ${JSON.stringify(seen)}`));
+      reject(new Error(`${label}: no matching "${event}" within ${timeoutMs} ms; saw ${JSON.stringify(seen)}`));
     }, timeoutMs);
     const seen = [];
     function handler(arg) {
@@ -109,7 +109,7 @@ for (const transports of TRANSPORTS) {
     const ada = await user(t, server, "Ada", transports);
     const bob = await user(t, server, "Bob", transports);
     const cy = await user(t, server, "Cy", transports);
-    const adaSeesAll = eventWhere(ada, "presence", (p) => p.members.length === 3);
+    const adaSeesAll = eventWhere(ada, "presence", (p) => p.members.length === 3, "Ada sees all three");
     for (const s of [ada, bob, cy]) await s.emitWithAck("join", { room: "r" });
     await adaSeesAll;
     const adaTyping = collect(ada, "typing");
@@ -124,13 +124,13 @@ for (const transports of TRANSPORTS) {
     await own;
     assert.equal(adaTyping.length, 0, "the typist does not get her own typing event");
 
-    const leftSeenByAda = eventWhere(ada, "presence", (p) => p.left);
+    const leftSeenByAda = eventWhere(ada, "presence", (p) => p.left, "Ada sees Bob leave");
     assert.deepEqual(await bob.emitWithAck("leave", { room: "r" }), { ok: true });
     const left = await leftSeenByAda;
     assert.deepEqual(left.left, { id: "guest:bob", name: "Bob" });
     assert.deepEqual(left.members.map((m) => m.name), ["Ada", "Cy"]);
 
-    const goneSeenByAda = eventWhere(ada, "presence", (p) => p.left?.name === "Cy");
+    const goneSeenByAda = eventWhere(ada, "presence", (p) => p.left?.name === "Cy", "Ada sees Cy go");
     cy.close();
     const gone = await goneSeenByAda;
     assert.deepEqual(gone.left, { id: "guest:cy", name: "Cy" });

@@ -94,14 +94,42 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, chat: Arc<Chat>) {
         send_reply(ack, rooms(&rooms_chat).await);
     });
 
+    let joined = JoinedRooms::default();
+    socket.extensions.insert(joined.clone());
     socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s.clone(), reason);
-        for room in own_rooms(&s) {
+        // Not the adapter's view of the socket's rooms: it may be cleared already.
+        for room in joined.take() {
             if let Err(e) = announce_leave(&s, &chat, &user, &room).await {
                 tracing::warn!(sid = %s.id, room, error = %e, "cannot update presence on disconnect");
             }
         }
     });
+}
+
+/// The chat rooms a socket is in, kept by the chat itself for its disconnect.
+#[derive(Clone, Default)]
+struct JoinedRooms(Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl JoinedRooms {
+    fn insert(&self, room: &str) {
+        if let Ok(mut rooms) = self.0.lock() {
+            rooms.insert(room.to_owned());
+        }
+    }
+
+    fn remove(&self, room: &str) {
+        if let Ok(mut rooms) = self.0.lock() {
+            rooms.remove(room);
+        }
+    }
+
+    fn take(&self) -> std::collections::BTreeSet<String> {
+        self.0
+            .lock()
+            .map(|mut rooms| std::mem::take(&mut *rooms))
+            .unwrap_or_default()
+    }
 }
 
 fn internal(e: StoreError) -> EventError {
@@ -144,6 +172,9 @@ async fn join<A: NodeAdapter>(
         ));
     }
     socket.join(req.room.clone());
+    if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
+        joined.insert(&req.room);
+    }
     let sid = socket.id.to_string();
     let members = chat
         .presence
@@ -186,6 +217,9 @@ async fn leave<A: NodeAdapter>(
 ) -> Result<Done, EventError> {
     require_joined(socket, &req.room)?;
     socket.leave(req.room.clone());
+    if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
+        joined.remove(&req.room);
+    }
     announce_leave(socket, chat, user, &req.room)
         .await
         .map_err(internal)?;
