@@ -453,6 +453,14 @@ fn header(common: &CommonArgs, scenario: &str) -> serde_json::Map<String, Value>
         "tool".into(),
         json!(format!("iorelay-bench {}", env!("CARGO_PKG_VERSION"))),
     );
+    // Other work on the machine skews latency: keep the load average with every result.
+    let loadavg: Vec<f64> = std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    m.insert("loadavg".into(), json!(loadavg));
     m
 }
 
