@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -51,7 +51,17 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(args: Args) -> std::io::Result<()> {
-    let listener = TcpListener::bind(args.listen).await?;
+    // tokio's `TcpListener::bind` listens with a backlog of 128: a burst of
+    // connects then overflows the accept queue and waits for a SYN retransmit
+    // (1 s). Listen with the usual somaxconn instead.
+    let socket = if args.listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(args.listen)?;
+    let listener: TcpListener = socket.listen(4096)?;
     eprintln!("ws-ceiling listening on {}", args.listen);
     let (tx, _) = broadcast::channel::<(u64, Utf8Bytes)>(args.buffer.max(16));
     let next_id = Arc::new(AtomicU64::new(1));
