@@ -90,10 +90,22 @@ pub enum Apps {
 /// Binds `config.server.listen`.
 pub async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
     let addr = config.server.listen;
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Bind { addr, source })
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(bind_error)?;
+    socket.set_reuseaddr(true).map_err(bind_error)?;
+    socket.bind(addr).map_err(bind_error)?;
+    // Tokio's default backlog (128) overflows when thousands of clients reconnect at
+    // once (a node restart): the kernel drops SYNs and clients wait a 1 s retransmit.
+    socket.listen(LISTEN_BACKLOG).map_err(bind_error)
 }
+
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// Serves on `listener` until `shutdown` resolves, then drains and returns.
 pub async fn run(
