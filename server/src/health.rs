@@ -20,6 +20,8 @@ use serde_json::json;
 pub struct Health {
     // A std lock: held only to copy or set a few strings, never across an await.
     checks: Arc<RwLock<BTreeMap<&'static str, Result<(), String>>>>,
+    /// This node's id, so clients and operators can tell which node answered.
+    node: Arc<str>,
 }
 
 impl Health {
@@ -27,6 +29,14 @@ impl Health {
     pub fn set(&self, check: &'static str, state: Result<(), String>) {
         if let Ok(mut checks) = self.checks.write() {
             checks.insert(check, state);
+        }
+    }
+
+    /// Health of the node `node`.
+    pub fn for_node(node: &str) -> Self {
+        Self {
+            checks: Arc::default(),
+            node: node.into(),
         }
     }
 
@@ -50,8 +60,8 @@ pub fn routes(health: Health) -> Router {
         .with_state(health)
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+async fn healthz(State(health): State<Health>) -> impl IntoResponse {
+    Json(json!({ "status": "ok", "node": &*health.node }))
 }
 
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
@@ -68,7 +78,10 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    (status, Json(json!({ "status": word, "checks": checks })))
+    (
+        status,
+        Json(json!({ "status": word, "node": &*health.node, "checks": checks })),
+    )
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ async fn run_with<A: NodeAdapter>(
     apps: Apps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let health = Health::default();
+    let health = Health::for_node(&shared.node_id);
     let stop_background = CancellationToken::new();
     if let Some(link) = &shared.redis {
         cluster::spawn_monitor(
