@@ -10,21 +10,32 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const demoDir = path.resolve(here, '..');
-const repoRoot = path.resolve(demoDir, '..');
-const dist = path.join(demoDir, 'dist');
-const BIN = process.env.IORELAY_BIN ?? path.join(repoRoot, 'target/debug/iorelay');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = path.join(repoRoot, 'tests/artifacts/client-demo');
-const WAIT = 20_000;
+import {
+  ARTIFACTS,
+  BIN,
+  WAIT,
+  badge,
+  composer,
+  dist,
+  escapeRe,
+  expectOnce,
+  launchBrowser,
+  member,
+  members,
+  messagesWithText,
+  openPerson as openPersonIn,
+  repoRoot,
+  send,
+  shot,
+  shownIds,
+  signIn,
+  startIorelay,
+  typing,
+  waitForStatus,
+  waitForTransport,
+} from './support.mjs';
 
 let server;
 let browser;
@@ -33,12 +44,9 @@ let baseUrl;
 const API_KEY = `e2e-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 
 /** Starts iorelay on a free port serving dist/, and resolves once it logs its address. */
-async function startServer(listen = '127.0.0.1:0') {
-  const proc = spawn(
-    BIN,
+function startServer(listen = '127.0.0.1:0') {
+  return startIorelay(
     [
-      '--listen', listen,
-      '--static-dir', dist,
       // Short heartbeats so the server notices a dropped peer within seconds.
       '--ping-interval-ms', '3000',
       '--ping-timeout-ms', '3000',
@@ -46,35 +54,8 @@ async function startServer(listen = '127.0.0.1:0') {
       // A short join history, so re-join catch-up and "Load earlier messages" really page.
       '--chat-join-history', '3',
     ],
-    { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { listen },
   );
-  let output = '';
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`iorelay did not start:\n${output}`)), 15_000);
-    const onData = (chunk) => {
-      output += chunk.toString();
-      const m = output.match(/listening on (http:\/\/[^\s"]+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`iorelay exited with ${code}:\n${output}`));
-    });
-  });
-  return {
-    url,
-    logs: () => output,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      await once(proc, 'exit');
-    },
-  };
 }
 
 before(async () => {
@@ -83,17 +64,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await startServer();
   baseUrl = server.url;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -104,74 +75,8 @@ after(async () => {
 // ---------------------------------------------------------------------------
 // Helpers
 
-async function openPerson(name, { viewport = { width: 1280, height: 800 }, isMobile = false, url = baseUrl } = {}) {
-  const context = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(url);
-  return { name, context, page, errors };
-}
-
-async function signIn({ page, name }, room = 'general') {
-  await page.getByLabel('Your name').fill(name);
-  await page.getByLabel('Room', { exact: true }).fill(room);
-  await page.getByRole('button', { name: 'Join chat' }).click();
-  await waitForStatus(page, 'connected');
-  // Joined once the server lists us as a member of the room.
-  await member(page, name).waitFor({ state: 'attached', timeout: WAIT });
-}
-
-/** A person in the members list; guest ids are `guest:` + the name in lower case. */
-const member = (page, name) => page.getByTestId('members').locator(`[data-user-id="guest:${name.toLowerCase()}"]`);
-const badge = (page) => page.getByTestId('connection-badge');
-const members = (page) => page.getByTestId('members');
-const typing = (page) => page.getByTestId('typing');
-const composer = (page, room = 'general') => page.getByLabel(`Message #${room}`);
-
-async function waitForStatus(page, ...statuses) {
-  await page.waitForFunction(
-    (wanted) => wanted.includes(document.querySelector('[data-testid="connection-badge"]')?.dataset.status),
-    statuses,
-    { timeout: WAIT },
-  );
-}
-
-async function waitForTransport(page, transport) {
-  await page.waitForFunction(
-    (t) => document.querySelector('[data-testid="connection-badge"]')?.dataset.transport === t,
-    transport,
-    { timeout: WAIT },
-  );
-}
-
-/** Stored messages (not pending ones) whose text is exactly `text`. */
-function messagesWithText(page, text) {
-  return page.getByTestId('message').filter({ has: page.locator('.message-text', { hasText: new RegExp(`^${escapeRe(text)}$`) }) });
-}
-
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-async function expectOnce(page, text) {
-  const found = messagesWithText(page, text);
-  await found.first().waitFor({ timeout: WAIT });
-  assert.equal(await found.count(), 1, `"${text}" should be shown exactly once`);
-}
-
-/** Ids of all stored messages shown, in order. */
-async function shownIds(page) {
-  return page.getByTestId('message').evaluateAll((els) => els.map((el) => Number(el.dataset.id)));
-}
-
-async function send(page, text, room = 'general') {
-  const box = composer(page, room);
-  await box.fill(text);
-  await box.press('Enter');
-  // Acknowledged: it is a stored message (with its server id), no longer pending.
-  await messagesWithText(page, text).first().waitFor({ timeout: WAIT });
-  await page.getByTestId('pending-message').waitFor({ state: 'detached', timeout: WAIT });
+function openPerson(name, { url = baseUrl, ...options } = {}) {
+  return openPersonIn(browser, name, url, options);
 }
 
 /** Runs `body`; on failure, saves each person's page and the server log before rethrowing. */
@@ -216,13 +121,6 @@ async function api(pathname, body) {
     body: JSON.stringify(body),
   });
   return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-async function shot(page, name) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  // Finite animations (toasts sliding in) are finished first, so a screenshot shows the final state.
-  await page.screenshot({ path: file, animations: 'disabled' });
-  return file;
 }
 
 // ---------------------------------------------------------------------------
