@@ -15,6 +15,7 @@ import {
   ARTIFACTS,
   BIN,
   WAIT,
+  badge,
   composer,
   dist,
   expectOnce,
@@ -37,6 +38,15 @@ let redis;
 let nodeA;
 let nodeB;
 let browser;
+
+/** Waits until the connection badge names `node` (from GET /healthz of the node that answered). */
+async function waitForNode(page, node) {
+  await page.waitForFunction(
+    (n) => document.querySelector('[data-testid="connection-badge"]')?.dataset.node === n,
+    node,
+    { timeout: WAIT },
+  );
+}
 
 function startNode(nodeId) {
   return startIorelay(
@@ -80,6 +90,12 @@ test('two people on two nodes (redis adapter) chat, type, see presence and catch
     await waitForTransport(alice.page, 'websocket');
     await waitForTransport(bob.page, 'websocket');
 
+    // Each badge names the node its browser is connected to.
+    await waitForNode(alice.page, 'node-a');
+    await waitForNode(bob.page, 'node-b');
+    assert.match(await badge(alice.page).innerText(), /Connected\s*·\s*websocket\s*·\s*node-a/);
+    assert.match(await badge(bob.page).innerText(), /Connected\s*·\s*websocket\s*·\s*node-b/);
+
     // Presence crosses nodes.
     await member(alice.page, 'Bob').waitFor({ timeout: WAIT });
     await member(bob.page, 'Alice').waitFor({ timeout: WAIT });
@@ -104,6 +120,7 @@ test('two people on two nodes (redis adapter) chat, type, see presence and catch
     // Bob (on node B) goes offline; node A's Alice sees him leave.
     await bob.context.setOffline(true);
     await waitForStatus(bob.page, 'offline', 'reconnecting');
+    assert.doesNotMatch(await badge(bob.page).innerText(), /node-b/);
     await member(alice.page, 'Bob').waitFor({ state: 'detached', timeout: WAIT });
 
     const missed = ['Across nodes while away: 1', 'Across nodes while away: 2', 'Across nodes while away: 3'];
@@ -113,6 +130,7 @@ test('two people on two nodes (redis adapter) chat, type, see presence and catch
     // Back online on node B: re-joined, and every message sent on node A shown once.
     await bob.context.setOffline(false);
     await waitForStatus(bob.page, 'connected');
+    await waitForNode(bob.page, 'node-b');
     await member(alice.page, 'Bob').waitFor({ timeout: WAIT });
     for (const text of missed) await expectOnce(bob.page, text);
     for (const text of ['Hello from node B', 'Hi Bob', 'Sent on node A', 'Sent on node B']) {

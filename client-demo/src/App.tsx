@@ -104,6 +104,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
         <ConnectionBadge
           status={state.status}
           transport={state.transport}
+          node={state.node}
           // Retrying helps when the server ended the session, not while the browser is offline.
           onReconnect={state.browserOnline ? () => client.reconnectNow() : undefined}
         />

@@ -11,12 +11,15 @@ const LABELS: Record<ConnectionStatus, string> = {
 export interface ConnectionBadgeProps {
   status: ConnectionStatus;
   transport: TransportName | null;
+  /** The server node that answered, when the server names it (a cluster). */
+  node?: string | null;
   onReconnect?: () => void;
 }
 
-/** Connection state and transport, e.g. "Connected · websocket". */
-export function ConnectionBadge({ status, transport, onReconnect }: ConnectionBadgeProps) {
+/** Connection state, transport and node, e.g. "Connected · websocket · node-a". */
+export function ConnectionBadge({ status, transport, node = null, onReconnect }: ConnectionBadgeProps) {
   const showTransport = status === 'connected' && transport;
+  const showNode = status === 'connected' && node;
   return (
     <div className="connection">
       <span
@@ -25,6 +28,7 @@ export function ConnectionBadge({ status, transport, onReconnect }: ConnectionBa
         data-testid="connection-badge"
         data-status={status}
         data-transport={transport ?? ''}
+        data-node={showNode ? node : ''}
         title={showTransport ? `Connected over ${transport === 'websocket' ? 'WebSocket' : 'HTTP long-polling'}` : undefined}
       >
         <span className="badge-dot" aria-hidden="true" />
@@ -36,6 +40,17 @@ export function ConnectionBadge({ status, transport, onReconnect }: ConnectionBa
             </span>
             <span className="badge-transport">{transport}</span>
           </>
+        )}
+        {showNode && (
+          // Hidden at phone width, where the top bar has no room for it.
+          <span className="badge-node-part hide-narrow">
+            <span className="badge-sep" aria-hidden="true">
+              ·
+            </span>
+            <span className="badge-node" title="Server node">
+              {node}
+            </span>
+          </span>
         )}
       </span>
       {status === 'offline' && onReconnect && (

@@ -41,6 +41,14 @@ describe('ConnectionBadge', () => {
     expect(html).toContain('websocket');
   });
 
+  it('names the node that answered, when connected', () => {
+    const html = renderToStaticMarkup(<ConnectionBadge status="connected" transport="websocket" node="node-a" />);
+    expect(html).toContain('data-node="node-a"');
+    expect(html).toContain('>node-a<');
+    const reconnecting = renderToStaticMarkup(<ConnectionBadge status="reconnecting" transport={null} node="node-a" />);
+    expect(reconnecting).not.toContain('>node-a<');
+  });
+
   it('shows reconnecting and offline without a transport, and a retry when offline', () => {
     expect(renderToStaticMarkup(<ConnectionBadge status="reconnecting" transport={null} />)).toContain('Reconnecting');
     const offline = renderToStaticMarkup(<ConnectionBadge status="offline" transport="polling" onReconnect={() => {}} />);

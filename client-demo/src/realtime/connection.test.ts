@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChatClient, TYPING_IDLE_MS, TYPING_REFRESH_MS } from './connection';
+import { ChatClient, TYPING_IDLE_MS, TYPING_REFRESH_MS, healthzNode } from './connection';
 import type { Connection, SocketLike } from './connection';
 import type { ChatMessage, User } from './types';
 
@@ -102,7 +102,7 @@ class FakeChatServer {
 const alice: User = { id: 'guest:alice', name: 'Alice' };
 const bob: User = { id: 'guest:bob', name: 'Bob' };
 
-function setup() {
+function setup(fetchNode?: () => Promise<string | null>) {
   const server = new FakeChatServer(alice);
   const chat = new FakeSocket((event, payload) => server.handle(event, payload));
   const notifications = new FakeSocket((_event, p) => ({ ok: true, topics: [p.topic] }));
@@ -122,6 +122,7 @@ function setup() {
     connect: () => connection,
     networkEvents: network,
     isOnline: () => online,
+    fetchNode,
   });
   return {
     server,
@@ -338,5 +339,63 @@ describe('ChatClient', () => {
     t.client.signOut();
     t.chat.fire('message', { id: 1, room: 'general', from: bob, text: 'late', ts: 1 });
     expect(t.client.getState()).toMatchObject({ me: null, rooms: {} });
+  });
+});
+
+describe('node shown in the badge', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('asks which node answered after each connect, and forgets it on a drop', async () => {
+    const answers = ['node-a', 'node-b'];
+    const fetchNode = vi.fn(async () => answers.shift() ?? null);
+    const t = setup(fetchNode);
+    try {
+      t.client.signIn('Alice', ['general']);
+      expect(t.client.getState().node).toBeNull();
+      t.chat.serverConnect();
+      await vi.waitFor(() => expect(t.client.getState().node).toBe('node-a'));
+      t.chat.serverDrop();
+      expect(t.client.getState().node).toBeNull();
+      t.chat.serverConnect();
+      await vi.waitFor(() => expect(t.client.getState().node).toBe('node-b'));
+      expect(fetchNode).toHaveBeenCalledTimes(2);
+    } finally {
+      t.client.dispose();
+    }
+  });
+
+  it('ignores an answer that arrives after the connection dropped', async () => {
+    let answer: (node: string) => void = () => {};
+    const t = setup(() => new Promise((resolve) => (answer = resolve)));
+    try {
+      t.client.signIn('Alice', ['general']);
+      t.chat.serverConnect();
+      t.chat.serverDrop();
+      answer('node-a');
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(t.client.getState().node).toBeNull();
+    } finally {
+      t.client.dispose();
+    }
+  });
+
+  it('reads the node from GET /healthz, and gives null when it cannot tell', async () => {
+    const reply = (status: number, body: unknown) =>
+      (async () => new Response(JSON.stringify(body), { status })) as unknown as typeof fetch;
+    expect(await healthzNode('', reply(200, { status: 'ok', node: 'node-a' }))()).toBe('node-a');
+    expect(await healthzNode('', reply(200, { status: 'ok' }))()).toBeNull();
+    expect(await healthzNode('', reply(503, { status: 'down', node: 'node-a' }))()).toBeNull();
+    const failing = (async () => {
+      throw new TypeError('network');
+    }) as unknown as typeof fetch;
+    expect(await healthzNode('', failing)()).toBeNull();
+    const seen: string[] = [];
+    const recording = (async (input: string) => {
+      seen.push(input);
+      return new Response('{"node":"n"}');
+    }) as unknown as typeof fetch;
+    await healthzNode('https://chat.example.com', recording)();
+    expect(seen).toEqual(['https://chat.example.com/healthz']);
   });
 });

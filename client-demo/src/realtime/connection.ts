@@ -92,6 +92,25 @@ export interface ClientOptions {
   ackTimeoutMs?: number;
   /** Notification topics to subscribe to on every (re)connect of /notifications. */
   topics?: string[];
+  /**
+   * Asks which server node answered; called after every connect. The default
+   * reads `node` from `GET /healthz` on the socket's origin.
+   */
+  fetchNode?: () => Promise<string | null>;
+}
+
+/** Reads the node id from `GET {url}/healthz` (`{"status":"ok","node":"…"}`); null when it cannot tell. */
+export function healthzNode(url: string, fetchImpl: typeof fetch = (...args) => fetch(...args)): () => Promise<string | null> {
+  return async () => {
+    try {
+      const res = await fetchImpl(`${url}/healthz`, { cache: 'no-store', credentials: 'omit' });
+      if (!res.ok) return null;
+      const body = (await res.json()) as { node?: unknown } | null;
+      return body && typeof body.node === 'string' && body.node !== '' ? body.node : null;
+    } catch {
+      return null;
+    }
+  };
 }
 
 /** Topics the demo listens to besides the notifications addressed to the user. */
@@ -176,6 +195,7 @@ export class ChatClient {
   private readonly now: () => number;
   private readonly ackTimeoutMs: number;
   private readonly topics: string[];
+  private readonly fetchNode: () => Promise<string | null>;
 
   constructor(options: ClientOptions = {}) {
     this.connectFactory = options.connect ?? socketIoConnection(options.url ?? '');
@@ -185,6 +205,7 @@ export class ChatClient {
     this.now = options.now ?? (() => Date.now());
     this.ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
     this.topics = options.topics ?? DEFAULT_TOPICS;
+    this.fetchNode = options.fetchNode ?? (options.connect ? async () => null : healthzNode(options.url ?? ''));
   }
 
   // --- store ---------------------------------------------------------------
@@ -227,6 +248,10 @@ export class ChatClient {
       if (!live()) return;
       this.dispatch({ type: 'connected', transport: this.state.transport });
       void this.resync(generation);
+      void this.fetchNode().then((node) => {
+        // Only while this very connection lasts: a later one asks again.
+        if (live() && chat.connected) this.dispatch({ type: 'node', node });
+      });
       this.refreshRooms();
     });
     chat.on('disconnect', () => {

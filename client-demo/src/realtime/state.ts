@@ -89,6 +89,8 @@ export interface ChatState {
   me: User | null;
   status: ConnectionStatus;
   transport: TransportName | null;
+  /** Id of the server node that answered (from `GET /healthz`), or null when unknown. */
+  node: string | null;
   /** What the browser says about the network (navigator.onLine). */
   browserOnline: boolean;
   /** Why signing in or connecting failed, last time it did. */
@@ -114,6 +116,7 @@ export const initialState: ChatState = {
   me: null,
   status: 'signed-out',
   transport: null,
+  node: null,
   browserOnline: true,
   lastError: null,
   rooms: {},
@@ -132,6 +135,7 @@ export type ChatAction =
   | { type: 'signOut' }
   | { type: 'connected'; transport: TransportName | null }
   | { type: 'transport'; transport: TransportName | null }
+  | { type: 'node'; node: string | null }
   | { type: 'disconnected'; willReconnect: boolean }
   | { type: 'connectError'; code: string; message: string; fatal: boolean }
   | { type: 'browserOnline'; online: boolean }
@@ -495,6 +499,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'transport':
       return state.transport === action.transport ? state : { ...state, transport: action.transport };
 
+    case 'node':
+      if (!state.me || state.status !== 'connected' || state.node === action.node) return state;
+      return { ...state, node: action.node };
+
     case 'disconnected': {
       if (!state.me) return state;
       // The server forgets our rooms with the connection: mark them for re-joining,
@@ -512,6 +520,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         ...state,
         rooms,
         transport: null,
+        node: null,
         status: action.willReconnect && state.browserOnline ? 'reconnecting' : 'offline',
       };
     }
