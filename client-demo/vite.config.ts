@@ -11,6 +11,9 @@ export default defineConfig({
   server: {
     proxy: {
       '/socket.io': { target, ws: true, changeOrigin: false },
+      // The node id for the connection badge, and dev tokens (--dev-auth).
+      '/healthz': { target, changeOrigin: false },
+      '/auth': { target, changeOrigin: false },
     },
   },
   build: {

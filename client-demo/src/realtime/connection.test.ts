@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatClient, TYPING_IDLE_MS, TYPING_REFRESH_MS, healthzNode } from './connection';
-import type { Connection, SocketLike } from './connection';
+import type { ClientOptions, Connection, HandshakeAuth, SocketLike } from './connection';
 import type { ChatMessage, User } from './types';
 
 type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -102,7 +102,7 @@ class FakeChatServer {
 const alice: User = { id: 'guest:alice', name: 'Alice' };
 const bob: User = { id: 'guest:bob', name: 'Bob' };
 
-function setup(fetchNode?: () => Promise<string | null>) {
+function setup(extra: Partial<ClientOptions> = {}) {
   const server = new FakeChatServer(alice);
   const chat = new FakeSocket((event, payload) => server.handle(event, payload));
   const notifications = new FakeSocket((_event, p) => ({ ok: true, topics: [p.topic] }));
@@ -118,13 +118,18 @@ function setup(fetchNode?: () => Promise<string | null>) {
       chat.serverDrop();
     },
   };
+  let handshake: HandshakeAuth = async () => ({});
   const client = new ChatClient({
-    connect: () => connection,
+    connect: (_name, auth) => {
+      handshake = auth;
+      return connection;
+    },
     networkEvents: network,
     isOnline: () => online,
-    fetchNode,
+    ...extra,
   });
   return {
+    handshake: () => handshake(),
     server,
     chat,
     notifications,
@@ -348,7 +353,7 @@ describe('node shown in the badge', () => {
   it('asks which node answered after each connect, and forgets it on a drop', async () => {
     const answers = ['node-a', 'node-b'];
     const fetchNode = vi.fn(async () => answers.shift() ?? null);
-    const t = setup(fetchNode);
+    const t = setup({ fetchNode });
     try {
       t.client.signIn('Alice', ['general']);
       expect(t.client.getState().node).toBeNull();
@@ -366,7 +371,7 @@ describe('node shown in the badge', () => {
 
   it('ignores an answer that arrives after the connection dropped', async () => {
     let answer: (node: string) => void = () => {};
-    const t = setup(() => new Promise((resolve) => (answer = resolve)));
+    const t = setup({ fetchNode: () => new Promise((resolve) => (answer = resolve)) });
     try {
       t.client.signIn('Alice', ['general']);
       t.chat.serverConnect();
@@ -397,5 +402,67 @@ describe('node shown in the badge', () => {
     }) as unknown as typeof fetch;
     await healthzNode('https://chat.example.com', recording)();
     expect(seen).toEqual(['https://chat.example.com/healthz']);
+  });
+});
+
+describe('dev token sign-in', () => {
+  it('connects as a guest {name} when the server has no dev tokens (404)', async () => {
+    const fetchDevToken = vi.fn(async () => ({ status: 404, body: null }));
+    const t = setup({ fetchDevToken });
+    try {
+      t.client.signIn('Alice', ['general']);
+      expect(await t.handshake()).toEqual({ name: 'Alice' });
+      expect(await t.handshake()).toEqual({ name: 'Alice' });
+      expect(fetchDevToken).toHaveBeenCalledTimes(1);
+    } finally {
+      t.client.dispose();
+    }
+  });
+
+  it('connects with {token} from POST /auth/dev-token, and renews it when refused as expired', async () => {
+    let n = 0;
+    const fetchDevToken = vi.fn(async () => ({ status: 200, body: { token: `t${++n}`, expires_in: 900 } }));
+    const t = setup({ fetchDevToken });
+    try {
+      t.client.signIn('Alice', ['general']);
+      expect(await t.handshake()).toEqual({ token: 't1' });
+      // A reconnect reuses the token while it is valid.
+      expect(await t.handshake()).toEqual({ token: 't1' });
+      expect(fetchDevToken).toHaveBeenCalledWith('Alice');
+
+      // The server refuses it as expired: socket.io-client gives up on the socket; the client connects again.
+      t.chat.active = false;
+      t.chat.fire('connect_error', new Error('token_expired: the token has expired'));
+      expect(t.chat.connectCalls).toBe(1);
+      expect(t.client.getState().status).not.toBe('signed-out');
+      expect(t.client.getState().lastError?.code).toBe('token_expired');
+      expect(await t.handshake()).toEqual({ token: 't2' });
+      t.chat.serverConnect();
+      await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+      expect(t.client.getState().status).toBe('connected');
+
+      // /notifications renews it too.
+      t.notifications.active = false;
+      t.notifications.fire('connect_error', new Error('token_expired: the token has expired'));
+      expect(t.notifications.connectCalls).toBe(1);
+      expect(await t.handshake()).toEqual({ token: 't3' });
+    } finally {
+      t.client.dispose();
+    }
+  });
+
+  it('gives up after repeated expired refusals without a connect in between', async () => {
+    const fetchDevToken = vi.fn(async () => ({ status: 200, body: { token: 't', expires_in: 900 } }));
+    const t = setup({ fetchDevToken });
+    try {
+      t.client.signIn('Alice', ['general']);
+      t.chat.active = false;
+      for (let i = 0; i < 3; i++) t.chat.fire('connect_error', new Error('token_expired: the token has expired'));
+      expect(t.chat.connectCalls).toBe(2);
+      expect(t.client.getState().lastError).toMatchObject({ code: 'token_expired' });
+      expect(t.client.getState().status).toBe('signed-out');
+    } finally {
+      t.client.dispose();
+    }
   });
 });

@@ -9,6 +9,8 @@
 
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
+import { DevTokenAuth, devTokenFetcher, isTokenExpired } from './auth';
+import type { DevTokenFetcher } from './auth';
 import {
   chatReducer,
   hasExpiring,
@@ -77,7 +79,10 @@ export interface Connection {
   drop(): void;
 }
 
-export type ConnectionFactory = (name: string) => Connection;
+/** The handshake `auth` for the next connect: `{token}` or, for a guest, `{name}`. */
+export type HandshakeAuth = () => Promise<Record<string, unknown>>;
+
+export type ConnectionFactory = (name: string, auth: HandshakeAuth) => Connection;
 
 export interface ClientOptions {
   /** Server origin; '' (default) means the page's own origin. */
@@ -97,7 +102,15 @@ export interface ClientOptions {
    * reads `node` from `GET /healthz` on the socket's origin.
    */
   fetchNode?: () => Promise<string | null>;
+  /**
+   * Asks for a dev token (`POST /auth/dev-token {name}`). The default asks the
+   * server at `url`; with a custom `connect` and no fetcher, the client is a guest.
+   */
+  fetchDevToken?: DevTokenFetcher;
 }
+
+/** How many times in a row a refused, expired token is renewed before giving up. */
+const TOKEN_RENEWALS = 2;
 
 /** Reads the node id from `GET {url}/healthz` (`{"status":"ok","node":"…"}`); null when it cannot tell. */
 export function healthzNode(url: string, fetchImpl: typeof fetch = (...args) => fetch(...args)): () => Promise<string | null> {
@@ -118,9 +131,12 @@ export const DEFAULT_TOPICS = ['announcements'];
 
 /** Opens /chat with socket.io-client, and /notifications on the same connection. */
 export function socketIoConnection(url: string): ConnectionFactory {
-  return (name) => {
+  return (_name, auth) => {
+    // socket.io-client calls this before every connect and reconnect, so each
+    // handshake carries the current token (or the guest name).
+    const handshake = (cb: (data: object) => void) => void auth().then(cb);
     const chat: Socket<ChatServerEvents, ChatClientEvents> = io(`${url}/chat`, {
-      auth: { name },
+      auth: handshake,
       // A fresh Manager per sign-in: the auth belongs to this person only.
       forceNew: true,
       reconnectionDelay: 500,
@@ -130,7 +146,7 @@ export function socketIoConnection(url: string): ConnectionFactory {
     const manager = chat.io;
     const notifications: Socket<NotificationServerEvents, NotificationClientEvents> = manager.socket(
       '/notifications',
-      { auth: { name } },
+      { auth: handshake },
     );
     return {
       chat: chat as unknown as SocketLike,
@@ -196,6 +212,7 @@ export class ChatClient {
   private readonly ackTimeoutMs: number;
   private readonly topics: string[];
   private readonly fetchNode: () => Promise<string | null>;
+  private readonly fetchDevToken: DevTokenFetcher;
 
   constructor(options: ClientOptions = {}) {
     this.connectFactory = options.connect ?? socketIoConnection(options.url ?? '');
@@ -206,6 +223,9 @@ export class ChatClient {
     this.ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
     this.topics = options.topics ?? DEFAULT_TOPICS;
     this.fetchNode = options.fetchNode ?? (options.connect ? async () => null : healthzNode(options.url ?? ''));
+    this.fetchDevToken =
+      options.fetchDevToken ??
+      (options.connect ? async () => ({ status: 404, body: null }) : devTokenFetcher(options.url ?? ''));
   }
 
   // --- store ---------------------------------------------------------------
@@ -239,13 +259,18 @@ export class ChatClient {
     this.dispatch({ type: 'browserOnline', online: this.isOnline() });
     this.dispatch({ type: 'signIn', name, rooms: rooms.filter((r) => !validateRoom(r)), activeRoom });
 
-    const conn = this.connectFactory(name);
+    const auth = new DevTokenAuth(name, this.fetchDevToken, this.now);
+    const conn = this.connectFactory(name, () => auth.handshake());
     this.conn = conn;
     const live = () => this.generation === generation;
     const { chat, notifications } = conn;
+    // Renewals of a refused, expired token since the last successful connect.
+    let chatRenewals = 0;
+    let notificationRenewals = 0;
 
     chat.on('connect', () => {
       if (!live()) return;
+      chatRenewals = 0;
       this.dispatch({ type: 'connected', transport: this.state.transport });
       void this.resync(generation);
       void this.fetchNode().then((node) => {
@@ -261,6 +286,14 @@ export class ChatClient {
     });
     chat.on('connect_error', (err: Error & { data?: unknown }) => {
       if (!live()) return;
+      if (isTokenExpired(err) && chatRenewals < TOKEN_RENEWALS) {
+        // The server refused the token as expired: ask for a new one and connect again.
+        chatRenewals++;
+        auth.invalidate();
+        this.dispatch({ type: 'connectError', code: 'token_expired', message: 'Renewing the sign-in…', fatal: false });
+        chat.connect();
+        return;
+      }
       if (!chat.active) {
         // Refused by the server (e.g. invalid_name): socket.io-client will not retry.
         const { code, message } = parseConnectError(err);
@@ -280,6 +313,7 @@ export class ChatClient {
     // Subscriptions belong to the socket: renew them on every connect.
     notifications.on('connect', () => {
       if (!live()) return;
+      notificationRenewals = 0;
       for (const topic of this.topics) {
         void this.subscribeTopic(topic).then((reply) => {
           if (live() && reply.ok) this.dispatch({ type: 'topics', topics: reply.topics });
@@ -288,8 +322,15 @@ export class ChatClient {
     });
     notifications.on('disconnect', () => live() && this.dispatch({ type: 'topics', topics: [] }));
     notifications.on('connect_error', (err: Error & { data?: unknown }) => {
+      if (!live()) return;
+      if (isTokenExpired(err) && notificationRenewals < TOKEN_RENEWALS) {
+        notificationRenewals++;
+        auth.invalidate();
+        notifications.connect();
+        return;
+      }
       // Chat goes on without notifications (e.g. the server requires a token for them).
-      if (live() && !notifications.active) {
+      if (!notifications.active) {
         this.dispatch({ type: 'notificationsRefused', message: parseConnectError(err).message });
       }
     });
