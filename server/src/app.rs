@@ -35,7 +35,6 @@ pub fn router<A: Adapter>(
     }
     // The Socket.IO layer sees requests first and passes the rest to the routes.
     router = router.layer(socketio);
-    router = router.layer(from_fn(engine::own_session_head));
     if config.engine.transports == [crate::config::Transport::Polling] {
         router = router.layer(from_fn(engine::polling_only_handshake));
     }

@@ -83,35 +83,3 @@ pub async fn polling_only_handshake(request: Request<Body>, next: Next) -> Respo
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(text))
 }
-
-/// Middleware: gives the request that opens a session its own copy of the URI
-/// and headers.
-///
-/// hyper hands out the request head as slices of its 16 KiB connection read
-/// buffer, and the engine keeps the head of a session's first request for the
-/// session's whole life, which keeps that buffer alive: about half of the
-/// memory of an idle connection. A copy lets hyper's buffer go.
-pub async fn own_session_head(request: Request<Body>, next: Next) -> Response {
-    let opens_session = request
-        .uri()
-        .query()
-        .is_some_and(|q| !q.split('&').any(|pair| pair.starts_with("sid=")));
-    if !opens_session {
-        return next.run(request).await;
-    }
-    let (mut parts, body) = request.into_parts();
-    if let Ok(uri) = parts.uri.to_string().parse() {
-        parts.uri = uri;
-    }
-    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        // Both copied: custom header names are slices of the read buffer too.
-        let name = axum::http::HeaderName::from_bytes(name.as_str().as_bytes());
-        let value = axum::http::HeaderValue::from_bytes(value.as_bytes());
-        if let (Ok(name), Ok(value)) = (name, value) {
-            headers.append(name, value);
-        }
-    }
-    parts.headers = headers;
-    next.run(Request::from_parts(parts, body)).await
-}
