@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { io } from "socket.io-client";
 import YAML from "yaml";
 import { startServer, connect, nextEvent, collect, BIN } from "./harness.mjs";
-import { startRedis, startNginx, freePort } from "./services.mjs";
+import { startRedis, startRedisCluster, startNginx, freePort } from "./services.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const KEY = "cluster-test-key-0123456789";
@@ -203,6 +203,32 @@ test("Redis restart: local delivery goes on, readiness reports it, cross-node de
   const readyAgain = await fetch(A.url + "/readyz");
   assert.equal(readyAgain.status, 200);
   assert.ok(!A.logs().includes("panicked") && !B.logs().includes("panicked"));
+});
+
+test("--redis-sharded on a real Redis Cluster: chat, presence and API emits across nodes", async (t) => {
+  const redis = await startRedisCluster();
+  const args = (url) => ["--adapter", "redis", "--redis-sharded", "--redis-url", url, "--api-keys", KEY];
+  const A = await startServer(args(redis.urls[0]));
+  const B = await startServer(args(redis.urls[1]));
+  t.after(async () => {
+    await Promise.all([A.stop("SIGKILL"), B.stop("SIGKILL")]);
+    await redis.stop();
+  });
+  const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
+  const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
+  const plain = await connect(B.url);
+  closeAll(t, [ada, bob, plain]);
+  await ada.emitWithAck("join", { room: "sharded" });
+  const joined = await bob.emitWithAck("join", { room: "sharded" });
+  assert.deepEqual(joined.members.map((m) => m.name), ["Ada", "Bob"], "presence across nodes");
+  const toAda = nextEvent(ada, "message");
+  const sent = await bob.emitWithAck("message", { room: "sharded", text: "over SPUBLISH" });
+  assert.equal((await toAda)[0].id, sent.id);
+  const history = await ada.emitWithAck("history", { room: "sharded", after: 0 });
+  assert.deepEqual(history.messages.map((m) => m.text), ["over SPUBLISH"]);
+  const got = nextEvent(plain, "direct");
+  assert.equal((await api(A, "/api/v1/emit", { event: "direct", args: [42], rooms: [plain.id] })).status, 200);
+  assert.deepEqual(await got, [42]);
 });
 
 test("Redis unreachable at start: one clear line, non-zero exit", async () => {

@@ -63,6 +63,48 @@ export async function startRedis() {
 }
 
 /**
+ * Starts a three-master Redis Cluster on free ports (no replicas, no persistence).
+ * Returns { urls, stop() }.
+ */
+export async function startRedisCluster() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iorelay-redis-cluster-"));
+  const nodes = [];
+  const ports = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const proc = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, `nodes-${port}.conf`), "--save", "", "--appendonly", "no"],
+      { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
+    );
+    await waitForOutput(proc, /Ready to accept connections/, "redis-server (cluster)");
+    nodes.push(proc);
+    ports.push(port);
+  }
+  const create = spawn(
+    "redis-cli",
+    ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  await waitForOutput(create, /All 16384 slots covered/, "redis-cli --cluster create", 20000);
+  await once(create, "exit");
+  return {
+    urls: ports.map((p) => `redis://127.0.0.1:${p}`),
+    async stop() {
+      await Promise.all(
+        nodes.map(async (proc) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return;
+          const exited = once(proc, "exit");
+          proc.kill("SIGKILL");
+          await exited;
+        }),
+      );
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
  * Starts Debian's nginx with `conf` (a full nginx.conf text) in a scratch prefix.
  * Returns { stop(), dir }.
  */

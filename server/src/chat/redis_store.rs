@@ -216,12 +216,13 @@ impl PresenceStore for RedisPresence {
         Box::pin(async move {
             let value = serde_json::to_string(user).map_err(store_error)?;
             let mut conn = self.link.conn.clone();
-            let _: () = redis::pipe()
+            // Two commands, not a pipeline: the keys live in different Redis Cluster slots.
+            let _: () = conn
                 .hset(self.room_key(room), self.field(sid), value)
-                .ignore()
+                .await
+                .map_err(store_error)?;
+            let _: () = conn
                 .sadd(self.rooms_key(), room)
-                .ignore()
-                .query_async(&mut conn)
                 .await
                 .map_err(store_error)?;
             self.live_members(room).await
