@@ -204,46 +204,31 @@ pub fn event_name(data: &str) -> Option<&str> {
 /// Good enough for payloads the load tool writes itself (unique keys, integers);
 /// tolerates the spaces that Python's `json.dumps` puts after colons.
 pub fn json_u64_field(json: &str, key: &str) -> Option<u64> {
-    let bytes = json.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = find_quoted(&json[from..], key) {
-        let mut i = from + pos + key.len() + 2;
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if bytes.get(i) == Some(&b':') {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            return leading_u64(&json[i..]);
-        }
-        from = from + pos + 1;
-    }
-    None
+    leading_u64(&json[value_start(json, key)?..])
 }
 
 /// The start of the string value of `"key"` (up to its closing quote, escapes
 /// not decoded): `{"text":"123 hi"}` gives `123 hi`.
 pub fn json_str_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let rest = json[value_start(json, key)?..].strip_prefix('"')?;
+    let end = rest.find('"').unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// Byte offset of the value that follows the first `"key":` (spaces skipped).
+fn value_start(json: &str, key: &str) -> Option<usize> {
     let bytes = json.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = find_quoted(&json[from..], key) {
-        let mut i = from + pos + key.len() + 2;
+    let skip_spaces = |mut i: usize| {
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
-        if bytes.get(i) == Some(&b':') {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if bytes.get(i) != Some(&b'"') {
-                return None;
-            }
-            let rest = &json[i + 1..];
-            let end = rest.find('"').unwrap_or(rest.len());
-            return Some(&rest[..end]);
+        i
+    };
+    let mut from = 0;
+    while let Some(pos) = find_quoted(&json[from..], key) {
+        let after_key = skip_spaces(from + pos + key.len() + 2);
+        if bytes.get(after_key) == Some(&b':') {
+            return Some(skip_spaces(after_key + 1));
         }
         from = from + pos + 1;
     }
