@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::health::{self, Health};
 use crate::limits::connections::{self, ConnectionLimiter};
 use crate::origin::{self, OriginPolicy};
-use crate::{auth, engine};
+use crate::{auth, engine, owned_head};
 
 /// Builds the router of a node around its Socket.IO layer; `routes` are the mode's own.
 pub fn router<A: Adapter>(
@@ -35,6 +35,7 @@ pub fn router<A: Adapter>(
     }
     // The Socket.IO layer sees requests first and passes the rest to the routes.
     router = router.layer(socketio);
+    router = router.layer(from_fn(owned_head::own_session_head));
     if config.engine.transports == [crate::config::Transport::Polling] {
         router = router.layer(from_fn(engine::polling_only_handshake));
     }

@@ -563,6 +563,17 @@ pub struct EngineConfig {
     )]
     pub max_buffer_size: usize,
 
+    /// WebSocket read chunk per connection, bytes; allocated for every open
+    /// WebSocket, so it is most of an idle connection's cost. Larger messages
+    /// still arrive whole, in more reads.
+    #[arg(
+        long,
+        env = "IORELAY_WS_READ_BUFFER",
+        default_value_t = 1024,
+        help_heading = "Engine"
+    )]
+    pub ws_read_buffer: usize,
+
     /// How long a new Engine.IO connection may wait before it connects to a namespace.
     #[arg(
         long,
@@ -797,6 +808,9 @@ impl Config {
         }
         if e.max_buffer_size == 0 {
             return invalid("engine.max_buffer_size", "must be greater than 0");
+        }
+        if e.ws_read_buffer < 64 {
+            return invalid("engine.ws_read_buffer", "must be at least 64 bytes");
         }
         if e.transports.is_empty() {
             return invalid("engine.transports", "at least one transport is required");

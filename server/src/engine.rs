@@ -27,6 +27,7 @@ pub fn configure<A: Adapter>(
         // A WebSocket message carries one Engine.IO packet: bound it like a polling body.
         .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
         .max_buffer_size(cfg.max_buffer_size)
+        .ws_read_buffer_size(cfg.ws_read_buffer)
         .connect_timeout(cfg.connect_timeout())
         .ack_timeout(cfg.ack_timeout());
     let polling = cfg.transports.contains(&Transport::Polling);

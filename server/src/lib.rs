@@ -10,6 +10,7 @@
 //! - [`app`]: the HTTP router of a node (Socket.IO layer, health, static files).
 //! - [`engine`]: engine settings applied to socketioxide; the Engine.IO v3 gate.
 //! - [`origin`]: which browser origins may connect (CORS and WebSocket origin check).
+//! - [`owned_head`]: a session keeps its own copy of its first request's head.
 //! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
 //! - [`cluster`]: running as one of N nodes: the Redis link, its driver and monitor.
 //! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
@@ -49,6 +50,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod notifications;
 pub mod origin;
+pub mod owned_head;
 pub mod publisher;
 pub mod server;
 pub mod shutdown;

@@ -28,7 +28,7 @@ pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
 /// Joins the socket's sid room, charges unknown events to its event budget,
 /// counts and logs the connect.
 pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
-    socket.extensions.insert(EventQueue::start());
+    socket.extensions.insert(EventQueue::new());
     socket.join(socket.id.to_string());
     limits::events::drop_unknown(socket);
     metrics::socket_connected(socket.ns());
