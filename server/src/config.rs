@@ -512,6 +512,10 @@ pub struct ServerConfig {
     /// Log output format; the filter comes from RUST_LOG (default `info`).
     #[arg(long, env = "IORELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Server")]
     pub log_format: LogFormat,
+
+    /// Runtime worker threads; unset: one per CPU core.
+    #[arg(long, env = "IORELAY_WORKER_THREADS", help_heading = "Server")]
+    pub worker_threads: Option<usize>,
 }
 
 /// Engine.IO / Socket.IO protocol settings.
@@ -817,6 +821,9 @@ impl Config {
         }
         if !e.path.starts_with('/') || e.path.len() < 2 {
             return invalid("engine.path", "must start with '/' and not be '/' alone");
+        }
+        if self.server.worker_threads == Some(0) {
+            return invalid("server.worker_threads", "must be greater than 0");
         }
         if let Some(dir) = &self.server.static_dir
             && !dir.is_dir()

@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         None => (config, Apps::Production),
     };
     telemetry::init(config.server.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.server.worker_threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("iorelay: cannot start the async runtime: {e}");
