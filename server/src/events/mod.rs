@@ -104,6 +104,23 @@ impl<T: Serialize> From<Result<T, EventError>> for Reply<T> {
     }
 }
 
+/// Serializes a `Some` field as its value, without `serialize_some`.
+///
+/// socketioxide's default parser turns binary (`rmpv::Value::Binary`, `Bytes`)
+/// into attachments through a wrapping serializer, but its `serialize_some`
+/// hands the value to plain JSON, so binary under an `Option` arrived as an
+/// array of numbers. Use with `skip_serializing_if = "Option::is_none"`.
+pub fn serialize_option_inline<T, S>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    T: Serialize,
+    S: serde::Serializer,
+{
+    match value {
+        Some(v) => v.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Turns a payload that did not deserialize into the `bad_request` error.
 pub fn parse_payload<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
     data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))

@@ -74,6 +74,9 @@ impl RelayRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct RelayReply {
     /// With `ack: true`: each receiver's acknowledgement (its first argument).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::serialize_option_inline"
+    )]
     pub acks: Option<Vec<rmpv::Value>>,
 }
