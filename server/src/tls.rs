@@ -107,6 +107,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::server::no_delay(&tcp);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
