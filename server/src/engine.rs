@@ -43,6 +43,15 @@ pub fn configure<A: Adapter>(
     }
 }
 
+/// True for an Engine.IO request without a session id: a handshake, the
+/// request whose head a new session keeps.
+pub fn opens_session(uri: &axum::http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&').any(|pair| pair.starts_with("EIO="))
+            && !q.split('&').any(|pair| pair.starts_with("sid="))
+    })
+}
+
 /// Engine.IO's error body for a protocol version it does not serve.
 const UNSUPPORTED_PROTOCOL: &str = r#"{"code":5,"message":"Unsupported protocol version"}"#;
 
@@ -67,10 +76,11 @@ pub async fn reject_eio3(request: Request<Body>, next: Next) -> Response {
 /// WebSocket upgrade it would refuse, so clients try one; the offer is removed.
 pub async fn polling_only_handshake(request: Request<Body>, next: Next) -> Response {
     let is_handshake = request.method() == axum::http::Method::GET
-        && request.uri().query().is_some_and(|q| {
-            q.split('&').any(|pair| pair == "transport=polling")
-                && !q.split('&').any(|pair| pair.starts_with("sid="))
-        });
+        && opens_session(request.uri())
+        && request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair == "transport=polling"));
     let response = next.run(request).await;
     if !is_handshake || response.status() != StatusCode::OK {
         return response;
@@ -83,4 +93,23 @@ pub async fn polling_only_handshake(request: Request<Body>, next: Next) -> Respo
         String::from_utf8_lossy(&bytes).replace(r#""upgrades":["websocket"]"#, r#""upgrades":[]"#);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshakes_open_sessions() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().expect("uri");
+        assert!(opens_session(&uri("/socket.io/?EIO=4&transport=websocket")));
+        assert!(opens_session(&uri(
+            "/socket.io/?EIO=4&transport=polling&t=x"
+        )));
+        assert!(!opens_session(&uri(
+            "/socket.io/?EIO=4&transport=polling&sid=abc"
+        )));
+        assert!(!opens_session(&uri("/healthz")));
+        assert!(!opens_session(&uri("/api/v1/emit?x=1")));
+    }
 }

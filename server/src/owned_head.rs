@@ -16,24 +16,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::engine;
+
 /// Middleware: a request that opens an Engine.IO session (no `sid`) continues
 /// with a head that shares no memory with hyper's read buffer.
 pub async fn own_session_head(request: Request<Body>, next: Next) -> Response {
-    if !opens_session(request.uri()) {
+    if !engine::opens_session(request.uri()) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
     own_head(&mut parts);
     next.run(Request::from_parts(parts, body)).await
-}
-
-/// True for an engine request without a session id: the one a session keeps.
-fn opens_session(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("EIO=")))
-        && !uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")))
 }
 
 /// Replaces every part of `parts` that may borrow the read buffer with a copy.
@@ -106,19 +99,5 @@ mod tests {
         let original = parts.extensions.get::<OriginalUri>().expect("OriginalUri");
         assert_eq!(original.0, parts.uri);
         assert!(!path(&original.0).is_some_and(|p| buffer.as_ptr_range().contains(&p)));
-    }
-
-    #[test]
-    fn only_requests_that_open_a_session_are_copied() {
-        let uri = |s: &str| s.parse::<Uri>().expect("uri");
-        assert!(opens_session(&uri("/socket.io/?EIO=4&transport=websocket")));
-        assert!(opens_session(&uri(
-            "/socket.io/?EIO=4&transport=polling&t=x"
-        )));
-        assert!(!opens_session(&uri(
-            "/socket.io/?EIO=4&transport=polling&sid=abc"
-        )));
-        assert!(!opens_session(&uri("/healthz")));
-        assert!(!opens_session(&uri("/api/v1/emit?x=1")));
     }
 }
