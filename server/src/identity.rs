@@ -82,9 +82,7 @@ pub async fn identify<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
-    charge_connect(&socket)?;
-    let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
-    let user = match gate.admit(socket.ns(), token)? {
+    let user = match admit(&socket, auth.as_ref().ok(), &gate)? {
         Admission::User(user) => user,
         Admission::Guest => {
             let guest_auth = auth
@@ -109,12 +107,22 @@ pub async fn authenticate<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
-    charge_connect(&socket)?;
-    let token = auth::presented_token(auth.as_ref().ok(), socket.req_parts());
-    if let Admission::User(user) = gate.admit(socket.ns(), token)? {
+    if let Admission::User(user) = admit(&socket, auth.as_ref().ok(), &gate)? {
         socket.extensions.insert(user);
     }
     Ok(())
+}
+
+/// What every connect middleware does first: charge the CONNECT, then check
+/// the token the client presented (auth payload, header or query).
+fn admit<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    auth: Option<&serde_json::Value>,
+    gate: &AuthGate,
+) -> Result<Admission, ConnectRefusal> {
+    charge_connect(socket)?;
+    let token = auth::presented_token(auth, socket.req_parts());
+    Ok(gate.admit(socket.ns(), token)?)
 }
 
 /// A CONNECT costs a token of the connection's event budget: each one runs the
