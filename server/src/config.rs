@@ -294,6 +294,24 @@ pub struct LimitsConfig {
     )]
     pub rate_limit_disconnect_after: u32,
 
+    /// TCP connections (of any kind: HTTP, WebSocket, half-open) this node holds at once; more are closed on accept. 0: the open-file limit minus a reserve of 256.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_TCP_CONNECTIONS",
+        default_value_t = 0,
+        help_heading = "Limits"
+    )]
+    pub max_tcp_connections: usize,
+
+    /// TCP connections one peer address holds at once; more are closed on accept (trusted proxies are exempt; 0 = no limit).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_TCP_CONNECTIONS_PER_IP",
+        default_value_t = 0,
+        help_heading = "Limits"
+    )]
+    pub max_tcp_connections_per_ip: usize,
+
     /// Proxies (IPs or CIDRs, comma separated) whose `X-Forwarded-For` names the client for the per-address limits.
     #[arg(
         long,
@@ -516,6 +534,24 @@ pub struct ServerConfig {
     /// Runtime worker threads; unset: one per CPU core.
     #[arg(long, env = "IORELAY_WORKER_THREADS", help_heading = "Server")]
     pub worker_threads: Option<usize>,
+
+    /// Longest a client may take to send a complete request head; also how long an idle keep-alive connection waits for its next request.
+    #[arg(
+        long,
+        env = "IORELAY_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000,
+        help_heading = "Server"
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// An HTTP connection that moves no byte either way for this long is closed (must exceed the ping interval: a long-poll waits that long). WebSockets are watched by the Engine.IO heartbeat instead.
+    #[arg(
+        long,
+        env = "IORELAY_IDLE_TIMEOUT_MS",
+        default_value_t = 60_000,
+        help_heading = "Server"
+    )]
+    pub idle_timeout_ms: u64,
 }
 
 /// Engine.IO / Socket.IO protocol settings.
@@ -558,14 +594,23 @@ pub struct EngineConfig {
     )]
     pub max_payload: u64,
 
-    /// Packets buffered per connection before emits to it fail (slow-consumer bound).
+    /// Packets queued per connection inside the engine; a long-polling client whose queue is full while it is not polling is closed as a slow consumer (WebSocket queues drain into the byte-bounded backlog of --max-queued-bytes).
     #[arg(
         long,
         env = "IORELAY_MAX_BUFFER_SIZE",
-        default_value_t = 128,
+        default_value_t = 1024,
         help_heading = "Engine"
     )]
     pub max_buffer_size: usize,
+
+    /// Bytes a WebSocket client may leave unread on the server; past it the client is a slow consumer: its connection is closed (it reconnects and catches up), never kept with holes.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_QUEUED_BYTES",
+        default_value_t = 1_048_576,
+        help_heading = "Engine"
+    )]
+    pub max_queued_bytes: usize,
 
     /// WebSocket read chunk per connection, bytes; allocated for every open
     /// WebSocket, so it is most of an idle connection's cost. Larger messages
@@ -812,6 +857,18 @@ impl Config {
         }
         if e.max_buffer_size == 0 {
             return invalid("engine.max_buffer_size", "must be greater than 0");
+        }
+        if e.max_queued_bytes < 64 * 1024 {
+            return invalid("engine.max_queued_bytes", "must be at least 65536 bytes");
+        }
+        if self.server.header_read_timeout_ms == 0 {
+            return invalid("server.header_read_timeout_ms", "must be greater than 0");
+        }
+        if self.server.idle_timeout_ms <= e.ping_interval_ms {
+            return invalid(
+                "server.idle_timeout_ms",
+                "must exceed engine.ping_interval_ms (a long-poll is silent that long)",
+            );
         }
         if e.ws_read_buffer < 64 {
             return invalid("engine.ws_read_buffer", "must be at least 64 bytes");

@@ -28,6 +28,7 @@ pub fn engine_config(parser: ParserKind) -> EngineConfig {
         ping_timeout_ms: 200,
         max_payload: 1_000_000,
         max_buffer_size: 128,
+        max_queued_bytes: 1_048_576,
         ws_read_buffer: 4096,
         connect_timeout_ms: 1_000,
         ack_timeout_ms: 200,

@@ -1,15 +1,24 @@
-//! Broadcasts that keep working on this node while the cluster link is down.
+//! Broadcasts that keep working on this node while the cluster link is down,
+//! and that never leave a recipient connected with a hole.
 //!
 //! socketioxide-redis publishes a broadcast to Redis before delivering it to
 //! local sockets, and gives up on both when Redis is unreachable. A node that
 //! lost Redis must still serve its own clients, so on an adapter error the
 //! same broadcast is delivered to this node's sockets only.
+//!
+//! socketioxide skips, without telling the client, a recipient whose packet
+//! queue is full. WebSocket queues never fill (they drain into the
+//! connection's byte-bounded backlog, [`crate::transport::conn`]); a
+//! long-polling recipient that is not polling can fill its queue, so a
+//! broadcast that reports full queues closes such recipients
+//! ([`sessions::cut_full_polling_sockets`]): they reconnect and catch up.
 
 use serde::Serialize;
-use socketioxide::BroadcastError;
 use socketioxide::operators::BroadcastOperators;
+use socketioxide::{BroadcastError, SocketError};
 
 use crate::namespaces::NodeAdapter;
+use crate::transport::sessions;
 
 /// Emits to the selected sockets of the cluster, or of this node when the cluster is unreachable.
 pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
@@ -18,11 +27,20 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
     data: &T,
 ) -> Result<(), BroadcastError> {
     crate::metrics::event_sent(target.ns_path());
-    match target.clone().emit(event, data).await {
+    let result = match target.clone().emit(event, data).await {
         Err(BroadcastError::Adapter(e)) => {
             tracing::warn!(error = %e, event, "cluster broadcast failed; delivered to this node's sockets only");
-            target.local().emit(event, data).await
+            target.clone().local().emit(event, data).await
         }
         other => other,
+    };
+    if let Err(BroadcastError::Socket(errors)) = &result
+        && errors
+            .iter()
+            .any(|e| matches!(e, SocketError::InternalChannelFull))
+    {
+        let recipients = target.local().sockets();
+        sessions::cut_full_polling_sockets(&recipients);
     }
+    result
 }

@@ -52,6 +52,13 @@ pub fn opens_session(uri: &axum::http::Uri) -> bool {
     })
 }
 
+/// Whether `path` is served by the engine mounted at `engine_path`, by the rule
+/// engineioxide applies (the path itself, or below it).
+pub fn is_engine_path(path: &str, engine_path: &str) -> bool {
+    path.strip_prefix(engine_path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || engine_path.ends_with('/'))
+}
+
 /// Engine.IO's error body for a protocol version it does not serve.
 const UNSUPPORTED_PROTOCOL: &str = r#"{"code":5,"message":"Unsupported protocol version"}"#;
 
@@ -72,29 +79,6 @@ pub async fn reject_eio3(request: Request<Body>, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Middleware for `--transports polling`: socketioxide's handshake still offers a
-/// WebSocket upgrade it would refuse, so clients try one; the offer is removed.
-pub async fn polling_only_handshake(request: Request<Body>, next: Next) -> Response {
-    let is_handshake = request.method() == axum::http::Method::GET
-        && opens_session(request.uri())
-        && request
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|pair| pair == "transport=polling"));
-    let response = next.run(request).await;
-    if !is_handshake || response.status() != StatusCode::OK {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "handshake too large").into_response();
-    };
-    let text =
-        String::from_utf8_lossy(&bytes).replace(r#""upgrades":["websocket"]"#, r#""upgrades":[]"#);
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +95,13 @@ mod tests {
         )));
         assert!(!opens_session(&uri("/healthz")));
         assert!(!opens_session(&uri("/api/v1/emit?x=1")));
+    }
+
+    #[test]
+    fn engine_paths_follow_the_engine() {
+        assert!(is_engine_path("/socket.io", "/socket.io"));
+        assert!(is_engine_path("/socket.io/", "/socket.io"));
+        assert!(!is_engine_path("/socket.iox/", "/socket.io"));
+        assert!(!is_engine_path("/healthz", "/socket.io"));
     }
 }

@@ -20,6 +20,7 @@
 //! - [`limits`]: connections per node and address, handshake and event rates.
 //! - [`metrics`]: Prometheus metrics, every name in one place, and `/metrics`.
 //! - [`tls`]: serving HTTPS and WSS from a PEM certificate and key.
+//! - [`transport`]: accepting connections, slow consumers, session ids.
 //! - [`fuzz_logic`]: the decoders we own, as functions fuzz targets and tests drive.
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
@@ -56,3 +57,4 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;

@@ -54,8 +54,21 @@ pub const EVENT_DURATION: &str = "iorelay_event_handling_seconds";
 /// Histogram: seconds from a backend publish (API, bridge) to the hand-off to every socket, by `operation`.
 pub const PUBLISH_LATENCY: &str = "iorelay_publish_delivery_seconds";
 
+/// Gauge: TCP connections this node holds (HTTP, WebSocket, not yet sent a request).
+pub const TCP_CONNECTIONS: &str = "iorelay_tcp_connections";
+/// Counter: clients closed for leaving too much unread, by `transport` (websocket, polling).
+pub const SLOW_CONSUMER_DISCONNECTS: &str = "iorelay_slow_consumer_disconnects_total";
+/// Counter: HTTP connections closed by a timeout, by `timeout` (header_read, idle).
+pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
+/// Counter: engine requests refused for presenting a session id the node never gave.
+pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";
+
 /// Every metric with its type, for documentation checks.
-pub const ALL: [(&str, &str); 15] = [
+pub const ALL: [(&str, &str); 19] = [
+    (TCP_CONNECTIONS, "gauge"),
+    (SLOW_CONSUMER_DISCONNECTS, "counter"),
+    (CONNECTION_TIMEOUTS, "counter"),
+    (FORGED_SESSION_IDS, "counter"),
     (CONNECTED_SOCKETS, "gauge"),
     (ENGINE_CONNECTIONS, "gauge"),
     (CONNECTS, "counter"),
@@ -113,6 +126,16 @@ fn describe() {
     describe_gauge!(
         ENGINE_CONNECTIONS,
         "Engine.IO connections held by this node"
+    );
+    describe_gauge!(TCP_CONNECTIONS, "TCP connections held by this node");
+    describe_counter!(
+        SLOW_CONSUMER_DISCONNECTS,
+        "Clients closed for leaving too much unread"
+    );
+    describe_counter!(CONNECTION_TIMEOUTS, "HTTP connections closed by a timeout");
+    describe_counter!(
+        FORGED_SESSION_IDS,
+        "Engine requests with a session id the node never gave"
     );
     describe_counter!(CONNECTS, "Namespace connects");
     describe_counter!(DISCONNECTS, "Namespace disconnects");
@@ -225,6 +248,26 @@ pub fn flood_disconnect() {
 /// A connect was refused with a token error `code`.
 pub fn auth_failure(code: &'static str) {
     counter!(AUTH_FAILURES, "code" => code).increment(1);
+}
+
+/// The node holds `n` TCP connections.
+pub fn tcp_connections(n: usize) {
+    gauge!(TCP_CONNECTIONS).set(n as f64);
+}
+
+/// A client closed as a slow consumer.
+pub fn slow_consumer_disconnect(transport: &'static str) {
+    counter!(SLOW_CONSUMER_DISCONNECTS, "transport" => transport).increment(1);
+}
+
+/// An HTTP connection closed by `timeout` (header_read, idle).
+pub fn connection_timed_out(timeout: &'static str) {
+    counter!(CONNECTION_TIMEOUTS, "timeout" => timeout).increment(1);
+}
+
+/// An engine request presented a session id this node never gave.
+pub fn forged_session_id() {
+    counter!(FORGED_SESSION_IDS).increment(1);
 }
 
 /// The node holds `n` Engine.IO connections.

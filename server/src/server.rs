@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::namespaces::NodeAdapter;
-use axum::serve::ListenerExt;
 use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,10 +27,14 @@ use crate::cluster::{self, RedisLink};
 use crate::config::{AdapterKind, Config};
 use crate::forwarding::Forwarder;
 use crate::health::Health;
+use crate::limits::connections::IpNet;
+use crate::limits::tcp::{self, TcpAdmission};
 use crate::namespaces::relay::{self, RelayPolicy};
 use crate::notifications::Notifier;
 use crate::publisher::{Publisher, SocketIoPublisher};
-use crate::tls::{self, TlsListener};
+use crate::tls;
+use crate::transport::listener::{self, Serving};
+use crate::transport::sessions::Sessions;
 use crate::{api, app, conformance, engine, flask_bridge, metrics, notifications};
 use axum::Router;
 use socketioxide::adapter::Emitter;
@@ -233,7 +236,14 @@ async fn run_with<A: NodeAdapter>(
         }
         None => routes.merge(metrics_routes),
     };
-    let router = app::router(&config, layer, health.clone(), routes);
+    let polling_only = config.engine.transports == [crate::config::Transport::Polling];
+    let sessions = Sessions::new(
+        &config.engine.path,
+        config.engine.max_queued_bytes,
+        polling_only,
+    )
+    .map_err(|_| StartupError::Serve(std::io::Error::other("no system randomness")))?;
+    let router = app::router(&config, layer, sessions, health.clone(), routes);
 
     let local = listener.local_addr().map_err(StartupError::Serve)?;
     let tls = tls::load(&config.tls)?;
@@ -245,33 +255,20 @@ async fn run_with<A: NodeAdapter>(
         eio3 = config.engine.allow_eio3,
         "listening on {scheme}://{local}"
     );
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let stopped = stop_accepting.clone().cancelled_owned();
-    let mut serve = match tls {
-        None => tokio::spawn(
-            axum::serve(listener.tap_io(|tcp| no_delay(tcp)), service)
-                .with_graceful_shutdown(stopped)
-                .into_future(),
-        ),
-        Some(tls) => {
-            // TapIo gives the TLS listener the same ConnectInfo<SocketAddr> as plain TCP.
-            let listener = TlsListener::new(listener, tls)
-                .map_err(StartupError::Serve)?
-                .tap_io(|_| {});
-            tokio::spawn(
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(stopped)
-                    .into_future(),
-            )
-        }
+    let serving = Serving {
+        app: router,
+        tls: tls.map(tls::acceptor),
+        admission: tcp_admission(&config.limits),
+        header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(config.server.idle_timeout_ms),
     };
+    let mut serve = tokio::spawn(listener::serve(listener, serving, stop_accepting.clone()));
 
     tokio::select! {
         () = shutdown => {}
         result = &mut serve => {
             return match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(StartupError::Serve(e)),
+                Ok(()) => Ok(()),
                 Err(e) => Err(StartupError::Serve(std::io::Error::other(e))),
             };
         }
@@ -368,36 +365,20 @@ fn random_node_id() -> String {
     format!("{:08x}", hash & 0xffff_ffff)
 }
 
-/// Turns Nagle's algorithm off for an accepted connection.
-///
-/// Every Socket.IO packet is its own small write; with Nagle on, a packet
-/// written while the previous one is still unacknowledged waits for the
-/// client's (possibly delayed) ACK, adding up to 40 ms to a delivery.
-pub fn no_delay(tcp: &tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn accepted_connections_send_without_nagle() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (client, accepted) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let (server_side, _) = accepted.expect("accept");
-        let _client = client.expect("connect");
-        assert!(
-            !server_side.nodelay().expect("nodelay"),
-            "Nagle is on by default"
-        );
-        no_delay(&server_side);
-        assert!(server_side.nodelay().expect("nodelay"));
-    }
+/// The TCP admission the limits describe; without a cap, the open-file limit
+/// (raised to its hard maximum first) sets one.
+fn tcp_admission(limits: &crate::config::LimitsConfig) -> Arc<TcpAdmission> {
+    let max_total = match limits.max_tcp_connections {
+        0 => {
+            let open_files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+            tcp::default_max_connections(open_files)
+        }
+        n => n,
+    };
+    let exempt = limits
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| IpNet::parse(p))
+        .collect();
+    TcpAdmission::new(max_total, limits.max_tcp_connections_per_ip, exempt)
 }

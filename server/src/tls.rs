@@ -1,32 +1,19 @@
 //! Serving HTTPS and WSS from a PEM certificate and key (`--tls-cert`, `--tls-key`).
 //!
 //! Most deployments terminate TLS at a proxy; this is for those that do not.
-//! The caller still binds the TCP listener (tests bind port 0); [`TlsListener`]
-//! wraps it for `axum::serve`. Handshakes run in their own tasks with a
-//! deadline and a cap on how many run at once, so a client that opens a TCP
-//! connection and never finishes its handshake stalls nobody else.
+//! Handshakes run in each connection's own task with a deadline
+//! ([`crate::transport::listener`]), and the TCP connection cap bounds how many
+//! run at once, so a client that never finishes its handshake stalls nobody.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-use tokio_rustls::server::TlsStream;
 
 use crate::config::TlsConfig;
-
-/// Longest a TLS handshake may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Handshakes in progress at once; more connections wait in the kernel's backlog.
-pub const MAX_PENDING_HANDSHAKES: usize = 512;
 
 /// The certificate or key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -79,79 +66,9 @@ pub fn load(config: &TlsConfig) -> Result<Option<Arc<rustls::ServerConfig>>, Tls
     Ok(Some(Arc::new(server)))
 }
 
-/// A TCP listener whose connections come out TLS-wrapped, for `axum::serve`.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    accept_loop: JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Wraps `listener`; handshakes start at once, in the background.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let slots = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-        let accept_loop = tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(error = %e, "cannot accept a TCP connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                crate::server::no_delay(&tcp);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
-                    match handshake.await {
-                        Ok(Ok(stream)) => {
-                            drop(slot);
-                            let _ = tx.send((stream, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            ready,
-            local,
-            accept_loop,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop ended (runtime shutting down): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
+/// The acceptor of `config`, for the accept loop ([`crate::transport::listener`]).
+pub fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
+    TlsAcceptor::from(config)
 }
 
 #[cfg(test)]

@@ -358,6 +358,8 @@ mod tests {
             event_rate: 0,
             event_burst: 0,
             rate_limit_disconnect_after: 0,
+            max_tcp_connections: 0,
+            max_tcp_connections_per_ip: 0,
             trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
         }
     }

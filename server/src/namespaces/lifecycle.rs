@@ -14,6 +14,7 @@ use socketioxide::socket::DisconnectReason;
 
 use crate::namespaces::ordering::EventQueue;
 
+use crate::transport::sessions;
 use crate::{limits, metrics};
 
 /// The client's address as the TCP peer saw it (a proxy's when behind one).
@@ -28,6 +29,10 @@ pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
 /// Joins the socket's sid room, charges unknown events to its event budget,
 /// counts and logs the connect.
 pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
+    if let Some(session) = sessions::state_of(socket) {
+        // WebSocket-only sessions learn their sid here (polling ones at the handshake).
+        session.set_sid(socket.id.as_str());
+    }
     socket.extensions.insert(EventQueue::new());
     socket.join(socket.id.to_string());
     limits::events::drop_unknown(socket);
@@ -53,10 +58,12 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
 /// (socketioxide keeps one per socket), or register it as that handler.
 pub fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
     metrics::socket_disconnected(socket.ns(), &reason);
+    let cut = sessions::state_of(&socket).and_then(|s| s.cut_reason());
     tracing::info!(
         sid = %socket.id,
         ns = socket.ns(),
         reason = %reason,
+        cause = cut.map(|c| c.as_str()),
         "socket disconnected"
     );
 }

@@ -1,0 +1,370 @@
+//! Engine.IO sessions as the HTTP layer sees them: who may continue one, and
+//! what a session that cannot keep up is told.
+//!
+//! Every engine request passes [`guard`]:
+//! - A request that continues a session must present the id its handshake
+//!   gave ([`session_ids`]); anything else is answered like an unknown session
+//!   (400, Engine.IO code 1) and never reaches the engine.
+//! - A handshake gets a [`SessionState`] in its extensions; socketioxide keeps
+//!   the handshake's request parts for the session's life, so the state lives
+//!   exactly as long as the session and every socket of it can reach it.
+//! - A connection that carries an Engine.IO WebSocket switches to the
+//!   slow-consumer policy of [`crate::transport::conn`]: a bounded backlog,
+//!   cut past the bound.
+//! - Polling sessions are tracked while they poll: a long-polling client that
+//!   is not polling when a broadcast finds its queue full is closed
+//!   ([`cut_full_polling_sockets`]) and reconnects.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use socketioxide::TransportType;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+use crate::engine;
+use crate::metrics;
+use crate::transport::conn::{ConnHandle, CutReason};
+use crate::transport::session_ids::{self, SessionKey};
+
+/// Engine.IO's answer to a request for a session it does not know.
+const UNKNOWN_SESSION: &str = r#"{"code":"1","message":"Session ID unknown"}"#;
+
+/// How many registrations pass between two sweeps of ended sessions.
+const SWEEP_EVERY: u64 = 256;
+
+/// Closes an engine session by its sid (the engine's own close, as if the client sent it).
+pub type EngineCloser = Arc<dyn Fn(String, u8) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The sessions of one node, as the HTTP layer knows them.
+pub struct Sessions {
+    key: SessionKey,
+    engine_path: String,
+    max_queued_bytes: usize,
+    no_upgrades: bool,
+    // A std lock: held for a map update, never across an await.
+    polling: Mutex<HashMap<String, Weak<SessionState>>>,
+    registrations: AtomicU64,
+    closer: OnceLock<EngineCloser>,
+}
+
+/// What the HTTP layer knows of one Engine.IO session.
+pub struct SessionState {
+    sessions: Arc<Sessions>,
+    sid: OnceLock<String>,
+    eio: u8,
+    polls_in_flight: AtomicU32,
+    cut: OnceLock<CutReason>,
+}
+
+impl Sessions {
+    /// Sessions of the endpoint at `engine_path`; WebSocket backlogs bounded to
+    /// `max_queued_bytes`; `no_upgrades` removes the upgrade offer (polling only).
+    pub fn new(
+        engine_path: &str,
+        max_queued_bytes: usize,
+        no_upgrades: bool,
+    ) -> Result<Arc<Self>, ring::error::Unspecified> {
+        Ok(Arc::new(Self {
+            key: SessionKey::generate()?,
+            engine_path: engine_path.to_owned(),
+            max_queued_bytes,
+            no_upgrades,
+            polling: Mutex::default(),
+            registrations: AtomicU64::new(0),
+            closer: OnceLock::new(),
+        }))
+    }
+
+    /// Sets how sessions are closed (the engine, known once the router is built).
+    pub fn set_closer(&self, closer: EngineCloser) {
+        let _ = self.closer.set(closer);
+    }
+
+    /// Polling sessions the node tracks (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.polling.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
+    fn register(&self, sid: &str, state: &Arc<SessionState>) {
+        let Ok(mut polling) = self.polling.lock() else {
+            return;
+        };
+        if self
+            .registrations
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
+            polling.retain(|_, state| state.strong_count() > 0);
+        }
+        polling.insert(sid.to_owned(), Arc::downgrade(state));
+    }
+
+    fn lookup(&self, sid: &str) -> Option<Arc<SessionState>> {
+        let polling = self.polling.lock().ok()?;
+        polling.get(sid).and_then(Weak::upgrade)
+    }
+
+    fn new_state(self: &Arc<Self>, eio: u8) -> Arc<SessionState> {
+        Arc::new(SessionState {
+            sessions: self.clone(),
+            sid: OnceLock::new(),
+            eio,
+            polls_in_flight: AtomicU32::new(0),
+            cut: OnceLock::new(),
+        })
+    }
+}
+
+impl SessionState {
+    /// The session's engine sid, once known.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.get().map(String::as_str)
+    }
+
+    /// Names the session (first name wins); WebSocket sessions learn it on connect.
+    pub fn set_sid(&self, sid: &str) {
+        let _ = self.sid.set(sid.to_owned());
+    }
+
+    /// Why the server cut the session, if it did.
+    pub fn cut_reason(&self) -> Option<CutReason> {
+        self.cut.get().copied()
+    }
+
+    /// Whether a long-poll of the session is waiting now.
+    pub fn polling_now(&self) -> bool {
+        self.polls_in_flight.load(Ordering::Acquire) > 0
+    }
+
+    fn mark_cut(&self, reason: CutReason) -> bool {
+        self.cut.set(reason).is_ok()
+    }
+
+    /// Closes a polling session that cannot keep up.
+    fn cut_polling(self: &Arc<Self>) {
+        let Some(sid) = self.sid().map(str::to_owned) else {
+            return;
+        };
+        if !self.mark_cut(CutReason::SlowConsumer) {
+            return;
+        }
+        metrics::slow_consumer_disconnect("polling");
+        tracing::warn!(
+            sid,
+            transport = "polling",
+            "slow consumer: its queue is full and it is not polling; closing the session"
+        );
+        if let Some(close) = self.sessions.closer.get() {
+            tokio::spawn(close(sid, self.eio));
+        }
+    }
+}
+
+/// The state of the session a socket belongs to.
+pub fn state_of<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<SessionState>> {
+    socket
+        .req_parts()
+        .extensions
+        .get::<Arc<SessionState>>()
+        .cloned()
+}
+
+/// After a broadcast found full queues: closes every long-polling recipient
+/// that is not polling now (a waiting poll empties its queue at once, so a full
+/// one is not polling). A healthy one caught between two polls reconnects and
+/// catches up: a reconnect, never a hole. Returns how many were closed.
+pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>]) -> usize {
+    let mut cut = 0;
+    for socket in recipients {
+        if socket.transport_type() != TransportType::Polling {
+            continue;
+        }
+        let Some(state) = state_of(socket) else {
+            continue;
+        };
+        if state.polling_now() || state.cut_reason().is_some() {
+            continue;
+        }
+        state.cut_polling();
+        cut += 1;
+    }
+    cut
+}
+
+/// Decrements a session's polls in flight when the poll ends, however it ends.
+struct PollInFlight(Arc<SessionState>);
+
+impl Drop for PollInFlight {
+    fn drop(&mut self) {
+        self.0.polls_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn unknown_session() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        UNKNOWN_SESSION,
+    )
+        .into_response()
+}
+
+/// The value of the first `key=` pair of a query, read the way the engine reads
+/// `EIO` and `transport` (up to the next `=`).
+fn engine_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|value| value.split('=').next())
+}
+
+fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
+    let path = uri.path();
+    Uri::try_from(format!("{path}?{query}")).ok()
+}
+
+/// Watches a connection's cut: counts it and logs the session it carried.
+fn watch_cut(handle: &ConnHandle, state: Arc<SessionState>, limit: usize) {
+    handle.on_cut(move |handle, reason, queued| {
+        state.mark_cut(reason);
+        if reason == CutReason::SlowConsumer {
+            metrics::slow_consumer_disconnect("websocket");
+        }
+        tracing::warn!(
+            sid = state.sid().or(handle.session()),
+            transport = "websocket",
+            cause = ?reason,
+            queued_bytes = queued,
+            limit,
+            "slow consumer: closing its connection"
+        );
+    });
+}
+
+/// Middleware in front of the engine (see the module doc).
+pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Next) -> Response {
+    if !engine::is_engine_path(request.uri().path(), &sessions.engine_path) {
+        return next.run(request).await;
+    }
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let websocket = engine_param(&query, "transport") == Some("websocket");
+    let eio = engine_param(&query, "EIO")
+        .and_then(|v| v.parse::<u8>().ok())
+        .unwrap_or(4);
+    let handle = request.extensions().get::<ConnHandle>().cloned();
+
+    let Some(client_id) = session_ids::query_sid(&query) else {
+        // A handshake (or a request the engine refuses on its own).
+        let state = sessions.new_state(eio);
+        request.extensions_mut().insert(state.clone());
+        if websocket {
+            if let Some(handle) = &handle {
+                handle.carry_websocket(sessions.max_queued_bytes);
+                watch_cut(handle, state, sessions.max_queued_bytes);
+            }
+            return next.run(request).await;
+        }
+        let is_polling_open = request.method() == Method::GET;
+        let response = next.run(request).await;
+        if !is_polling_open || response.status() != StatusCode::OK {
+            return response;
+        }
+        return finish_polling_handshake(&sessions, &state, response).await;
+    };
+
+    let Some(sid) = sessions.key.verify(client_id).map(str::to_owned) else {
+        metrics::forged_session_id();
+        return unknown_session();
+    };
+    let Some(uri) = with_query(request.uri(), &session_ids::with_sid(&query, &sid)) else {
+        return unknown_session();
+    };
+    *request.uri_mut() = uri;
+    let state = sessions.lookup(&sid);
+    if websocket {
+        if let Some(handle) = &handle {
+            handle.carry_websocket(sessions.max_queued_bytes);
+            handle.set_session(&sid);
+            if let Some(state) = state {
+                watch_cut(handle, state, sessions.max_queued_bytes);
+            }
+        }
+        return next.run(request).await;
+    }
+    let _in_flight = match state {
+        Some(state) if request.method() == Method::GET => {
+            state.polls_in_flight.fetch_add(1, Ordering::AcqRel);
+            Some(PollInFlight(state))
+        }
+        _ => None,
+    };
+    next.run(request).await
+}
+
+/// Gives the client its id in the handshake body and starts tracking the session.
+async fn finish_polling_handshake(
+    sessions: &Sessions,
+    state: &Arc<SessionState>,
+    response: Response,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "handshake too large").into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(sid) = session_ids::handshake_sid(&text).map(str::to_owned) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "handshake without a sid").into_response();
+    };
+    state.set_sid(&sid);
+    sessions.register(&sid, state);
+    let client_id = sessions.key.client_id(&sid);
+    let body = session_ids::rewrite_handshake(&text, &sid, &client_id, sessions.no_upgrades);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// A request that makes the engine close session `sid` (Engine.IO `eio`), as
+/// a client's own close packet over polling would.
+pub fn close_request(engine_path: &str, sid: &str, eio: u8) -> Option<Request<Body>> {
+    let body = if eio == 3 { "1:1" } else { "1" };
+    let path = engine_path.trim_end_matches('/');
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("{path}/?EIO={eio}&transport=polling&sid={sid}"))
+        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+        .body(Body::from(body))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_params_are_read_like_the_engine() {
+        assert_eq!(
+            engine_param("EIO=4&transport=websocket", "transport"),
+            Some("websocket")
+        );
+        assert_eq!(engine_param("EIO=3=x&transport=polling", "EIO"), Some("3"));
+        assert_eq!(engine_param("xEIO=4&EIO=3", "EIO"), Some("3"));
+        assert_eq!(engine_param("transport", "transport"), None);
+    }
+
+    #[test]
+    fn close_requests_target_the_engine() {
+        let request = close_request("/socket.io", "AbCdEfGhIjKlMn_-", 4).expect("request");
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(
+            request.uri(),
+            "/socket.io/?EIO=4&transport=polling&sid=AbCdEfGhIjKlMn_-"
+        );
+    }
+}
