@@ -34,13 +34,14 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
         }
         other => other,
     };
-    if let Err(BroadcastError::Socket(errors)) = &result
-        && errors
+    if let Err(BroadcastError::Socket(errors)) = &result {
+        let full = errors
             .iter()
-            .any(|e| matches!(e, SocketError::InternalChannelFull))
-    {
-        let recipients = target.local().sockets();
-        sessions::cut_full_polling_sockets(&recipients);
+            .filter(|e| matches!(e, SocketError::InternalChannelFull))
+            .count();
+        if full > 0 {
+            sessions::cut_full_polling_sockets(&target.local().sockets(), full);
+        }
     }
     result
 }

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, Uri, header};
@@ -60,6 +61,9 @@ pub struct SessionState {
     sid: OnceLock<String>,
     eio: u8,
     polls_in_flight: AtomicU32,
+    /// When the session's last poll ended, in ms since `born` (its handshake counts).
+    last_poll_end_ms: AtomicU64,
+    born: Instant,
     cut: OnceLock<CutReason>,
 }
 
@@ -117,6 +121,8 @@ impl Sessions {
             sid: OnceLock::new(),
             eio,
             polls_in_flight: AtomicU32::new(0),
+            last_poll_end_ms: AtomicU64::new(0),
+            born: Instant::now(),
             cut: OnceLock::new(),
         })
     }
@@ -141,6 +147,15 @@ impl SessionState {
     /// Whether a long-poll of the session is waiting now.
     pub fn polling_now(&self) -> bool {
         self.polls_in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// How long since the session's last poll ended (zero while one is waiting).
+    pub fn not_polling_for(&self) -> Duration {
+        if self.polling_now() {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_poll_end_ms.load(Ordering::Acquire));
+        self.born.elapsed().saturating_sub(last)
     }
 
     fn mark_cut(&self, reason: CutReason) -> bool {
@@ -176,22 +191,28 @@ pub fn state_of<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<SessionState>> 
         .cloned()
 }
 
-/// After a broadcast found full queues: closes every long-polling recipient
-/// that is not polling now (a waiting poll empties its queue at once, so a full
-/// one is not polling). A healthy one caught between two polls reconnects and
-/// catches up: a reconnect, never a hole. Returns how many were closed.
-pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>]) -> usize {
+/// After a broadcast found `full` recipients' queues full: closes that many
+/// long-polling recipients, those that have not polled for longest. A waiting
+/// poll empties its queue at once, so a full queue belongs to a client that is
+/// not polling, and it takes `--max-buffer-size` packets of not polling to
+/// fill one: healthy clients between two polls come last. Returns how many
+/// were closed.
+pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>], full: usize) -> usize {
+    let polling: Vec<Arc<SessionState>> = recipients
+        .iter()
+        .filter(|socket| socket.transport_type() == TransportType::Polling)
+        .filter_map(state_of)
+        .collect();
+    // Sessions cut already stay full until the engine has closed them.
+    let already = polling.iter().filter(|s| s.cut_reason().is_some()).count();
+    let mut candidates: Vec<(Duration, Arc<SessionState>)> = polling
+        .into_iter()
+        .filter(|state| state.cut_reason().is_none() && !state.polling_now())
+        .map(|state| (state.not_polling_for(), state))
+        .collect();
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut cut = 0;
-    for socket in recipients {
-        if socket.transport_type() != TransportType::Polling {
-            continue;
-        }
-        let Some(state) = state_of(socket) else {
-            continue;
-        };
-        if state.polling_now() || state.cut_reason().is_some() {
-            continue;
-        }
+    for (_, state) in candidates.into_iter().take(full.saturating_sub(already)) {
         state.cut_polling();
         cut += 1;
     }
@@ -203,7 +224,10 @@ struct PollInFlight(Arc<SessionState>);
 
 impl Drop for PollInFlight {
     fn drop(&mut self) {
-        self.0.polls_in_flight.fetch_sub(1, Ordering::AcqRel);
+        let state = &self.0;
+        let now = u64::try_from(state.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        state.last_poll_end_ms.store(now, Ordering::Release);
+        state.polls_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -288,6 +312,10 @@ pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Ne
     };
     *request.uri_mut() = uri;
     let state = sessions.lookup(&sid);
+    if state.as_ref().is_some_and(|s| s.cut_reason().is_some()) {
+        // Closed as a slow consumer: from now on, as unknown as the engine will say.
+        return unknown_session();
+    }
     if websocket {
         if let Some(handle) = &handle {
             handle.carry_websocket(sessions.max_queued_bytes);
