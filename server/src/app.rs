@@ -4,17 +4,13 @@
 //! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
 //! wraps the engine in the same origin, limit, version and tracing layers.
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, Response};
 use axum::middleware::from_fn;
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
-use tower::{Layer, ServiceExt};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -22,7 +18,7 @@ use crate::config::Config;
 use crate::health::{self, Health};
 use crate::limits::connections::{self, ConnectionLimiter};
 use crate::origin::{self, OriginPolicy};
-use crate::transport::sessions::{self, EngineCloser, Sessions};
+use crate::transport::sessions::{self, Sessions};
 use crate::{auth, engine, owned_head};
 
 /// Builds the router of a node around its Socket.IO layer; `routes` are the mode's own.
@@ -33,7 +29,6 @@ pub fn router<A: Adapter>(
     health: Health,
     routes: Router,
 ) -> Router {
-    sessions.set_closer(engine_closer(&socketio, &config.engine.path));
     let mut router = Router::new().merge(health::routes(health)).merge(routes);
     if let Some(dev_tokens) = auth::dev_token::routes(&config.auth) {
         router = router.merge(dev_tokens);
@@ -63,25 +58,6 @@ pub fn router<A: Adapter>(
         }))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
-}
-
-/// Closes engine sessions through the engine itself (a close packet over polling).
-fn engine_closer<A: Adapter>(socketio: &SocketIoLayer<A>, engine_path: &str) -> EngineCloser {
-    let engine = socketio
-        .clone()
-        .layer(tower::service_fn(|_: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Body::empty()))
-        }));
-    let engine_path = engine_path.to_owned();
-    Arc::new(move |sid: String, eio: u8| {
-        let engine = engine.clone();
-        let request = sessions::close_request(&engine_path, &sid, eio);
-        Box::pin(async move {
-            if let Some(request) = request {
-                let _ = engine.oneshot(request).await;
-            }
-        })
-    })
 }
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.

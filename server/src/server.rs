@@ -243,7 +243,8 @@ async fn run_with<A: NodeAdapter>(
         polling_only,
     )
     .map_err(|_| StartupError::Serve(std::io::Error::other("no system randomness")))?;
-    let router = app::router(&config, layer, sessions, health.clone(), routes);
+    let router = app::router(&config, layer, sessions.clone(), health.clone(), routes);
+    sessions.set_router(router.clone());
 
     let local = listener.local_addr().map_err(StartupError::Serve)?;
     let tls = tls::load(&config.tls)?;
@@ -295,6 +296,8 @@ async fn run_with<A: NodeAdapter>(
     );
     let drained = tokio::time::timeout(deadline, async {
         io.close().await;
+        // Then the sessions socketioxide's drain does not see: those in no namespace.
+        sessions.close_polling_sessions().await;
         let _ = serve.await;
     })
     .await;

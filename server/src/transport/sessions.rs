@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, Uri, header};
 use axum::middleware::Next;
@@ -28,6 +29,7 @@ use futures_util::future::BoxFuture;
 use socketioxide::TransportType;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
+use tower::ServiceExt;
 
 use crate::engine;
 use crate::metrics;
@@ -40,8 +42,9 @@ const UNKNOWN_SESSION: &str = r#"{"code":"1","message":"Session ID unknown"}"#;
 /// How many registrations pass between two sweeps of ended sessions.
 const SWEEP_EVERY: u64 = 256;
 
-/// Closes an engine session by its sid (the engine's own close, as if the client sent it).
-pub type EngineCloser = Arc<dyn Fn(String, u8) -> BoxFuture<'static, ()> + Send + Sync>;
+/// Marks the node's own requests to the engine (clients cannot set extensions).
+#[derive(Clone, Copy)]
+struct InternalClose;
 
 /// The sessions of one node, as the HTTP layer knows them.
 pub struct Sessions {
@@ -52,7 +55,8 @@ pub struct Sessions {
     // A std lock: held for a map update, never across an await.
     polling: Mutex<HashMap<String, Weak<SessionState>>>,
     registrations: AtomicU64,
-    closer: OnceLock<EngineCloser>,
+    /// The node's router: the one engine instance sessions live in.
+    router: OnceLock<Router>,
 }
 
 /// What the HTTP layer knows of one Engine.IO session.
@@ -82,18 +86,56 @@ impl Sessions {
             no_upgrades,
             polling: Mutex::default(),
             registrations: AtomicU64::new(0),
-            closer: OnceLock::new(),
+            router: OnceLock::new(),
         }))
     }
 
-    /// Sets how sessions are closed (the engine, known once the router is built).
-    pub fn set_closer(&self, closer: EngineCloser) {
-        let _ = self.closer.set(closer);
+    /// Sets the router whose engine the sessions live in (socketioxide makes one
+    /// engine per service it builds, so closes must go through the same router).
+    pub fn set_router(&self, router: Router) {
+        let _ = self.router.set(router);
+    }
+
+    /// Makes the engine close session `sid` (Engine.IO `eio`), as the client's
+    /// own close packet over polling would.
+    fn close(&self, sid: &str, eio: u8) -> BoxFuture<'static, ()> {
+        let body = if eio == 3 { "1:1" } else { "1" };
+        let path = self.engine_path.trim_end_matches('/');
+        let client_id = self.key.client_id(sid);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!(
+                "{path}/?EIO={eio}&transport=polling&sid={client_id}"
+            ))
+            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+            .extension(InternalClose)
+            .body(Body::from(body));
+        let router = self.router.get().cloned();
+        Box::pin(async move {
+            if let (Some(router), Ok(request)) = (router, request) {
+                let _ = router.oneshot(request).await;
+            }
+        })
     }
 
     /// Polling sessions the node tracks (for tests and metrics).
     pub fn tracked(&self) -> usize {
         self.polling.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
+    /// Closes every polling session of the node (shutdown): socketioxide's own
+    /// drain closes only sessions that are in a namespace, and a long-poll of any
+    /// other would hold the drain until its deadline.
+    pub async fn close_polling_sessions(&self) {
+        let live: Vec<Arc<SessionState>> = match self.polling.lock() {
+            Ok(polling) => polling.values().filter_map(Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        tracing::debug!(sessions = live.len(), "closing polling sessions");
+        let closes = live
+            .iter()
+            .filter_map(|state| Some(self.close(state.sid()?, state.eio)));
+        futures_util::future::join_all(closes).await;
     }
 
     fn register(&self, sid: &str, state: &Arc<SessionState>) {
@@ -176,9 +218,7 @@ impl SessionState {
             transport = "polling",
             "slow consumer: its queue is full and it is not polling; closing the session"
         );
-        if let Some(close) = self.sessions.closer.get() {
-            tokio::spawn(close(sid, self.eio));
-        }
+        tokio::spawn(self.sessions.close(&sid, self.eio));
     }
 }
 
@@ -312,7 +352,8 @@ pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Ne
     };
     *request.uri_mut() = uri;
     let state = sessions.lookup(&sid);
-    if state.as_ref().is_some_and(|s| s.cut_reason().is_some()) {
+    let internal = request.extensions().get::<InternalClose>().is_some();
+    if !internal && state.as_ref().is_some_and(|s| s.cut_reason().is_some()) {
         // Closed as a slow consumer: from now on, as unknown as the engine will say.
         return unknown_session();
     }
@@ -358,19 +399,6 @@ async fn finish_polling_handshake(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// A request that makes the engine close session `sid` (Engine.IO `eio`), as
-/// a client's own close packet over polling would.
-pub fn close_request(engine_path: &str, sid: &str, eio: u8) -> Option<Request<Body>> {
-    let body = if eio == 3 { "1:1" } else { "1" };
-    let path = engine_path.trim_end_matches('/');
-    Request::builder()
-        .method(Method::POST)
-        .uri(format!("{path}/?EIO={eio}&transport=polling&sid={sid}"))
-        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-        .body(Body::from(body))
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,15 +412,5 @@ mod tests {
         assert_eq!(engine_param("EIO=3=x&transport=polling", "EIO"), Some("3"));
         assert_eq!(engine_param("xEIO=4&EIO=3", "EIO"), Some("3"));
         assert_eq!(engine_param("transport", "transport"), None);
-    }
-
-    #[test]
-    fn close_requests_target_the_engine() {
-        let request = close_request("/socket.io", "AbCdEfGhIjKlMn_-", 4).expect("request");
-        assert_eq!(request.method(), Method::POST);
-        assert_eq!(
-            request.uri(),
-            "/socket.io/?EIO=4&transport=polling&sid=AbCdEfGhIjKlMn_-"
-        );
     }
 }
