@@ -15,7 +15,8 @@
 
 use serde::Serialize;
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::{BroadcastError, SocketError};
+use socketioxide::socket::Sid;
+use socketioxide::{AckError, BroadcastError, SocketError};
 
 use crate::namespaces::NodeAdapter;
 use crate::transport::sessions;
@@ -44,4 +45,19 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
         }
     }
     result
+}
+
+/// The answer of one recipient of an acknowledged emit; a recipient whose
+/// queue was full is closed as a slow consumer (it never got the emit).
+pub fn answer_or_cut<A: NodeAdapter, T>(
+    target: &BroadcastOperators<A>,
+    sid: Sid,
+    answer: Result<T, AckError>,
+) -> Option<T> {
+    if let Err(AckError::Socket(SocketError::InternalChannelFull)) = &answer
+        && let Some(socket) = target.get_socket(sid)
+    {
+        sessions::cut_full_socket(&socket);
+    }
+    answer.ok()
 }

@@ -180,11 +180,15 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
                 return Ok(None);
             };
             let acks = target
+                .clone()
                 .timeout(timeout)
                 .emit_with_ack::<_, Value>(&command.event, &command.args)
                 .await
                 .map_err(delivery)?
-                .filter_map(|(_, ack)| async move { ack.ok() })
+                .filter_map(|(sid, ack)| {
+                    let target = target.clone();
+                    async move { crate::delivery::answer_or_cut(&target, sid, ack) }
+                })
                 .collect::<Vec<_>>()
                 .await;
             Ok(Some(acks))

@@ -235,6 +235,7 @@ async fn relay<A: NodeAdapter>(
         return Ok(RelayReply { acks: None });
     }
     let stream = operators
+        .clone()
         .timeout(policy.ack_timeout)
         .emit_with_ack::<_, rmpv::Value>(&req.event, &args)
         .await
@@ -243,7 +244,10 @@ async fn relay<A: NodeAdapter>(
             EventError::new(ErrorCode::Internal, "broadcast failed")
         })?;
     let acks = stream
-        .filter_map(|(_, result)| async move { result.ok() })
+        .filter_map(|(sid, result)| {
+            let operators = operators.clone();
+            async move { crate::delivery::answer_or_cut(&operators, sid, result) }
+        })
         .collect::<Vec<_>>()
         .await;
     Ok(RelayReply { acks: Some(acks) })

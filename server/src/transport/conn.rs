@@ -124,7 +124,23 @@ impl Conn {
     }
 }
 
+/// A handle that does not keep the connection alive.
+#[derive(Clone)]
+pub struct WeakConnHandle(std::sync::Weak<Shared>);
+
+impl WeakConnHandle {
+    /// The connection, if it is still open.
+    pub fn upgrade(&self) -> Option<ConnHandle> {
+        self.0.upgrade().map(ConnHandle)
+    }
+}
+
 impl ConnHandle {
+    /// A handle that does not keep the connection alive.
+    pub fn downgrade(&self) -> WeakConnHandle {
+        WeakConnHandle(Arc::downgrade(&self.0))
+    }
+
     /// The TCP peer.
     pub fn peer(&self) -> SocketAddr {
         self.0.peer

@@ -33,7 +33,7 @@ use tower::ServiceExt;
 
 use crate::engine;
 use crate::metrics;
-use crate::transport::conn::{ConnHandle, CutReason};
+use crate::transport::conn::{ConnHandle, CutReason, WeakConnHandle};
 use crate::transport::session_ids::{self, SessionKey};
 
 /// Engine.IO's answer to a request for a session it does not know.
@@ -69,6 +69,8 @@ pub struct SessionState {
     last_poll_end_ms: AtomicU64,
     born: Instant,
     cut: OnceLock<CutReason>,
+    /// The connection carrying the session once it is a WebSocket.
+    websocket: OnceLock<WeakConnHandle>,
 }
 
 impl Sessions {
@@ -166,6 +168,7 @@ impl Sessions {
             last_poll_end_ms: AtomicU64::new(0),
             born: Instant::now(),
             cut: OnceLock::new(),
+            websocket: OnceLock::new(),
         })
     }
 }
@@ -259,6 +262,23 @@ pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>], full: u
     cut
 }
 
+/// A recipient a send found full (an acknowledged emit reports which one):
+/// closed as a slow consumer, whatever its transport.
+pub fn cut_full_socket<A: Adapter>(socket: &SocketRef<A>) {
+    let Some(state) = state_of(socket) else {
+        return;
+    };
+    if state.cut_reason().is_some() {
+        return;
+    }
+    match state.websocket.get().and_then(WeakConnHandle::upgrade) {
+        Some(conn) if socket.transport_type() == TransportType::Websocket => {
+            conn.cut(CutReason::SlowConsumer);
+        }
+        _ => state.cut_polling(),
+    }
+}
+
 /// Decrements a session's polls in flight when the poll ends, however it ends.
 struct PollInFlight(Arc<SessionState>);
 
@@ -296,6 +316,7 @@ fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
 
 /// Watches a connection's cut: counts it and logs the session it carried.
 fn watch_cut(handle: &ConnHandle, state: Arc<SessionState>, limit: usize) {
+    let _ = state.websocket.set(handle.downgrade());
     handle.on_cut(move |handle, reason, queued| {
         state.mark_cut(reason);
         if reason == CutReason::SlowConsumer {
