@@ -40,12 +40,31 @@ function api(node, route, body) {
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
 }
 
+/** Resolves with the first `presence` on `socket` that satisfies `accept`. */
+function presenceWhere(socket, accept, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const seen = [];
+    const timer = setTimeout(() => {
+      socket.off("presence", on);
+      reject(new Error(`no matching presence within ${timeoutMs} ms; saw ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    function on(p) {
+      seen.push(p);
+      if (!accept(p)) return;
+      clearTimeout(timer);
+      socket.off("presence", on);
+      resolve(p);
+    }
+    socket.on("presence", on);
+  });
+}
+
 function closeAll(t, sockets) {
   t.after(() => sockets.forEach((s) => s.close()));
 }
 
 test("chat across two nodes: messages both ways, cluster-wide presence, shared history", async (t) => {
-  const { nodes } = await cluster(t, 2);
+  const { redis, nodes } = await cluster(t, 2);
   const [A, B] = nodes;
   const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
   const bob = await connect(B.url + "/chat", { auth: { name: "Bob" }, transports: ["polling"] });
@@ -53,12 +72,12 @@ test("chat across two nodes: messages both ways, cluster-wide presence, shared h
 
   const joinedA = await ada.emitWithAck("join", { room: "lobby" });
   assert.deepEqual(joinedA.members.map((m) => m.name), ["Ada"]);
-  const presenceOnA = nextEvent(ada, "presence");
+  const presenceOnA = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Bob"));
   const joinedB = await bob.emitWithAck("join", { room: "lobby" });
   assert.deepEqual(joinedB.members.map((m) => m.name), ["Ada", "Bob"], "members from both nodes");
-  const [presence] = await presenceOnA;
-  assert.equal(presence.joined.name, "Bob");
-
+  assert.equal(joinedB.count, 2);
+  const presence = await presenceOnA;
+  assert.equal(presence.count, 2, "the count is cluster-wide");
   const toAda = nextEvent(ada, "message");
   const sentByBob = await bob.emitWithAck("message", { room: "lobby", text: "hello from B" });
   const [gotAda] = await toAda;
@@ -79,19 +98,44 @@ test("chat across two nodes: messages both ways, cluster-wide presence, shared h
   // A late joiner on A gets the history written through B.
   const cy = await connect(A.url + "/chat", { auth: { name: "Cy" } });
   closeAll(t, [cy]);
-  const cyJoinSeenByAda = nextEvent(ada, "presence");
+  const cyJoinSeenByAda = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Cy"));
   const joinedC = await cy.emitWithAck("join", { room: "lobby" });
-  assert.equal((await cyJoinSeenByAda)[0].joined.name, "Cy");
+  // Node A's batch may also carry Ada's own join, when Cy came within its window.
+  assert.equal((await cyJoinSeenByAda).count, 3);
   assert.deepEqual(joinedC.messages.map((m) => m.id), [sentByBob.id, sentByAda.id]);
   const rooms = await cy.emitWithAck("rooms");
   assert.deepEqual(rooms.rooms, [{ room: "lobby", members: 3 }]);
 
   // Presence on disconnect reaches the other node.
-  const leftOnA = nextEvent(ada, "presence");
+  const leftOnA = presenceWhere(ada, (p) => p.left);
   bob.close();
-  const [left] = await leftOnA;
-  assert.equal(left.left.name, "Bob");
-  assert.deepEqual(left.members.map((m) => m.name), ["Ada", "Cy"]);
+  assert.deepEqual(await leftOnA, { room: "lobby", left: [{ id: "guest:bob", name: "Bob" }], count: 2 });
+
+  // Paging reads the cluster-wide members; idle history keys expire in Redis.
+  const page = await cy.emitWithAck("members", { room: "lobby", limit: 1 });
+  assert.deepEqual(page, { ok: true, members: [{ id: "guest:ada", name: "Ada" }], next_cursor: "guest:ada", count: 2 });
+  const rest = await cy.emitWithAck("members", { room: "lobby", cursor: page.next_cursor });
+  assert.deepEqual(rest, { ok: true, members: [{ id: "guest:cy", name: "Cy" }], next_cursor: null, count: 2 });
+  const ttl = Number(execFileSync("redis-cli", ["-p", String(redis.port), "TTL", "iorelay:chat:history:{lobby}"]).toString());
+  assert.ok(ttl > 600_000 && ttl <= 7 * 24 * 3600, `history TTL ${ttl}`);
+});
+
+test("a node that dies without cleaning up: its users leave the room for the others", async (t) => {
+  const { nodes } = await cluster(t, 2);
+  const [A, B] = nodes;
+  const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
+  const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
+  closeAll(t, [ada, bob]);
+  await ada.emitWithAck("join", { room: "crash" });
+  const seesBob = presenceWhere(ada, (p) => p.count === 2);
+  await bob.emitWithAck("join", { room: "crash" });
+  await seesBob;
+  const bobGone = presenceWhere(ada, (p) => p.left, 40000);
+  await B.stop("SIGKILL");
+  // B's heartbeat key expires (15 s), then A's reaper (every 5 s) removes B's sockets.
+  assert.deepEqual(await bobGone, { room: "crash", left: [{ id: "guest:bob", name: "Bob" }], count: 1 });
+  const page = await ada.emitWithAck("members", { room: "crash" });
+  assert.deepEqual(page.members.map((m) => m.name), ["Ada"]);
 });
 
 test("publishing on node A reaches sockets on B and C, rooms joined across nodes", async (t) => {
@@ -218,9 +262,11 @@ test("--redis-sharded on a real Redis Cluster: chat, presence and API emits acro
   const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
   const plain = await connect(B.url);
   closeAll(t, [ada, bob, plain]);
+  const seesBob = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Bob"));
   await ada.emitWithAck("join", { room: "sharded" });
   const joined = await bob.emitWithAck("join", { room: "sharded" });
   assert.deepEqual(joined.members.map((m) => m.name), ["Ada", "Bob"], "presence across nodes");
+  assert.equal((await seesBob).count, 2);
   const toAda = nextEvent(ada, "message");
   const sent = await bob.emitWithAck("message", { room: "sharded", text: "over SPUBLISH" });
   assert.equal((await toAda)[0].id, sent.id);
