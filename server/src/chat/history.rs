@@ -6,7 +6,7 @@
 //! Ids start at 1 per room and only grow, which is what lets a reconnecting
 //! client ask for exactly what it missed (`after: last_seen_id`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -57,6 +57,11 @@ pub trait HistoryStore: Send + Sync + 'static {
         room: &'a str,
         query: HistoryQuery,
     ) -> BoxFuture<'a, Result<HistoryPage, StoreError>>;
+
+    /// Says whether anyone is in `room` on this node, so that a store that must
+    /// forget rooms forgets the empty ones first. Stores that never forget a
+    /// room that is in use (Redis: a TTL from the last message) ignore it.
+    fn set_occupied(&self, _room: &str, _occupied: bool) {}
 }
 
 /// Milliseconds since the Unix epoch.
@@ -114,6 +119,8 @@ struct Ring {
 struct Rooms {
     lru: LruCache<String, (Ring, Instant)>,
     bytes: usize,
+    /// Rooms someone is in: forgotten only when forgetting every empty room was not enough.
+    occupied: HashSet<String>,
 }
 
 /// Roughly the heap a stored message takes: its strings and its slot.
@@ -145,6 +152,7 @@ impl MemoryHistory {
             rooms: Mutex::new(Rooms {
                 lru: LruCache::unbounded(),
                 bytes: 0,
+                occupied: HashSet::new(),
             }),
         }
     }
@@ -163,18 +171,32 @@ impl MemoryHistory {
 
 impl Rooms {
     /// Forgets rooms, least recently used first, until the store is within
-    /// `limits`; `keep` (the room just written) goes last, oldest message first.
+    /// `limits`: idle rooms past the TTL and empty rooms first, then rooms
+    /// people are in; `keep` (the room just written) goes last, oldest message first.
     fn evict(&mut self, limits: &HistoryLimits, keep: &str, now: Instant) {
-        while let Some((room, (_, used))) = self.lru.peek_lru() {
-            let expired = limits
-                .ttl
-                .is_some_and(|ttl| now.saturating_duration_since(*used) >= ttl);
+        let mut spare_occupied = true;
+        loop {
             let over = self.bytes > limits.max_bytes || self.lru.len() > limits.max_rooms;
-            if room == keep || !(expired || over) {
-                break;
-            }
-            if let Some((_, (ring, _))) = self.lru.pop_lru() {
-                self.bytes -= ring.bytes;
+            let victim = self
+                .lru
+                .iter()
+                .rev()
+                .filter(|(room, _)| room.as_str() != keep)
+                .find(|(room, _)| !(spare_occupied && self.occupied.contains(room.as_str())))
+                .filter(|(_, (_, used))| {
+                    over || limits
+                        .ttl
+                        .is_some_and(|ttl| now.saturating_duration_since(*used) >= ttl)
+                })
+                .map(|(room, _)| room.clone());
+            match victim {
+                Some(room) => {
+                    if let Some((ring, _)) = self.lru.pop(&room) {
+                        self.bytes -= ring.bytes;
+                    }
+                }
+                None if over && spare_occupied => spare_occupied = false,
+                None => break,
             }
         }
         if self.bytes > limits.max_bytes
@@ -228,6 +250,16 @@ impl HistoryStore for MemoryHistory {
             message
         });
         Box::pin(std::future::ready(result))
+    }
+
+    fn set_occupied(&self, room: &str, occupied: bool) {
+        if let Ok(mut rooms) = self.lock() {
+            if occupied {
+                rooms.occupied.insert(room.to_owned());
+            } else {
+                rooms.occupied.remove(room);
+            }
+        }
     }
 
     fn query<'a>(
@@ -444,5 +476,42 @@ mod tests {
         assert!(room_ids(&store, "old").await.is_empty(), "idle for 61 s");
         assert_eq!(room_ids(&store, "recent").await, vec![1], "idle for 31 s");
         assert_eq!(store.usage().expect("usage").0, 2);
+    }
+
+    #[tokio::test]
+    async fn rooms_people_are_in_go_after_the_empty_ones() {
+        let store = MemoryHistory::new(HistoryLimits {
+            max_rooms: 3,
+            ..limits(10)
+        });
+        store
+            .append("busy", user(), "x".into())
+            .await
+            .expect("append");
+        store.set_occupied("busy", true);
+        for room in ["a", "b", "c", "d"] {
+            store
+                .append(room, user(), "x".into())
+                .await
+                .expect("append");
+        }
+        assert_eq!(
+            room_ids(&store, "busy").await,
+            vec![1],
+            "kept though least recently used"
+        );
+        assert!(room_ids(&store, "a").await.is_empty());
+        assert!(room_ids(&store, "b").await.is_empty());
+        // When only occupied rooms are left to forget, they go too.
+        store.set_occupied("c", true);
+        store.set_occupied("d", true);
+        store.append("e", user(), "x".into()).await.expect("append");
+        assert_eq!(store.usage().expect("usage").0, 3);
+        store.set_occupied("busy", false);
+        store.append("f", user(), "x".into()).await.expect("append");
+        assert!(
+            room_ids(&store, "busy").await.is_empty(),
+            "empty again: first to go"
+        );
     }
 }

@@ -33,7 +33,7 @@ use crate::namespaces::{NodeAdapter, connected, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
 use names::NameRegistry;
 use presence::PresenceStore;
-use presence_feed::{Change, PresenceFeed};
+use presence_feed::PresenceFeed;
 
 /// Path of the namespace.
 pub const NAMESPACE: &str = "/chat";
@@ -123,7 +123,7 @@ fn spawn_reaper(presence: Arc<dyn PresenceStore>, feed: Arc<PresenceFeed>) {
             match presence.reap_dead_nodes().await {
                 Ok(gone) => {
                     for (room, user) in gone {
-                        feed.record(&room, Change::Left(user)).await;
+                        feed.record(&room, &user).await;
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "cannot look for stopped nodes"),
@@ -265,9 +265,10 @@ async fn join<A: NodeAdapter>(
         .await
         .map_err(internal)?;
     if outcome.first_tab {
-        node.feed
-            .record(&req.room, Change::Joined(user.clone()))
-            .await;
+        node.feed.record(&req.room, user).await;
+    }
+    if outcome.count == 1 {
+        chat.history.set_occupied(&req.room, true);
     }
     let members = chat
         .presence
@@ -324,7 +325,10 @@ async fn announce_leave<A: NodeAdapter>(
         .leave(room, &socket.id.to_string())
         .await?;
     if let Some(user) = left.last_tab {
-        node.feed.record(room, Change::Left(user)).await;
+        node.feed.record(room, &user).await;
+    }
+    if left.count == 0 {
+        node.chat.history.set_occupied(room, false);
     }
     Ok(())
 }
@@ -475,9 +479,13 @@ async fn rooms<A: NodeAdapter>(
         }
     }
     for room in own_rooms(socket) {
-        if !counts.contains_key(&room) {
-            let (members, _) = chat.presence.present(&room, &[]).await.map_err(internal)?;
-            counts.insert(room, members);
+        if let std::collections::btree_map::Entry::Vacant(entry) = counts.entry(room) {
+            let (members, _) = chat
+                .presence
+                .present(entry.key(), &[])
+                .await
+                .map_err(internal)?;
+            entry.insert(members);
         }
     }
     let mut rooms: Vec<RoomSummary> = counts

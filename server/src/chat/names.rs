@@ -16,12 +16,14 @@ use std::sync::Mutex;
 use crate::events::chat::User;
 use crate::identity::{ConnectRefusal, Provenance, name_skeletons};
 
-/// Who holds which skeleton: per skeleton (both kinds, tagged by kind), per
-/// user id, how they came and how many sockets.
+/// The users holding one skeleton: by user id, how they came and how many sockets.
+type Holders = HashMap<String, (Provenance, usize)>;
+
+/// Who holds which skeleton (both kinds, tagged by kind).
 #[derive(Default)]
 pub struct NameRegistry {
     // A std mutex: held for a map update, never across an await.
-    holders: Mutex<HashMap<String, HashMap<String, (Provenance, usize)>>>,
+    holders: Mutex<HashMap<String, Holders>>,
 }
 
 impl NameRegistry {

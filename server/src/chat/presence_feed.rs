@@ -3,11 +3,17 @@
 //! Sending every member the whole member list on every join made a join storm
 //! cost O(N³) bytes. Here each node collects its own changes per room for
 //! `--presence-interval-ms` and then sends one event with who joined and who
-//! left, so a storm of N joins costs each member O(N) bytes. A join and a leave
-//! of one user within a window cancel out. Before sending, the batch is checked
-//! against the store, so an event never says a user joined who is gone by
-//! then (a later change on another node may have overtaken it), and the
-//! count is the room's size at that moment. Big rooms get counts only.
+//! left, so a storm of N joins costs each member O(N) bytes. Big rooms get
+//! counts only.
+//!
+//! A batch names each user whose presence changed in its window once, by
+//! their state in the store when it is sent: `joined` if they are in the room
+//! then, `left` if not. So a join and a leave of one user within a window
+//! never both appear, and every client converges whatever it saw before:
+//! simply dropping such a pair would leave a member for ever in the list of a
+//! client whose `join` reply was taken between the two. A change overtaken by
+//! a later one on another node is reported as that node's batch says, and the
+//! count is the room's size when the batch is sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,15 +24,6 @@ use futures_util::future::BoxFuture;
 use crate::chat::presence::PresenceStore;
 use crate::events::chat::{PresenceEvent, User};
 
-/// A user coming into or going out of a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// Their first tab joined.
-    Joined(User),
-    /// Their last tab left.
-    Left(User),
-}
-
 /// Where batched events go: a broadcast to the room (the tests collect them).
 pub type Sink = Arc<dyn Fn(PresenceEvent) -> BoxFuture<'static, ()> + Send + Sync>;
 
@@ -36,9 +33,9 @@ pub struct PresenceFeed {
     max_listed: usize,
     store: Arc<dyn PresenceStore>,
     sink: Sink,
-    // Rooms with a flush scheduled, and their net changes by user id.
+    // Rooms with a flush scheduled, and the users whose presence changed, by id.
     // A std mutex: held for a map update, never across an await.
-    pending: Mutex<HashMap<String, HashMap<String, Change>>>,
+    pending: Mutex<HashMap<String, HashMap<String, User>>>,
 }
 
 impl PresenceFeed {
@@ -60,29 +57,19 @@ impl PresenceFeed {
         })
     }
 
-    /// Adds a change of `room` to its next batch.
-    pub async fn record(self: &Arc<Self>, room: &str, change: Change) {
+    /// Notes that `user` came into or went out of `room` (their first tab
+    /// joined or their last left), for the room's next batch.
+    pub async fn record(self: &Arc<Self>, room: &str, user: &User) {
         let first = {
             let Ok(mut pending) = self.pending.lock() else {
                 tracing::error!("presence feed lock poisoned");
                 return;
             };
             let first = !pending.contains_key(room);
-            let changes = pending.entry(room.to_owned()).or_default();
-            let id = match &change {
-                Change::Joined(u) | Change::Left(u) => u.id.clone(),
-            };
-            match changes.get(&id) {
-                // A join and a leave of one user within a window cancel out.
-                Some(earlier)
-                    if std::mem::discriminant(earlier) != std::mem::discriminant(&change) =>
-                {
-                    changes.remove(&id);
-                }
-                _ => {
-                    changes.insert(id, change);
-                }
-            }
+            pending
+                .entry(room.to_owned())
+                .or_default()
+                .insert(user.id.clone(), user.clone());
             first
         };
         if self.interval.is_zero() {
@@ -106,7 +93,7 @@ impl PresenceFeed {
         if changes.is_empty() {
             return;
         }
-        let mut changes: Vec<(String, Change)> = changes.into_iter().collect();
+        let mut changes: Vec<(String, User)> = changes.into_iter().collect();
         changes.sort_by(|a, b| a.0.cmp(&b.0));
         let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         let (count, here) = match self.store.present(room, &ids).await {
@@ -123,12 +110,11 @@ impl PresenceFeed {
             count,
         };
         if count <= self.max_listed {
-            for ((_, change), here) in changes.into_iter().zip(here) {
-                match change {
-                    Change::Joined(user) if here => event.joined.push(user),
-                    Change::Left(user) if !here => event.left.push(user),
-                    // Overtaken by a later change (on another node): that change reports it.
-                    _ => {}
+            for ((_, user), here) in changes.into_iter().zip(here) {
+                if here {
+                    event.joined.push(user);
+                } else {
+                    event.left.push(user);
                 }
             }
         }
@@ -176,14 +162,14 @@ mod tests {
         let u = user(i);
         let joined = store.join("r", &format!("s{i}"), &u).await.expect("join");
         if joined.first_tab {
-            feed.record("r", Change::Joined(u)).await;
+            feed.record("r", &u).await;
         }
     }
 
     async fn leave(feed: &Arc<PresenceFeed>, store: &MemoryPresence, i: usize) {
         let left = store.leave("r", &format!("s{i}")).await.expect("leave");
         if let Some(u) = left.last_tab {
-            feed.record("r", Change::Left(u)).await;
+            feed.record("r", &u).await;
         }
     }
 
@@ -214,26 +200,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_join_and_leave_within_a_window_cancel_out() {
+    async fn a_join_and_a_leave_within_a_window_are_one_entry_the_final_state() {
         let (feed, store, mut rx) = feed(500, 1000);
         join(&feed, &store, 1).await;
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(rx.recv().await.expect("join").joined, vec![user(1)]);
 
-        // Joins and leaves within the window: nothing to say.
+        // Comes and goes within the window: gone, once. A client whose join
+        // reply was taken in between listed them, and must drop them.
         join(&feed, &store, 2).await;
         leave(&feed, &store, 2).await;
         tokio::time::sleep(Duration::from_millis(600)).await;
-        assert!(
-            rx.try_recv().is_err(),
-            "no event for a net change of nothing"
+        let event = rx.recv().await.expect("batch");
+        assert_eq!(
+            (event.joined, event.left, event.count),
+            (vec![], vec![user(2)], 1)
         );
 
-        // Leaves and comes back (a reload): nothing either.
+        // Goes and comes back (a reload): here, once.
         leave(&feed, &store, 1).await;
         join(&feed, &store, 1).await;
         tokio::time::sleep(Duration::from_millis(600)).await;
-        assert!(rx.try_recv().is_err(), "a reload is not a leave");
+        let event = rx.recv().await.expect("batch");
+        assert_eq!(
+            (event.joined, event.left, event.count),
+            (vec![user(1)], vec![], 1)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -180,12 +180,14 @@ pub struct TypingEvent {
 
 /// Server → client `presence`: what changed in a room's membership.
 ///
-/// Changes are batched per room over `--presence-interval-ms`, net of each
-/// other (a user who joins and leaves within one batch is in neither list),
-/// and checked against the store when sent, so `joined` users are in the
-/// room and `left` users are not at that moment. A user joins with their
-/// first tab and leaves with their last. Above `--presence-max-members-listed`
-/// users the lists are left out and only `count` is sent.
+/// Changes are batched per room over `--presence-interval-ms`. A batch names
+/// each user whose presence changed once, by their state when it is sent:
+/// `joined` users are in the room then, `left` users are not (a user who came
+/// and went within one batch is in `left`). Applying `left` as "remove if
+/// listed" and `joined` as "add if missing" keeps a client's list right
+/// whatever it held. A user joins with their first tab and leaves with their
+/// last. Above `--presence-max-members-listed` users the lists are left out
+/// and only `count` is sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PresenceEvent {
     /// The room.
