@@ -138,6 +138,65 @@ test("a node that dies without cleaning up: its users leave the room for the oth
   assert.deepEqual(page.members.map((m) => m.name), ["Ada"]);
 });
 
+test("a join storm across two nodes: batched changes from each node, cluster-wide counts, every member paged once", async (t) => {
+  const N = 120;
+  const { nodes } = await cluster(t, 2);
+  const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(3, "0")}`);
+  const sockets = await Promise.all(names.map((name, i) => connect(nodes[i % 2].url + "/chat", { auth: { name }, transports: ["websocket"] }, 20000)));
+  closeAll(t, sockets);
+  const seen = sockets.map(() => ({ bytes: 0, count: 0, left: new Set() }));
+  const settled = (pred) =>
+    Promise.all(
+      sockets.map(
+        (s, i) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`${names[i]}: last count ${seen[i].count}`)), 20000);
+            const check = () => pred(seen[i]) && (clearTimeout(timer), s.off("presence", check), resolve());
+            s.on("presence", check);
+            check();
+          }),
+      ),
+    );
+  sockets.forEach((s, i) =>
+    s.on("presence", (p) => {
+      seen[i].bytes += Buffer.byteLength(JSON.stringify(p));
+      seen[i].count = p.count;
+      for (const u of p.left ?? []) seen[i].left.add(u.id);
+    }),
+  );
+  const all = settled((w) => w.count === N);
+  const replies = await Promise.all(sockets.map((s) => s.timeout(20000).emitWithAck("join", { room: "storm" })));
+  assert.ok(replies.every((r) => r.ok && r.members.length <= 100));
+  await all;
+  const most = Math.max(...seen.map((w) => w.bytes));
+  t.diagnostic(`two nodes, ${N} joins: at most ${most} presence bytes per member (${(most / N).toFixed(1)} per joiner)`);
+  assert.ok(most <= 100 * N, `${most} presence bytes for ${N} joins`);
+
+  // Half disconnect, from both nodes; the rest see exactly them go.
+  const gone = new Set(names.slice(N / 2).map((n) => `guest:${n}`));
+  const stay = sockets.slice(0, N / 2);
+  const rest = Promise.all(
+    stay.map((s, i) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${names[i]}: count ${seen[i].count}, ${seen[i].left.size} left`)), 20000);
+        const check = () => seen[i].count === N / 2 && seen[i].left.size === N / 2 && (clearTimeout(timer), s.off("presence", check), resolve());
+        s.on("presence", check);
+      }),
+    ),
+  );
+  sockets.slice(N / 2).forEach((s) => s.close());
+  await rest;
+  for (const w of seen.slice(0, N / 2)) assert.deepEqual([...w.left].sort(), [...gone].sort());
+  const listed = [];
+  let cursor = null;
+  do {
+    const page = await stay[1].emitWithAck("members", cursor ? { room: "storm", cursor, limit: 25 } : { room: "storm", limit: 25 });
+    listed.push(...page.members.map((m) => m.id));
+    cursor = page.next_cursor;
+  } while (cursor);
+  assert.deepEqual(listed, names.slice(0, N / 2).map((n) => `guest:${n}`));
+});
+
 test("publishing on node A reaches sockets on B and C, rooms joined across nodes", async (t) => {
   const { nodes } = await cluster(t, 3);
   const [A, B, C] = nodes;
