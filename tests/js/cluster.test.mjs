@@ -121,7 +121,7 @@ test("chat across two nodes: messages both ways, cluster-wide presence, shared h
 });
 
 test("a node that dies without cleaning up: its users leave the room for the others", async (t) => {
-  const { nodes } = await cluster(t, 2);
+  const { redis, nodes } = await cluster(t, 2);
   const [A, B] = nodes;
   const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
   const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
@@ -136,6 +136,11 @@ test("a node that dies without cleaning up: its users leave the room for the oth
   assert.deepEqual(await bobGone, { room: "crash", left: [{ id: "guest:bob", name: "Bob" }], count: 1 });
   const page = await ada.emitWithAck("members", { room: "crash" });
   assert.deepEqual(page.members.map((m) => m.name), ["Ada"]);
+  // Once the room is empty nothing of its presence is left in Redis.
+  ada.close();
+  const keys = () => execFileSync("redis-cli", ["-p", String(redis.port), "--scan", "--pattern", "iorelay:chat:presence*"]).toString().split("\n").filter(Boolean).sort();
+  for (let i = 0; i < 50 && keys().length > 1; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(keys(), ["iorelay:chat:presence-nodes"], "only the list of nodes with presence is left");
 });
 
 test("a join storm across two nodes: batched changes from each node, cluster-wide counts, every member paged once", async (t) => {

@@ -270,6 +270,18 @@ impl RedisPresence {
         let last_tab = gone
             .map(|json| serde_json::from_str::<User>(&json).map_err(store_error))
             .transpose()?;
+        if count == 0 {
+            // Another slot, so not in the script: a join racing in between can leave a
+            // room with members out of the set, which only hides it from public
+            // listings until its next join; without this the set would only grow.
+            let _: () = self
+                .link
+                .conn
+                .clone()
+                .srem(self.rooms_key(), room)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(Left { last_tab, count })
     }
 
