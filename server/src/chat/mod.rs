@@ -3,7 +3,9 @@
 //! The contract (event names, payloads, acks) lives in [`crate::events::chat`];
 //! this module enforces it. Storage sits behind [`HistoryStore`] and
 //! [`PresenceStore`], so the same handlers serve one node (memory) or a
-//! cluster (shared stores).
+//! cluster (shared stores). Presence reaches clients as batched changes
+//! through [`presence_feed`]; [`names`] keeps guests from borrowing the name
+//! of a signed-in user.
 
 pub mod history;
 pub mod names;
