@@ -167,7 +167,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
                 {room.name}
               </h1>
               <span className="muted small room-subtitle">
-                {room.members.length} {room.members.length === 1 ? 'member' : 'members'} online
+                {room.memberCount} {room.memberCount === 1 ? 'member' : 'members'} online
               </span>
               <div className="topbar-spacer" />
               <button
@@ -178,7 +178,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
                 aria-controls="members-panel"
                 onClick={() => setPanel(panel === 'members' ? 'none' : 'members')}
               >
-                Members ({room.members.length})
+                Members ({room.memberCount})
               </button>
             </div>
             {room.error && room.phase === 'failed' && (
@@ -227,6 +227,7 @@ function ChatScreen({ client, state }: { client: ChatClient; state: ChatState })
           <PresenceList
             room={room.name}
             members={room.members}
+            count={room.memberCount}
             meId={me.id}
             typingIds={room.typing.map((t) => t.user.id)}
             live={room.phase === 'joined' && state.status === 'connected'}

@@ -700,6 +700,76 @@ pub struct ChatConfig {
         help_heading = "Chat"
     )]
     pub max_rooms_per_socket: usize,
+
+    /// Window over which a room's presence changes are batched into one `presence` event (0 = one event per change).
+    #[arg(
+        long,
+        env = "IORELAY_PRESENCE_INTERVAL_MS",
+        default_value_t = 500,
+        help_heading = "Chat"
+    )]
+    pub presence_interval_ms: u64,
+
+    /// Rooms with more users than this get `presence {room, count}` without the joined/left lists.
+    #[arg(
+        long,
+        env = "IORELAY_PRESENCE_MAX_MEMBERS_LISTED",
+        default_value_t = 1_000,
+        help_heading = "Chat"
+    )]
+    pub presence_max_members_listed: usize,
+
+    /// Members per page in the `join` reply and the default and largest `members` page (1 to 1000).
+    #[arg(
+        long,
+        env = "IORELAY_PRESENCE_PAGE_SIZE",
+        default_value_t = 100,
+        help_heading = "Chat"
+    )]
+    pub presence_page_size: usize,
+
+    /// Rooms any `/chat` user may see in `rooms` besides their own: names, or prefixes ending in `*` (`lobby.*`); `*` lists every room. Default: only their own.
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_PUBLIC_ROOMS",
+        value_delimiter = ',',
+        help_heading = "Chat"
+    )]
+    pub chat_public_rooms: Vec<String>,
+
+    /// Bytes of chat history kept in memory across all rooms; the least recently used rooms are forgotten first (memory adapter).
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_HISTORY_MAX_BYTES",
+        default_value_t = 64 * 1024 * 1024,
+        help_heading = "Chat"
+    )]
+    pub chat_history_max_bytes: usize,
+
+    /// Rooms whose history is kept in memory; past it the least recently used room is forgotten (memory adapter).
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_HISTORY_MAX_ROOMS",
+        default_value_t = 10_000,
+        help_heading = "Chat"
+    )]
+    pub chat_history_max_rooms: usize,
+
+    /// A room's history is forgotten after this many seconds without a message (0 = never); in Redis, the TTL of its keys.
+    #[arg(
+        long,
+        env = "IORELAY_CHAT_HISTORY_TTL_SECS",
+        default_value_t = 7 * 24 * 3600,
+        help_heading = "Chat"
+    )]
+    pub chat_history_ttl_secs: u64,
+}
+
+impl ChatConfig {
+    /// The presence batching window.
+    pub fn presence_interval(&self) -> Duration {
+        Duration::from_millis(self.presence_interval_ms)
+    }
 }
 
 /// A transport a client may use.
@@ -974,6 +1044,25 @@ impl Config {
         }
         if c.max_rooms_per_socket == 0 {
             return invalid("chat.max_rooms_per_socket", "must be greater than 0");
+        }
+        // A page is one Redis script call with the page's ids as arguments.
+        if c.presence_page_size == 0 || c.presence_page_size > 1000 {
+            return invalid("chat.presence_page_size", "must be between 1 and 1000");
+        }
+        if c.chat_history_max_rooms == 0 {
+            return invalid("chat.chat_history_max_rooms", "must be greater than 0");
+        }
+        if c.chat_history_max_bytes < 64 * 1024 {
+            return invalid("chat.chat_history_max_bytes", "must be at least 65536");
+        }
+        for pattern in &c.chat_public_rooms {
+            let name = pattern.strip_suffix('*').unwrap_or(pattern);
+            if pattern != "*" && crate::events::validate_room(name).is_err() {
+                return invalid(
+                    "chat.chat_public_rooms",
+                    &format!("{pattern:?} is not a room name or a prefix like lobby.*"),
+                );
+            }
         }
         self.validate_security()?;
         Ok(())

@@ -13,7 +13,8 @@
 //! - [`owned_head`]: a session keeps its own copy of its first request's head.
 //! - [`namespaces`]: what each namespace does (generic relay, lifecycle).
 //! - [`cluster`]: running as one of N nodes: the Redis link, its driver and monitor.
-//! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
+//! - [`chat`]: the built-in `/chat` app: rooms, bounded history, typing, batched
+//!   presence and paged members, display names guests may not borrow.
 //! - [`notifications`]: the built-in `/notifications` app and its one delivery path.
 //! - [`identity`]: who a connecting user is (a token's user, or a guest).
 //! - [`auth`]: JWT verification, private namespaces, demo tokens.

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthGate;
 use crate::chat::history::HistoryStore;
-use crate::chat::history::MemoryHistory;
+use crate::chat::history::{HistoryLimits, MemoryHistory};
 use crate::chat::presence::MemoryPresence;
 use crate::chat::presence::PresenceStore;
 use crate::chat::redis_store::{RedisHistory, RedisPresence};
@@ -134,7 +134,13 @@ pub async fn run(
     else {
         let shared = Shared {
             node_id,
-            history: Arc::new(MemoryHistory::new(config.chat.chat_history_size)),
+            history: Arc::new(MemoryHistory::new(HistoryLimits {
+                per_room: config.chat.chat_history_size,
+                max_bytes: config.chat.chat_history_max_bytes,
+                max_rooms: config.chat.chat_history_max_rooms,
+                ttl: (config.chat.chat_history_ttl_secs > 0)
+                    .then(|| Duration::from_secs(config.chat.chat_history_ttl_secs)),
+            })),
             presence: Arc::new(MemoryPresence::default()),
             redis: None,
             pubsub: None,
@@ -155,6 +161,7 @@ pub async fn run(
         history: Arc::new(RedisHistory::new(
             link.clone(),
             config.chat.chat_history_size,
+            config.chat.chat_history_ttl_secs,
         )),
         presence: Arc::new(RedisPresence::new(link.clone())),
         redis: Some(link.clone()),

@@ -40,12 +40,31 @@ function api(node, route, body) {
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
 }
 
+/** Resolves with the first `presence` on `socket` that satisfies `accept`. */
+function presenceWhere(socket, accept, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const seen = [];
+    const timer = setTimeout(() => {
+      socket.off("presence", on);
+      reject(new Error(`no matching presence within ${timeoutMs} ms; saw ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    function on(p) {
+      seen.push(p);
+      if (!accept(p)) return;
+      clearTimeout(timer);
+      socket.off("presence", on);
+      resolve(p);
+    }
+    socket.on("presence", on);
+  });
+}
+
 function closeAll(t, sockets) {
   t.after(() => sockets.forEach((s) => s.close()));
 }
 
 test("chat across two nodes: messages both ways, cluster-wide presence, shared history", async (t) => {
-  const { nodes } = await cluster(t, 2);
+  const { redis, nodes } = await cluster(t, 2);
   const [A, B] = nodes;
   const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
   const bob = await connect(B.url + "/chat", { auth: { name: "Bob" }, transports: ["polling"] });
@@ -53,12 +72,12 @@ test("chat across two nodes: messages both ways, cluster-wide presence, shared h
 
   const joinedA = await ada.emitWithAck("join", { room: "lobby" });
   assert.deepEqual(joinedA.members.map((m) => m.name), ["Ada"]);
-  const presenceOnA = nextEvent(ada, "presence");
+  const presenceOnA = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Bob"));
   const joinedB = await bob.emitWithAck("join", { room: "lobby" });
   assert.deepEqual(joinedB.members.map((m) => m.name), ["Ada", "Bob"], "members from both nodes");
-  const [presence] = await presenceOnA;
-  assert.equal(presence.joined.name, "Bob");
-
+  assert.equal(joinedB.count, 2);
+  const presence = await presenceOnA;
+  assert.equal(presence.count, 2, "the count is cluster-wide");
   const toAda = nextEvent(ada, "message");
   const sentByBob = await bob.emitWithAck("message", { room: "lobby", text: "hello from B" });
   const [gotAda] = await toAda;
@@ -79,19 +98,108 @@ test("chat across two nodes: messages both ways, cluster-wide presence, shared h
   // A late joiner on A gets the history written through B.
   const cy = await connect(A.url + "/chat", { auth: { name: "Cy" } });
   closeAll(t, [cy]);
-  const cyJoinSeenByAda = nextEvent(ada, "presence");
+  const cyJoinSeenByAda = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Cy"));
   const joinedC = await cy.emitWithAck("join", { room: "lobby" });
-  assert.equal((await cyJoinSeenByAda)[0].joined.name, "Cy");
+  // Node A's batch may also carry Ada's own join, when Cy came within its window.
+  assert.equal((await cyJoinSeenByAda).count, 3);
   assert.deepEqual(joinedC.messages.map((m) => m.id), [sentByBob.id, sentByAda.id]);
   const rooms = await cy.emitWithAck("rooms");
   assert.deepEqual(rooms.rooms, [{ room: "lobby", members: 3 }]);
 
   // Presence on disconnect reaches the other node.
-  const leftOnA = nextEvent(ada, "presence");
+  const leftOnA = presenceWhere(ada, (p) => p.left);
   bob.close();
-  const [left] = await leftOnA;
-  assert.equal(left.left.name, "Bob");
-  assert.deepEqual(left.members.map((m) => m.name), ["Ada", "Cy"]);
+  assert.deepEqual(await leftOnA, { room: "lobby", left: [{ id: "guest:bob", name: "Bob" }], count: 2 });
+
+  // Paging reads the cluster-wide members; idle history keys expire in Redis.
+  const page = await cy.emitWithAck("members", { room: "lobby", limit: 1 });
+  assert.deepEqual(page, { ok: true, members: [{ id: "guest:ada", name: "Ada" }], next_cursor: "guest:ada", count: 2 });
+  const rest = await cy.emitWithAck("members", { room: "lobby", cursor: page.next_cursor });
+  assert.deepEqual(rest, { ok: true, members: [{ id: "guest:cy", name: "Cy" }], next_cursor: null, count: 2 });
+  const ttl = Number(execFileSync("redis-cli", ["-p", String(redis.port), "TTL", "iorelay:chat:history:{lobby}"]).toString());
+  assert.ok(ttl > 600_000 && ttl <= 7 * 24 * 3600, `history TTL ${ttl}`);
+});
+
+test("a node that dies without cleaning up: its users leave the room for the others", async (t) => {
+  const { redis, nodes } = await cluster(t, 2);
+  const [A, B] = nodes;
+  const ada = await connect(A.url + "/chat", { auth: { name: "Ada" } });
+  const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
+  closeAll(t, [ada, bob]);
+  await ada.emitWithAck("join", { room: "crash" });
+  const seesBob = presenceWhere(ada, (p) => p.count === 2);
+  await bob.emitWithAck("join", { room: "crash" });
+  await seesBob;
+  const bobGone = presenceWhere(ada, (p) => p.left, 40000);
+  await B.stop("SIGKILL");
+  // B's heartbeat key expires (15 s), then A's reaper (every 5 s) removes B's sockets.
+  assert.deepEqual(await bobGone, { room: "crash", left: [{ id: "guest:bob", name: "Bob" }], count: 1 });
+  const page = await ada.emitWithAck("members", { room: "crash" });
+  assert.deepEqual(page.members.map((m) => m.name), ["Ada"]);
+  // Once the room is empty nothing of its presence is left in Redis.
+  ada.close();
+  const keys = () => execFileSync("redis-cli", ["-p", String(redis.port), "--scan", "--pattern", "iorelay:chat:presence*"]).toString().split("\n").filter(Boolean).sort();
+  for (let i = 0; i < 50 && keys().length > 1; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(keys(), ["iorelay:chat:presence-nodes"], "only the list of nodes with presence is left");
+});
+
+test("a join storm across two nodes: batched changes from each node, cluster-wide counts, every member paged once", async (t) => {
+  const N = 120;
+  const { nodes } = await cluster(t, 2);
+  const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(3, "0")}`);
+  const sockets = await Promise.all(names.map((name, i) => connect(nodes[i % 2].url + "/chat", { auth: { name }, transports: ["websocket"] }, 20000)));
+  closeAll(t, sockets);
+  const seen = sockets.map(() => ({ bytes: 0, count: 0, left: new Set() }));
+  const settled = (pred) =>
+    Promise.all(
+      sockets.map(
+        (s, i) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`${names[i]}: last count ${seen[i].count}`)), 20000);
+            const check = () => pred(seen[i]) && (clearTimeout(timer), s.off("presence", check), resolve());
+            s.on("presence", check);
+            check();
+          }),
+      ),
+    );
+  sockets.forEach((s, i) =>
+    s.on("presence", (p) => {
+      seen[i].bytes += Buffer.byteLength(JSON.stringify(p));
+      seen[i].count = p.count;
+      for (const u of p.left ?? []) seen[i].left.add(u.id);
+    }),
+  );
+  const all = settled((w) => w.count === N);
+  const replies = await Promise.all(sockets.map((s) => s.timeout(20000).emitWithAck("join", { room: "storm" })));
+  assert.ok(replies.every((r) => r.ok && r.members.length <= 100));
+  await all;
+  const most = Math.max(...seen.map((w) => w.bytes));
+  t.diagnostic(`two nodes, ${N} joins: at most ${most} presence bytes per member (${(most / N).toFixed(1)} per joiner)`);
+  assert.ok(most <= 100 * N, `${most} presence bytes for ${N} joins`);
+
+  // Half disconnect, from both nodes; the rest see exactly them go.
+  const gone = new Set(names.slice(N / 2).map((n) => `guest:${n}`));
+  const stay = sockets.slice(0, N / 2);
+  const rest = Promise.all(
+    stay.map((s, i) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${names[i]}: count ${seen[i].count}, ${seen[i].left.size} left`)), 20000);
+        const check = () => seen[i].count === N / 2 && seen[i].left.size === N / 2 && (clearTimeout(timer), s.off("presence", check), resolve());
+        s.on("presence", check);
+      }),
+    ),
+  );
+  sockets.slice(N / 2).forEach((s) => s.close());
+  await rest;
+  for (const w of seen.slice(0, N / 2)) assert.deepEqual([...w.left].sort(), [...gone].sort());
+  const listed = [];
+  let cursor = null;
+  do {
+    const page = await stay[1].emitWithAck("members", cursor ? { room: "storm", cursor, limit: 25 } : { room: "storm", limit: 25 });
+    listed.push(...page.members.map((m) => m.id));
+    cursor = page.next_cursor;
+  } while (cursor);
+  assert.deepEqual(listed, names.slice(0, N / 2).map((n) => `guest:${n}`));
 });
 
 test("publishing on node A reaches sockets on B and C, rooms joined across nodes", async (t) => {
@@ -218,9 +326,11 @@ test("--redis-sharded on a real Redis Cluster: chat, presence and API emits acro
   const bob = await connect(B.url + "/chat", { auth: { name: "Bob" } });
   const plain = await connect(B.url);
   closeAll(t, [ada, bob, plain]);
+  const seesBob = presenceWhere(ada, (p) => p.joined?.some((u) => u.name === "Bob"));
   await ada.emitWithAck("join", { room: "sharded" });
   const joined = await bob.emitWithAck("join", { room: "sharded" });
   assert.deepEqual(joined.members.map((m) => m.name), ["Ada", "Bob"], "presence across nodes");
+  assert.equal((await seesBob).count, 2);
   const toAda = nextEvent(ada, "message");
   const sent = await bob.emitWithAck("message", { room: "sharded", text: "over SPUBLISH" });
   assert.equal((await toAda)[0].id, sent.id);

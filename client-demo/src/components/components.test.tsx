@@ -73,6 +73,14 @@ describe('TypingIndicator and PresenceList', () => {
     expect(html).toContain('>you<');
     expect(html).toContain('typing…');
   });
+
+  it('counts the members it does not list in a big room', () => {
+    const html = renderToStaticMarkup(
+      <PresenceList room="general" members={[bob, alice]} meId={alice.id} typingIds={[]} count={1200} />,
+    );
+    expect(html).toContain('<span class="count">1200</span>');
+    expect(html).toContain('and 1198 more');
+  });
 });
 
 describe('sendBlockedReason', () => {
@@ -81,7 +89,7 @@ describe('sendBlockedReason', () => {
     expect(sendBlockedReason(s)).toMatch(/Reconnecting/);
     s = chatReducer(s, { type: 'connected', transport: 'polling' });
     expect(sendBlockedReason(s)).toBe('Joining #general…');
-    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [alice], messages: [] });
+    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [alice], count: 1, messages: [] });
     expect(sendBlockedReason(s)).toBeNull();
     s = chatReducer(s, { type: 'browserOnline', online: false });
     s = chatReducer(s, { type: 'disconnected', willReconnect: true });

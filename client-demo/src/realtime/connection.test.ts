@@ -77,9 +77,11 @@ class FakeChatServer {
   handle = (event: string, p: any): unknown => { // eslint-disable-line @typescript-eslint/no-explicit-any
     const list = this.rooms.get(p.room) ?? [];
     switch (event) {
-      case 'join':
+      case 'join': {
         if (p.room === 'forbidden') return { ok: false, error: { code: 'too_many_rooms', message: 'Too many rooms.' } };
-        return { ok: true, room: p.room, members: [this.me, ...this.members], messages: list.slice(-this.joinHistory) };
+        const members = [this.me, ...this.members];
+        return { ok: true, room: p.room, members, count: members.length, next_cursor: null, messages: list.slice(-this.joinHistory) };
+      }
       case 'history': {
         let found = list.filter((m) => (p.after === undefined || m.id > p.after) && (p.before === undefined || m.id < p.before));
         const limit = p.limit ?? this.joinHistory;

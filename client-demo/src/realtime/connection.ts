@@ -496,7 +496,7 @@ export class ChatClient {
     }
     // After a reset, `after` points into a history that no longer exists: the join reply is all there is.
     const reset = isHistoryReset(this.state.rooms[room].messages, joined.messages);
-    this.dispatch({ type: 'joinSucceeded', room, members: joined.members, messages: joined.messages });
+    this.dispatch({ type: 'joinSucceeded', room, members: joined.members, count: joined.count, messages: joined.messages });
     this.refreshRoomsSoon();
     let cursor: number | null = after > 0 && !reset ? after : null;
     for (let page = 0; cursor !== null && page < MAX_CATCH_UP_PAGES; page++) {

@@ -49,6 +49,7 @@ function joined(rooms: string[] = ['general'], messages: ChatMessage[] = []): Ch
         type: 'joinSucceeded',
         room,
         members: [alice, bob],
+        count: 2,
         messages: messages.filter((m) => m.room === room),
       }),
     ),
@@ -260,22 +261,41 @@ describe('rooms', () => {
 });
 
 describe('presence', () => {
-  it('takes the member list of each presence event', () => {
+  it('applies the joined and left users of each presence event and takes its count', () => {
     const s = run(
       [
-        { type: 'presence', event: { room: 'general', joined: carol, members: [alice, bob, carol] } },
-        { type: 'presence', event: { room: 'general', left: bob, members: [alice, carol] } },
+        { type: 'presence', event: { room: 'general', joined: [carol], count: 3 } },
+        { type: 'presence', event: { room: 'general', left: [bob], count: 2 } },
       ],
       joined(),
     );
     expect(s.rooms.general.members).toEqual([alice, carol]);
+    expect(s.rooms.general.memberCount).toBe(2);
+  });
+
+  it('is idempotent: a repeated join, or a leave of someone not listed, changes nothing', () => {
+    const dave = { id: 'guest:dave', name: 'Dave' };
+    const s = run(
+      [
+        { type: 'presence', event: { room: 'general', joined: [bob, carol], count: 3 } },
+        { type: 'presence', event: { room: 'general', joined: [carol], left: [dave], count: 3 } },
+      ],
+      joined(),
+    );
+    expect(s.rooms.general.members).toEqual([alice, bob, carol]);
+  });
+
+  it('keeps the list in a big room where only counts come', () => {
+    const s = run([{ type: 'presence', event: { room: 'general', count: 5000 } }], joined());
+    expect(s.rooms.general.members).toEqual([alice, bob]);
+    expect(s.rooms.general.memberCount).toBe(5000);
   });
 
   it('forgets that someone was typing when they leave', () => {
     const s = run(
       [
         { type: 'typingReceived', event: { room: 'general', user: bob, typing: true }, now: 0 },
-        { type: 'presence', event: { room: 'general', left: bob, members: [alice] } },
+        { type: 'presence', event: { room: 'general', left: [bob], count: 1 } },
       ],
       joined(),
     );
@@ -383,7 +403,7 @@ describe('connection status', () => {
     let s = chatReducer(initialState, { type: 'signIn', name: 'Alice', rooms: ['general'] });
     expect(s.me).toEqual({ id: 'guest:alice', name: 'Alice' });
     const fromServer = { id: 'user-42', name: 'Alice' };
-    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [bob, fromServer], messages: [] });
+    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [bob, fromServer], count: 2, messages: [] });
     expect(s.me).toEqual(fromServer);
   });
 
@@ -448,7 +468,7 @@ describe('reconnect catch-up planning', () => {
     s = run(
       [
         { type: 'connected', transport: 'websocket' },
-        { type: 'joinSucceeded', room: 'general', members: [alice, bob], messages: [msg(8), msg(9)] },
+        { type: 'joinSucceeded', room: 'general', members: [alice, bob], count: 2, messages: [msg(8), msg(9)] },
         { type: 'messageReceived', message: msg(9) },
         { type: 'historyLoaded', room: 'general', direction: 'newer', reply: { messages: [msg(4), msg(5), msg(6), msg(7)], has_more: true } },
         { type: 'historyLoaded', room: 'general', direction: 'newer', reply: { messages: [msg(8), msg(9)], has_more: false } },
@@ -475,7 +495,7 @@ describe('a server whose history started over', () => {
     let s = joined(['general'], [msg(1), msg(2), msg(3)]);
     s = chatReducer(s, { type: 'disconnected', willReconnect: true });
     const fresh = [msg(1, carol, 'general', 'after restart', 99)];
-    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [alice], messages: fresh });
+    s = chatReducer(s, { type: 'joinSucceeded', room: 'general', members: [alice], count: 1, messages: fresh });
     expect(s.rooms.general.messages).toEqual(fresh);
     expect(s.rooms.general).toMatchObject({ phase: 'joined', hasOlder: false });
     expect(s.notice).toMatch(/started over/);

@@ -59,7 +59,10 @@ export interface RoomState {
   phase: RoomPhase;
   /** Stored messages, sorted by id, no two with the same id. */
   messages: ChatMessage[];
+  /** Members we know of: the join reply's first page, then kept by presence changes. */
   members: User[];
+  /** Users in the room, from the server (may exceed `members.length` in big rooms). */
+  memberCount: number;
   /** Others typing now, sorted by name. */
   typing: TypingEntry[];
   /** Own messages not yet acknowledged (or that failed). */
@@ -140,7 +143,7 @@ export type ChatAction =
   | { type: 'connectError'; code: string; message: string; fatal: boolean }
   | { type: 'browserOnline'; online: boolean }
   | { type: 'joinStarted'; room: string; activate?: boolean }
-  | { type: 'joinSucceeded'; room: string; members: User[]; messages: ChatMessage[] }
+  | { type: 'joinSucceeded'; room: string; members: User[]; count: number; messages: ChatMessage[] }
   | { type: 'joinFailed'; room: string; message: string }
   | { type: 'left'; room: string }
   | { type: 'activate'; room: string }
@@ -331,6 +334,22 @@ export function sortMembers(members: User[], meId: string | null): User[] {
   });
 }
 
+/**
+ * A room after a presence change: the users who left are dropped (and stop
+ * typing), those who joined are added once, and the count is the server's.
+ * Applying a change twice, or one about a user not in our page, is harmless.
+ */
+export function applyPresence(room: RoomState, event: PresenceEvent): RoomState {
+  const left = new Set((event.left ?? []).map((u) => u.id));
+  const members = room.members.filter((m) => !left.has(m.id));
+  for (const user of event.joined ?? []) {
+    if (!members.some((m) => m.id === user.id)) members.push(user);
+  }
+  let typing = room.typing;
+  for (const id of left) typing = withoutTyping(typing, id);
+  return { ...room, members, memberCount: event.count, typing };
+}
+
 function upsertTyping(entries: TypingEntry[], user: User, expiresAt: number): TypingEntry[] {
   const rest = entries.filter((e) => e.user.id !== user.id);
   rest.push({ user, expiresAt });
@@ -403,6 +422,7 @@ function newRoom(name: string): RoomState {
     phase: 'joining',
     messages: [],
     members: [],
+    memberCount: 0,
     typing: [],
     pending: [],
     hasOlder: false,
@@ -575,6 +595,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           phase: 'joined',
           error: null,
           members: action.members,
+          memberCount: action.count,
         }));
       }
       return updateRoom(withMe, action.room, (room) => {
@@ -586,6 +607,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           phase: 'joined',
           error: null,
           members: action.members,
+          memberCount: action.count,
           // Ids start at 1, so anything older than the oldest held exists if its id is above 1.
           hasOlder: first ? oldest > 1 : room.hasOlder || oldest > 1,
         };
@@ -697,11 +719,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 
     case 'presence': {
       const { event } = action;
-      return updateRoom(state, event.room, (r) => ({
-        ...r,
-        members: event.members,
-        typing: event.left ? withoutTyping(r.typing, event.left.id) : r.typing,
-      }));
+      return updateRoom(state, event.room, (r) => applyPresence(r, event));
     }
 
     case 'directory':

@@ -38,10 +38,27 @@ export interface AckError {
 /** Every acknowledgement: `{ok: true, ...T}` or `{ok: false, error}`. */
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: AckError };
 
+/** Ack of `join`: the first page of members (by id), how many there are, and the newest messages. */
 export interface JoinReply {
   room: string;
   members: User[];
+  count: number;
+  /** Pass to `members` for the next page; null when `members` is everyone. */
+  next_cursor: string | null;
   messages: ChatMessage[];
+}
+
+/** `members {room, cursor?, limit?}`: the next page of a joined room's members. */
+export interface MembersRequest {
+  room: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface MembersReply {
+  members: User[];
+  next_cursor: string | null;
+  count: number;
 }
 
 export interface SendReply {
@@ -77,12 +94,16 @@ export interface TypingEvent {
   typing: boolean;
 }
 
-/** Server → client `presence`, on every join, leave and disconnect. */
+/**
+ * Server → client `presence`: who came and went since the last one (batched
+ * per room), and how many users are in the room now. Rooms above the server's
+ * listing limit get `{room, count}` only.
+ */
 export interface PresenceEvent {
   room: string;
-  joined?: User;
-  left?: User;
-  members: User[];
+  joined?: User[];
+  left?: User[];
+  count: number;
 }
 
 /** Server → client `notification` on /notifications. */
@@ -113,6 +134,7 @@ export interface ChatClientEvents {
   message: (req: { room: string; text: string }, ack: (reply: Ack<SendReply>) => void) => void;
   typing: (req: { room: string; typing: boolean }, ack: (reply: Ack) => void) => void;
   history: (req: HistoryRequest, ack: (reply: Ack<HistoryReply>) => void) => void;
+  members: (req: MembersRequest, ack: (reply: Ack<MembersReply>) => void) => void;
   rooms: (req: Record<string, never>, ack: (reply: Ack<RoomsReply>) => void) => void;
 }
 

@@ -1,14 +1,18 @@
-//! Room history: a bounded ring of messages per room with monotonic ids.
+//! Room history: a bounded ring of messages per room with monotonic ids,
+//! within a bound on the whole (bytes and rooms, least recently used first).
 //!
 //! Behind [`HistoryStore`] so the in-memory ring of a single node can be
 //! replaced by a shared Redis store when several nodes serve one room.
 //! Ids start at 1 per room and only grow, which is what lets a reconnecting
 //! client ask for exactly what it missed (`after: last_seen_id`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use lru::LruCache;
+use tokio::time::Instant;
 
 use crate::events::chat::{ChatMessage, User};
 
@@ -53,6 +57,11 @@ pub trait HistoryStore: Send + Sync + 'static {
         room: &'a str,
         query: HistoryQuery,
     ) -> BoxFuture<'a, Result<HistoryPage, StoreError>>;
+
+    /// Says whether anyone is in `room` on this node, so that a store that must
+    /// forget rooms forgets the empty ones first. Stores that never forget a
+    /// room that is in use (Redis: a TTL from the last message) ignore it.
+    fn set_occupied(&self, _room: &str, _occupied: bool) {}
 }
 
 /// Milliseconds since the Unix epoch.
@@ -86,32 +95,121 @@ pub fn select<'m>(
     }
 }
 
+/// What bounds a node's history in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Newest messages kept per room.
+    pub per_room: usize,
+    /// Bytes of messages kept across all rooms (an estimate of the heap they use).
+    pub max_bytes: usize,
+    /// Rooms with history.
+    pub max_rooms: usize,
+    /// A room unused for this long is forgotten (`None`: never).
+    pub ttl: Option<Duration>,
+}
+
 #[derive(Default)]
 struct Ring {
     last_id: u64,
     messages: VecDeque<ChatMessage>,
+    bytes: usize,
+}
+
+/// Rooms by recency of use, with the bytes they hold.
+struct Rooms {
+    lru: LruCache<String, (Ring, Instant)>,
+    bytes: usize,
+    /// Rooms someone is in: forgotten only when forgetting every empty room was not enough.
+    occupied: HashSet<String>,
+}
+
+/// Roughly the heap a stored message takes: its strings and its slot.
+fn message_bytes(m: &ChatMessage) -> usize {
+    std::mem::size_of::<ChatMessage>()
+        + m.room.capacity()
+        + m.text.capacity()
+        + m.from.id.capacity()
+        + m.from.name.capacity()
 }
 
 /// One node's history, in memory.
+///
+/// Every room's ring is bounded, and so is the whole: past `max_bytes` or
+/// `max_rooms` the least recently used rooms are forgotten, and rooms unused
+/// for `ttl` go when the store is next written. A forgotten room starts again
+/// at id 1, as after a restart (clients see the ids fall and reload).
 pub struct MemoryHistory {
-    capacity: usize,
+    limits: HistoryLimits,
     // A std mutex: held for a push or a copy, never across an await.
-    rooms: Mutex<HashMap<String, Ring>>,
+    rooms: Mutex<Rooms>,
 }
 
 impl MemoryHistory {
-    /// A store that keeps the newest `capacity` messages of each room.
-    pub fn new(capacity: usize) -> Self {
+    /// A store within `limits`.
+    pub fn new(limits: HistoryLimits) -> Self {
         Self {
-            capacity,
-            rooms: Mutex::new(HashMap::new()),
+            limits,
+            rooms: Mutex::new(Rooms {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+                occupied: HashSet::new(),
+            }),
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Ring>>, StoreError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Rooms>, StoreError> {
         self.rooms
             .lock()
             .map_err(|_| StoreError("history lock poisoned".to_owned()))
+    }
+
+    /// Rooms with history and the bytes they hold.
+    pub fn usage(&self) -> Result<(usize, usize), StoreError> {
+        self.lock().map(|rooms| (rooms.lru.len(), rooms.bytes))
+    }
+}
+
+impl Rooms {
+    /// Forgets rooms, least recently used first, until the store is within
+    /// `limits`: idle rooms past the TTL and empty rooms first, then rooms
+    /// people are in; `keep` (the room just written) goes last, oldest message first.
+    fn evict(&mut self, limits: &HistoryLimits, keep: &str, now: Instant) {
+        let mut spare_occupied = true;
+        loop {
+            let over = self.bytes > limits.max_bytes || self.lru.len() > limits.max_rooms;
+            let victim = self
+                .lru
+                .iter()
+                .rev()
+                .filter(|(room, _)| room.as_str() != keep)
+                .find(|(room, _)| !(spare_occupied && self.occupied.contains(room.as_str())))
+                .filter(|(_, (_, used))| {
+                    over || limits
+                        .ttl
+                        .is_some_and(|ttl| now.saturating_duration_since(*used) >= ttl)
+                })
+                .map(|(room, _)| room.clone());
+            match victim {
+                Some(room) => {
+                    if let Some((ring, _)) = self.lru.pop(&room) {
+                        self.bytes -= ring.bytes;
+                    }
+                }
+                None if over && spare_occupied => spare_occupied = false,
+                None => break,
+            }
+        }
+        if self.bytes > limits.max_bytes
+            && let Some((ring, _)) = self.lru.get_mut(keep)
+        {
+            while self.bytes > limits.max_bytes && ring.messages.len() > 1 {
+                if let Some(old) = ring.messages.pop_front() {
+                    let size = message_bytes(&old);
+                    ring.bytes -= size;
+                    self.bytes -= size;
+                }
+            }
+        }
     }
 }
 
@@ -123,7 +221,12 @@ impl HistoryStore for MemoryHistory {
         text: String,
     ) -> BoxFuture<'a, Result<ChatMessage, StoreError>> {
         let result = self.lock().map(|mut rooms| {
-            let ring = rooms.entry(room.to_owned()).or_default();
+            let now = Instant::now();
+            let rooms = &mut *rooms;
+            let (ring, used) = rooms
+                .lru
+                .get_or_insert_mut(room.to_owned(), || (Ring::default(), now));
+            *used = now;
             ring.last_id += 1;
             let message = ChatMessage {
                 id: ring.last_id,
@@ -132,13 +235,31 @@ impl HistoryStore for MemoryHistory {
                 text,
                 ts: now_ms(),
             };
-            if ring.messages.len() == self.capacity {
-                ring.messages.pop_front();
+            if ring.messages.len() == self.limits.per_room
+                && let Some(old) = ring.messages.pop_front()
+            {
+                let size = message_bytes(&old);
+                ring.bytes -= size;
+                rooms.bytes -= size;
             }
+            let size = message_bytes(&message);
+            ring.bytes += size;
+            rooms.bytes += size;
             ring.messages.push_back(message.clone());
+            rooms.evict(&self.limits, room, now);
             message
         });
         Box::pin(std::future::ready(result))
+    }
+
+    fn set_occupied(&self, room: &str, occupied: bool) {
+        if let Ok(mut rooms) = self.lock() {
+            if occupied {
+                rooms.occupied.insert(room.to_owned());
+            } else {
+                rooms.occupied.remove(room);
+            }
+        }
     }
 
     fn query<'a>(
@@ -146,8 +267,11 @@ impl HistoryStore for MemoryHistory {
         room: &'a str,
         query: HistoryQuery,
     ) -> BoxFuture<'a, Result<HistoryPage, StoreError>> {
-        let result = self.lock().map(|rooms| match rooms.get(room) {
-            Some(ring) => select(ring.messages.iter(), query),
+        let result = self.lock().map(|mut rooms| match rooms.lru.get_mut(room) {
+            Some((ring, used)) => {
+                *used = Instant::now();
+                select(ring.messages.iter(), query)
+            }
             None => HistoryPage {
                 messages: Vec::new(),
                 has_more: false,
@@ -168,8 +292,17 @@ mod tests {
         }
     }
 
+    fn limits(per_room: usize) -> HistoryLimits {
+        HistoryLimits {
+            per_room,
+            max_bytes: usize::MAX,
+            max_rooms: usize::MAX,
+            ttl: None,
+        }
+    }
+
     async fn filled(capacity: usize, count: usize) -> MemoryHistory {
-        let store = MemoryHistory::new(capacity);
+        let store = MemoryHistory::new(limits(capacity));
         for i in 1..=count {
             store
                 .append("r", user(), format!("m{i}"))
@@ -229,5 +362,156 @@ mod tests {
         assert_eq!(ids(&page), vec![4, 5]);
         let page = store.query("nope", q(None, None, 10)).await.expect("query");
         assert!(page.messages.is_empty());
+    }
+
+    async fn room_ids(store: &MemoryHistory, room: &str) -> Vec<u64> {
+        let query = HistoryQuery {
+            before: None,
+            after: None,
+            limit: 1000,
+        };
+        ids(&store.query(room, query).await.expect("query"))
+    }
+
+    #[tokio::test]
+    async fn the_least_recently_used_rooms_go_first_past_the_room_cap() {
+        let store = MemoryHistory::new(HistoryLimits {
+            max_rooms: 3,
+            ..limits(10)
+        });
+        for room in ["a", "b", "c"] {
+            store
+                .append(room, user(), "x".into())
+                .await
+                .expect("append");
+        }
+        // Reading "a" makes it recent: "b" is now the least recently used.
+        assert_eq!(room_ids(&store, "a").await, vec![1]);
+        store.append("d", user(), "x".into()).await.expect("append");
+        assert_eq!(store.usage().expect("usage").0, 3);
+        assert!(room_ids(&store, "b").await.is_empty(), "b was forgotten");
+        assert_eq!(room_ids(&store, "a").await, vec![1]);
+        assert_eq!(room_ids(&store, "c").await, vec![1]);
+        // A forgotten room starts again at 1, like after a restart.
+        let again = store.append("b", user(), "x".into()).await.expect("append");
+        assert_eq!(again.id, 1);
+    }
+
+    #[tokio::test]
+    async fn the_byte_cap_holds_and_frees_what_it_forgets() {
+        let text = "é".repeat(4000);
+        let one = message_bytes(&ChatMessage {
+            id: 1,
+            room: "r000".into(),
+            from: user(),
+            text: text.clone(),
+            ts: 0,
+        });
+        let store = MemoryHistory::new(HistoryLimits {
+            max_bytes: one * 10,
+            ..limits(5)
+        });
+        for i in 0..200 {
+            let room = format!("r{:03}", i / 3);
+            store
+                .append(&room, user(), text.clone())
+                .await
+                .expect("append");
+            let (_, bytes) = store.usage().expect("usage");
+            assert!(bytes <= one * 10, "{bytes} bytes after message {i}");
+        }
+        let (rooms, bytes) = store.usage().expect("usage");
+        assert!(rooms <= 4, "{rooms} rooms kept");
+        assert!(bytes >= one * 8, "the cap is used, not emptied: {bytes}");
+        assert_eq!(
+            room_ids(&store, "r066").await,
+            vec![1, 2],
+            "the newest room is whole"
+        );
+        assert!(
+            room_ids(&store, "r000").await.is_empty(),
+            "the oldest room is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_room_alone_over_the_byte_cap_loses_its_oldest_messages() {
+        let text = "x".repeat(1000);
+        let store = MemoryHistory::new(HistoryLimits {
+            max_bytes: 3500,
+            ..limits(100)
+        });
+        for _ in 0..10 {
+            store
+                .append("big", user(), text.clone())
+                .await
+                .expect("append");
+        }
+        let kept = room_ids(&store, "big").await;
+        assert_eq!(kept.last(), Some(&10), "the newest is kept");
+        assert!(kept.len() == 3 || kept.len() == 2, "{kept:?}");
+        assert!(store.usage().expect("usage").1 <= 3500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_rooms_expire_when_the_store_is_next_written() {
+        let store = MemoryHistory::new(HistoryLimits {
+            ttl: Some(Duration::from_secs(60)),
+            ..limits(10)
+        });
+        store
+            .append("old", user(), "x".into())
+            .await
+            .expect("append");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        store
+            .append("recent", user(), "x".into())
+            .await
+            .expect("append");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        store
+            .append("new", user(), "x".into())
+            .await
+            .expect("append");
+        assert!(room_ids(&store, "old").await.is_empty(), "idle for 61 s");
+        assert_eq!(room_ids(&store, "recent").await, vec![1], "idle for 31 s");
+        assert_eq!(store.usage().expect("usage").0, 2);
+    }
+
+    #[tokio::test]
+    async fn rooms_people_are_in_go_after_the_empty_ones() {
+        let store = MemoryHistory::new(HistoryLimits {
+            max_rooms: 3,
+            ..limits(10)
+        });
+        store
+            .append("busy", user(), "x".into())
+            .await
+            .expect("append");
+        store.set_occupied("busy", true);
+        for room in ["a", "b", "c", "d"] {
+            store
+                .append(room, user(), "x".into())
+                .await
+                .expect("append");
+        }
+        assert_eq!(
+            room_ids(&store, "busy").await,
+            vec![1],
+            "kept though least recently used"
+        );
+        assert!(room_ids(&store, "a").await.is_empty());
+        assert!(room_ids(&store, "b").await.is_empty());
+        // When only occupied rooms are left to forget, they go too.
+        store.set_occupied("c", true);
+        store.set_occupied("d", true);
+        store.append("e", user(), "x".into()).await.expect("append");
+        assert_eq!(store.usage().expect("usage").0, 3);
+        store.set_occupied("busy", false);
+        store.append("f", user(), "x".into()).await.expect("append");
+        assert!(
+            room_ids(&store, "busy").await.is_empty(),
+            "empty again: first to go"
+        );
     }
 }

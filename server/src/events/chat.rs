@@ -50,15 +50,49 @@ pub struct RoomRequest {
     pub room: String,
 }
 
-/// Ack of `join`: who is there and the latest messages.
+/// Ack of `join`: the first page of who is there, and the latest messages.
 #[derive(Debug, Clone, Serialize)]
 pub struct JoinReply {
     /// The room.
     pub room: String,
-    /// Users in the room now (one entry per user, however many tabs).
+    /// The first page of users in the room (one entry per user however many
+    /// tabs), ordered by user id; `members {room, cursor: next_cursor}` reads on.
     pub members: Vec<User>,
+    /// Users in the room now.
+    pub count: usize,
+    /// Where the next page starts, or `null` when `members` is all of them.
+    pub next_cursor: Option<String>,
     /// The newest messages, oldest first.
     pub messages: Vec<ChatMessage>,
+}
+
+/// `members {room, cursor?, limit?}`: a page of a joined room's members.
+///
+/// Members are ordered by user id and the cursor is the last id of the
+/// previous page, so a user who stays in the room is listed exactly once
+/// however many others join or leave while a client pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersRequest {
+    /// The room; the sender must have joined it.
+    pub room: String,
+    /// `next_cursor` of the previous page; none for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// At most this many (default and maximum: the member page size).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Ack of `members`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MembersPage {
+    /// Users with ids after the cursor, ordered by id.
+    pub members: Vec<User>,
+    /// The last id of this page when more follow, else `null`.
+    pub next_cursor: Option<String>,
+    /// Users in the room now.
+    pub count: usize,
 }
 
 /// `message {room, text}`.
@@ -125,7 +159,8 @@ pub struct RoomSummary {
     pub members: usize,
 }
 
-/// Ack of `rooms`: rooms that have members, busiest first.
+/// Ack of `rooms`: the rooms the caller may see (its own, and those named
+/// by `--chat-public-rooms`) that have members, busiest first.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomsReply {
     /// The rooms.
@@ -143,19 +178,28 @@ pub struct TypingEvent {
     pub typing: bool,
 }
 
-/// Server → client `presence`, to everyone in the room on each join, leave and disconnect.
-#[derive(Debug, Clone, Serialize)]
+/// Server → client `presence`: what changed in a room's membership.
+///
+/// Changes are batched per room over `--presence-interval-ms`. A batch names
+/// each user whose presence changed once, by their state when it is sent:
+/// `joined` users are in the room then, `left` users are not (a user who came
+/// and went within one batch is in `left`). Applying `left` as "remove if
+/// listed" and `joined` as "add if missing" keeps a client's list right
+/// whatever it held. A user joins with their first tab and leaves with their
+/// last. Above `--presence-max-members-listed` users the lists are left out
+/// and only `count` is sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PresenceEvent {
     /// The room.
     pub room: String,
-    /// The user who joined, if that is what happened.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub joined: Option<User>,
-    /// The user who left, if that is what happened.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub left: Option<User>,
-    /// Members after the change.
-    pub members: Vec<User>,
+    /// Users who came since the last event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<User>,
+    /// Users who went since the last event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<User>,
+    /// Users in the room after the change.
+    pub count: usize,
 }
 
 /// The `data` of a `/chat` or `/notifications` `connect_error`.
