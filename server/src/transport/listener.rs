@@ -6,8 +6,8 @@
 //! each accepted connection
 //! - takes a [`TcpSlot`] (closed at once when the node or its address holds
 //!   all it may),
-//! - is wrapped in a [`Conn`] whose [`ConnHandle`] every request carries as an
-//!   extension (with axum's `ConnectInfo`),
+//! - is wrapped in a [`Conn`] whose handle every request carries as an
+//!   extension (a [`crate::transport::conn::WeakConnHandle`], with axum's `ConnectInfo`),
 //! - gets hyper's header-read timeout (also how long an idle keep-alive
 //!   connection may wait for its next request) and an idle timeout (no byte
 //!   either way; long enough for a long-poll),
@@ -125,7 +125,9 @@ where
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let extensions = request.extensions_mut();
         extensions.insert(ConnectInfo(peer));
-        extensions.insert(request_handle.clone());
+        // Weak: the engine keeps a handshake's extensions for the session's
+        // life, which must not keep this connection's socket open.
+        extensions.insert(request_handle.downgrade());
         let app = app.clone();
         async move {
             let response = app.oneshot(request.map(axum::body::Body::new)).await;

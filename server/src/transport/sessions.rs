@@ -314,8 +314,19 @@ fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
     Uri::try_from(format!("{path}?{query}")).ok()
 }
 
-/// Watches a connection's cut: counts it and logs the session it carried.
-fn watch_cut(handle: &ConnHandle, state: Arc<SessionState>, limit: usize) {
+/// Whether the engine accepted a WebSocket (only then does the connection carry one).
+fn switched(response: &Response) -> bool {
+    response.status() == StatusCode::SWITCHING_PROTOCOLS
+}
+
+/// The connection now carries the session's WebSocket: bounded backlog, and a
+/// cut that is counted and logged with the session it carried.
+fn carry_websocket(sessions: &Sessions, handle: &ConnHandle, state: Option<Arc<SessionState>>) {
+    let limit = sessions.max_queued_bytes;
+    handle.carry_websocket(limit);
+    let Some(state) = state else {
+        return;
+    };
     let _ = state.websocket.set(handle.downgrade());
     handle.on_cut(move |handle, reason, queued| {
         state.mark_cut(reason);
@@ -343,18 +354,21 @@ pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Ne
     let eio = engine_param(&query, "EIO")
         .and_then(|v| v.parse::<u8>().ok())
         .unwrap_or(4);
-    let handle = request.extensions().get::<ConnHandle>().cloned();
+    let handle = request
+        .extensions()
+        .get::<WeakConnHandle>()
+        .and_then(WeakConnHandle::upgrade);
 
     let Some(client_id) = session_ids::query_sid(&query) else {
         // A handshake (or a request the engine refuses on its own).
         let state = sessions.new_state(eio);
         request.extensions_mut().insert(state.clone());
         if websocket {
-            if let Some(handle) = &handle {
-                handle.carry_websocket(sessions.max_queued_bytes);
-                watch_cut(handle, state, sessions.max_queued_bytes);
+            let response = next.run(request).await;
+            if let Some(handle) = handle.filter(|_| switched(&response)) {
+                carry_websocket(&sessions, &handle, Some(state));
             }
-            return next.run(request).await;
+            return response;
         }
         let is_polling_open = request.method() == Method::GET;
         let response = next.run(request).await;
@@ -379,14 +393,12 @@ pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Ne
         return unknown_session();
     }
     if websocket {
-        if let Some(handle) = &handle {
-            handle.carry_websocket(sessions.max_queued_bytes);
+        let response = next.run(request).await;
+        if let Some(handle) = handle.filter(|_| switched(&response)) {
             handle.set_session(&sid);
-            if let Some(state) = state {
-                watch_cut(handle, state, sessions.max_queued_bytes);
-            }
+            carry_websocket(&sessions, &handle, state);
         }
-        return next.run(request).await;
+        return response;
     }
     let _in_flight = match state {
         Some(state) if request.method() == Method::GET => {
