@@ -382,12 +382,12 @@ fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
 }
 
 /// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
-/// no rooms = the sender alone (everyone with `broadcast`).
-fn targets(emit: &BackendEmit, sid: &str) -> (Vec<String>, Vec<String>) {
+/// no rooms = the sender alone (everyone with `broadcast`); `rooms: []` = nobody.
+fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) {
     let rooms = match (&emit.rooms, emit.broadcast) {
-        (Some(rooms), _) => rooms.clone().into_vec(),
-        (None, true) => Vec::new(),
-        (None, false) => vec![sid.to_owned()],
+        (Some(rooms), _) => Some(rooms.clone().into_vec()),
+        (None, true) => None,
+        (None, false) => Some(vec![sid.to_owned()]),
     };
     let except = if emit.include_self {
         Vec::new()
@@ -583,19 +583,28 @@ mod tests {
         };
         assert_eq!(
             targets(&emit(json!({"event": "e"})), "s1"),
-            (vec!["s1".to_owned()], vec![])
+            (Some(vec!["s1".to_owned()]), vec![])
         );
         assert_eq!(
             targets(&emit(json!({"event": "e", "broadcast": true})), "s1"),
-            (vec![], vec![])
+            (None, vec![])
         );
         assert_eq!(
             targets(
                 &emit(json!({"event": "e", "rooms": ["a", "b"], "include_self": false})),
                 "s1"
             ),
-            (vec!["a".to_owned(), "b".to_owned()], vec!["s1".to_owned()])
+            (
+                Some(vec!["a".to_owned(), "b".to_owned()]),
+                vec!["s1".to_owned()]
+            )
         );
+        for nobody in [
+            json!({"event": "e", "rooms": []}),
+            json!({"event": "e", "rooms": [], "broadcast": true}),
+        ] {
+            assert_eq!(targets(&emit(nobody), "s1"), (Some(vec![]), vec![]));
+        }
         let reply: ForwardReply = serde_json::from_value(json!({})).expect("all optional");
         assert!(reply.ack.is_none() && reply.emit.is_empty() && reply.join.is_empty());
     }

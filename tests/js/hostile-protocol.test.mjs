@@ -16,7 +16,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { once } from "node:events";
 import WebSocket from "ws";
+import { spawnSync } from "node:child_process";
 import { startServer, connect, nextEvent, withTimeout, ackOnceReady } from "./harness.mjs";
+import { startRedis } from "./services.mjs";
 import * as raw from "./raw.mjs";
 import { nowSecs } from "./raw.mjs";
 
@@ -25,6 +27,11 @@ const API_KEY = "hostile-protocol-api-key-0123456789";
 
 let server;
 let backend;
+let redis;
+/** A /fwd client whose events go to `backend`, and a /fwd bystander beside it. */
+let fwdClient;
+let fwdBystander;
+const fwdGot = [];
 /** The /feed bystanders: `inRoom` (WebSocket, in room "r") and `everywhere` (polling, in no room). */
 let inRoom;
 let everywhere;
@@ -109,8 +116,29 @@ async function startBackend() {
   return state;
 }
 
+/** Publishes a python-socketio JSON queue message on the Flask bridge's channel. */
+function queuePublish(message) {
+  const out = spawnSync("redis-cli", ["-p", String(redis.port), "PUBLISH", "flask-socketio", JSON.stringify(message)], {
+    encoding: "utf8",
+  });
+  assert.equal(out.status, 0, out.stderr);
+}
+
+/** A python-socketio `emit` message for /feed. */
+const queueEmit = (event, data, room) => ({
+  method: "emit",
+  event,
+  data,
+  namespace: "/feed",
+  room,
+  skip_sid: null,
+  callback: null,
+  host_id: "hostile-protocol",
+});
+
 before(async () => {
   backend = await startBackend();
+  redis = await startRedis();
   server = await startServer([
     "--jwt-secret", SECRET,
     "--private-namespaces", "/notifications",
@@ -118,7 +146,19 @@ before(async () => {
     "--client-relay",
     "--forward-url", `/fwd=http://127.0.0.1:${backend.port}/event`,
     "--api-keys", API_KEY,
+    "--flask-queue", redis.url,
   ]);
+  await withTimeout(
+    (async () => {
+      for (;;) {
+        const ready = JSON.parse((await request("GET", "/readyz")).text);
+        if (ready.checks?.flask_bridge?.ready) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(),
+    10000,
+    "Flask bridge subscribed",
+  );
   inRoom = await connect(`${server.url}/feed`, { transports: ["websocket"] });
   everywhere = await connect(`${server.url}/feed`, { transports: ["polling"] });
   relayer = await connect(`${server.url}/feed`, { transports: ["websocket"] });
@@ -129,13 +169,17 @@ before(async () => {
   await ackOnceReady(everywhere, "rooms:leave", [{ room: "warm-up" }]);
   record(inRoom, got.inRoom);
   record(everywhere, got.everywhere);
+  fwdClient = await connect(`${server.url}/fwd`, { transports: ["websocket"] });
+  fwdBystander = await connect(`${server.url}/fwd`, { transports: ["websocket"] });
+  record(fwdBystander, fwdGot);
   await bystandersIntact("start");
 });
 
 after(async () => {
-  for (const s of [inRoom, everywhere, relayer]) s?.close();
+  for (const s of [inRoom, everywhere, relayer, fwdClient, fwdBystander]) s?.close();
   await server?.stop();
   await backend?.close();
+  await redis?.stop();
 });
 
 // ---------- 7. Engine.IO v3 gate ----------
@@ -169,6 +213,88 @@ test("without --allow-eio3 every query form engineioxide reads as v3 is refused"
     assert.match(res.text, /^0\{"sid"/);
   }
   await bystandersIntact("eio3 gate");
+});
+
+// ---------- 6. empty recipient lists ----------
+
+test("an empty room list addresses nobody on every path; only a missing one addresses everyone", async () => {
+  // Publish API.
+  assert.deepEqual((await api("emit", { namespace: "/feed", event: "leak", args: [1], rooms: [] })).body, { ok: true });
+  const withAcks = await api("emit", { namespace: "/feed", event: "leak", args: [2], rooms: [], ack_timeout_ms: 1000 });
+  assert.deepEqual(withAcks.body, { ok: true, acks: [] });
+  const toRoom = nextEvent(inRoom, "to-r");
+  assert.deepEqual((await api("emit", { namespace: "/feed", event: "to-r", args: [3], rooms: "r" })).body, { ok: true });
+  await toRoom;
+  expected.inRoom.push(["to-r", 3]);
+  // Room moves and disconnects that name nobody move and disconnect nobody.
+  assert.equal((await api("rooms/join", { namespace: "/feed", target: everywhere.id, rooms: [] })).status, 200);
+  assert.equal((await api("rooms/leave", { namespace: "/feed", target: "", rooms: ["r"] })).status, 200);
+  assert.equal((await api("disconnect", { namespace: "/feed", room: "" })).status, 200);
+  const members = JSON.parse(
+    (await request("GET", "/api/v1/namespaces/feed/rooms/r/sockets", { headers: { "x-api-key": API_KEY } })).text,
+  );
+  assert.deepEqual(members.sockets.map((s) => s.id).sort(), [inRoom.id, relayer.id].sort());
+
+  // Notifications: `users: []` beside a topic is the topic's subscribers alone; alone it is refused.
+  const token = (sub) => signToken({ sub, exp: nowSecs() + 600 });
+  const subscriber = await connect(`${server.url}/notifications`, { auth: { token: token("u1") } });
+  const other = await connect(`${server.url}/notifications`, { auth: { token: token("u2") } });
+  try {
+    const [subscribed] = await ackOnceReady(subscriber, "subscribe", [{ topic: "t" }]);
+    assert.equal(subscribed.ok, true);
+    const otherGot = [];
+    other.on("notification", (n) => otherGot.push(n));
+    const arrived = nextEvent(subscriber, "notification");
+    const sent = await api("notify", { users: [], topic: "t", title: "topic only" });
+    assert.equal(sent.status, 200, sent.text);
+    assert.equal((await arrived)[0].title, "topic only");
+    const refused = await api("notify", { users: [], title: "nobody" });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.code, "bad_request");
+    const direct = nextEvent(other, "notification");
+    assert.equal((await api("notify", { users: ["u2"], title: "marker" })).status, 200);
+    await direct;
+    assert.deepEqual(otherGot.map((n) => n.title), ["marker"], "u2 got the marker and nothing before it");
+  } finally {
+    subscriber.close();
+    other.close();
+  }
+
+  // Client relay.
+  assert.deepEqual(await relayer.timeout(5000).emitWithAck("relay", { to: [], event: "leak", args: [4] }), { ok: true });
+  assert.deepEqual(await relayer.timeout(5000).emitWithAck("relay", { to: [], event: "leak", args: [5], ack: true }), {
+    ok: true,
+    acks: [],
+  });
+
+  // Forwarding answers: `rooms: []` is nobody, with or without `broadcast`.
+  backend.answer = () => ({
+    emit: [
+      { event: "leak", args: [6], rooms: [] },
+      { event: "leak", args: [7], rooms: [], broadcast: true },
+    ],
+    ack: ["applied"],
+  });
+  const fwdClientGot = [];
+  fwdClient.on("leak", (...a) => fwdClientGot.push(a));
+  const [answer] = await ackOnceReady(fwdClient, "anything", [1]);
+  assert.equal(answer, "applied");
+  const fwdMarker = [nextEvent(fwdClient, "marker"), nextEvent(fwdBystander, "marker")];
+  assert.equal((await api("emit", { namespace: "/fwd", event: "marker", args: ["fwd"] })).status, 200);
+  await Promise.all(fwdMarker);
+  assert.deepEqual(fwdClientGot, [], "the sender got none of the emits to nobody");
+  assert.deepEqual(fwdGot, [["marker", "fwd"]]);
+  fwdGot.length = 0;
+
+  // Flask bridge: python-socketio's `room: []` is nobody; `room: null` everyone (applied in order).
+  queuePublish(queueEmit("leak", [8], []));
+  const queued = [nextEvent(inRoom, "queued"), nextEvent(everywhere, "queued")];
+  queuePublish(queueEmit("queued", [9], null));
+  await withTimeout(Promise.all(queued), 5000, "queue message to everyone");
+  expected.inRoom.push(["queued", 9]);
+  expected.everywhere.push(["queued", 9]);
+
+  await bystandersIntact("empty rooms");
 });
 
 // ---------- the end ----------

@@ -16,10 +16,11 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
-use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
+use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, Rooms, RoomsReply};
 use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
 use crate::forwarding::{self, Forwarder};
 use crate::namespaces::{connected, lifecycle, send_reply};
+use crate::publisher::Recipients;
 use crate::{identity, limits};
 use std::convert::Infallible;
 
@@ -199,13 +200,15 @@ async fn relay<A: NodeAdapter>(
             "event names have 1 to 64 characters and are not reserved by Socket.IO",
         ));
     }
-    let rooms = req.to.clone().map(|r| r.into_vec()).unwrap_or_default();
-    if req.to.is_some() && rooms.is_empty() {
-        return Err(EventError::new(
-            ErrorCode::BadRequest,
-            "`to` names no room; leave it out to relay to the whole namespace",
-        ));
-    }
+    let rooms = match Recipients::of(req.to.clone().map(Rooms::into_vec)) {
+        Recipients::Nobody => {
+            return Ok(RelayReply {
+                acks: req.ack.then(Vec::new),
+            });
+        }
+        Recipients::Rooms(rooms) => rooms,
+        Recipients::Namespace => Vec::new(),
+    };
     let joined = own_rooms(socket);
     for room in &rooms {
         validate_room(room)?;
