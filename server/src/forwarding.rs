@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::socket::DisconnectReason;
 
 use crate::api::payloads::{to_json_value, to_socket_value};
@@ -31,6 +31,7 @@ use crate::events::relay::Rooms;
 use crate::events::{Done, ErrorCode, EventError};
 use crate::identity::{ConnectRefusal, user_of};
 use crate::namespaces::{NodeAdapter, send_reply};
+use crate::placeholders::{self, Checked};
 use crate::publisher::{EmitCommand, Publisher, Scope};
 
 /// Largest backend answer read, in bytes.
@@ -361,6 +362,7 @@ impl Forwarder {
             .map(to_socket_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
+        placeholders::refuse_forged(&ack).map_err(|e| invalid(e.message))?;
         Ok(EventArgs(ack))
     }
 }
@@ -522,14 +524,15 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
     };
     // Behind the event budget like every handler (this replaces the unknown-event fallback).
     socket.on_fallback(crate::limits::events::guarded(
-        async move |s: SocketRef<A>, Event(event): Event, TryData(args): TryData<EventArgs>, ack: AckSender<A>| {
+        async move |s: SocketRef<A>, Event(event): Event, Checked(args): Checked<EventArgs>, ack: AckSender<A>| {
             let Some(url) = forwarder.events.get(s.ns()) else {
                 return;
             };
-            let args = match args {
+            // What the backend gets may come back in its answer: no forged placeholder goes.
+            let checked = args.and_then(|args| placeholders::refuse_forged(&args.0).map(|()| args));
+            let args = match checked {
                 Ok(args) => args,
-                Err(e) => {
-                    let error = EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}"));
+                Err(error) => {
                     send_reply::<A, Done>(ack, Err(error));
                     return;
                 }

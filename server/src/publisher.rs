@@ -102,6 +102,9 @@ pub enum PublishError {
     /// Empty, too long or reserved event name.
     #[error("invalid event name {0:?}: 1 to 256 characters, not reserved by Socket.IO")]
     InvalidEvent(String),
+    /// An argument holds an object with a `_placeholder` key (see [`crate::placeholders`]).
+    #[error("{0}")]
+    InvalidArgs(String),
     /// The adapter could not deliver (e.g. the Redis link is down).
     #[error("delivery failed: {0}")]
     Delivery(String),
@@ -192,6 +195,8 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
     ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
         Box::pin(async move {
             validate_event(&command.event)?;
+            crate::placeholders::refuse_forged(&command.args.0)
+                .map_err(|e| PublishError::InvalidArgs(e.message))?;
             let mut target = self.namespace(&command.namespace, command.scope)?;
             match Recipients::of(command.rooms) {
                 Recipients::Namespace => {}

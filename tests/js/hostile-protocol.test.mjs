@@ -182,6 +182,161 @@ after(async () => {
   await redis?.stop();
 });
 
+// ---------- 2. forged binary placeholders, reserved names ----------
+
+/** Reads frames of raw socket `c` until the ack `id` of namespace `ns`; resolves its JSON arguments. */
+async function rawAck(c, ns, id) {
+  const prefix = `43${ns},${id}[`;
+  for (;;) {
+    const frame = await c.next();
+    assert.notEqual(frame, null, `the connection closed before ack ${id}`);
+    if (typeof frame === "string" && frame.startsWith(prefix)) return JSON.parse(frame.slice(prefix.length - 1));
+  }
+}
+
+/** Sends a BINARY_EVENT: its header text, then each attachment as a binary frame. */
+function sendBinary(c, header, attachments) {
+  c.ws.send(header);
+  for (const a of attachments) c.ws.send(a, { binary: true });
+}
+
+const placeholder = (num) => ({ _placeholder: true, num });
+
+test("forged binary placeholders are refused with invalid_binary before anyone receives them", async () => {
+  const c = await rawSocketIo({ ns: "/feed" });
+  c.ws.send('42/feed,1["rooms:join",{"room":"r"}]');
+  assert.deepEqual(await rawAck(c, "/feed", 1), [{ ok: true, rooms: ["r"] }]);
+  const bin = Buffer.from([1, 2, 3]);
+  const refused = (reply) => {
+    assert.equal(reply.length, 1);
+    assert.equal(reply[0].ok, false, JSON.stringify(reply));
+    assert.equal(reply[0].error.code, "invalid_binary", JSON.stringify(reply));
+  };
+  const attacks = [
+    // The issue's packet: a forged placeholder beside one real attachment, to a room and to everyone.
+    [1, { to: "r", event: "x", args: [placeholder(0), placeholder(7)] }],
+    [1, { event: "x", args: [placeholder(0), placeholder(7)] }],
+    [1, { event: "x", args: [placeholder(7), placeholder(0)] }],
+    // Numbers beyond the attachments, counts that differ, shapes socketioxide would not fill.
+    [1, { to: "r", event: "x", args: [placeholder(7)] }],
+    [2, { to: "r", event: "x", args: [placeholder(0)] }],
+    [2, { to: "r", event: "x", args: [placeholder(1), placeholder(0)] }],
+    [1, { to: "r", event: "x", args: [{ num: 0, _placeholder: true }] }],
+    [1, { to: "r", event: "x", args: [{ _placeholder: true, num: 0, extra: 1 }] }],
+  ];
+  let id = 10;
+  for (const [count, relay] of attacks) {
+    id++;
+    sendBinary(c, `45${count}-/feed,${id}${JSON.stringify(["relay", relay])}`, Array(count).fill(bin));
+    refused(await rawAck(c, "/feed", id));
+  }
+  // Without attachments, an object with a `_placeholder` key is refused too.
+  for (const args of [[placeholder(0)], [{ deep: [{ _placeholder: true }] }]]) {
+    id++;
+    c.ws.send(`42/feed,${id}${JSON.stringify(["relay", { to: "r", event: "x", args }])}`);
+    refused(await rawAck(c, "/feed", id));
+  }
+  // A genuine binary relay passes and arrives as bytes.
+  const relayed = nextEvent(inRoom, "bin");
+  const ack = await relayer.timeout(5000).emitWithAck("relay", { to: "r", event: "bin", args: [Buffer.from([9, 8]), { n: 1 }] });
+  assert.deepEqual(ack, { ok: true });
+  const [bytes, extra] = await relayed;
+  assert.deepEqual([Buffer.from(bytes), extra], [Buffer.from([9, 8]), { n: 1 }]);
+  expected.inRoom.push(["bin", bytes, extra]);
+  // And so does the raw client's own well-formed one.
+  id++;
+  const rawRelayed = nextEvent(inRoom, "raw-bin");
+  sendBinary(c, `451-/feed,${id}${JSON.stringify(["relay", { to: "r", event: "raw-bin", args: [placeholder(0)] }])}`, [bin]);
+  assert.deepEqual(await rawAck(c, "/feed", id), [{ ok: true }]);
+  const [rawBytes] = await rawRelayed;
+  assert.deepEqual(Buffer.from(rawBytes), bin);
+  expected.inRoom.push(["raw-bin", rawBytes]);
+  c.ws.terminate();
+  await bystandersIntact("forged placeholders");
+});
+
+test("a receiver's forged acknowledgement never reaches the relaying client", async () => {
+  const receiver = await rawSocketIo({ ns: "/feed" });
+  receiver.ws.send('42/feed,1["rooms:join",{"room":"acks"}]');
+  assert.deepEqual(await rawAck(receiver, "/feed", 1), [{ ok: true, rooms: ["acks"] }]);
+  const asker = await connect(`${server.url}/feed`, { transports: ["websocket"] });
+  try {
+    const [joined] = await ackOnceReady(asker, "rooms:join", [{ room: "acks" }]);
+    assert.equal(joined.ok, true);
+    const answer = asker.timeout(5000).emitWithAck("relay", { to: "acks", event: "ask", ack: true });
+    // The raw receiver answers with one real attachment and a forged placeholder beside it.
+    let frame;
+    do frame = await receiver.next();
+    while (!/^42\/feed,\d+\["ask"/.test(frame));
+    const ackId = frame.match(/^42\/feed,(\d+)/)[1];
+    sendBinary(receiver, `461-/feed,${ackId}${JSON.stringify([[placeholder(0), placeholder(9)]])}`, [Buffer.from([1])]);
+    assert.deepEqual(await answer, { ok: true, acks: [] }, "the forged ack is left out");
+    assert.ok(asker.connected, "the relaying client is still connected");
+  } finally {
+    asker.close();
+    receiver.ws.terminate();
+  }
+  await bystandersIntact("forged acks");
+});
+
+test("reserved event names cannot be relayed", async () => {
+  const names = [
+    "error", "connect", "connect_error", "connect_timeout", "connecting", "disconnect", "disconnecting",
+    "newListener", "removeListener", "ping", "pong", "reconnect", "reconnect_attempt", "reconnect_error",
+    "reconnect_failed", "reconnecting", "", "x".repeat(65),
+  ];
+  for (const event of names) {
+    const ack = await relayer.timeout(5000).emitWithAck("relay", { to: "r", event, args: [{ code: "rate_limited" }] });
+    assert.equal(ack.ok, false, `${event}: ${JSON.stringify(ack)}`);
+    assert.equal(ack.error.code, "invalid_event", event);
+  }
+  await bystandersIntact("reserved names");
+});
+
+test("forwarding, the publish API and the Flask queue refuse forged placeholders too", async () => {
+  // A client's forwarded event: refused before the backend is called.
+  const c = await rawSocketIo({ ns: "/fwd" });
+  const calls = backend.calls.length;
+  sendBinary(c, `451-/fwd,1${JSON.stringify(["anything", placeholder(0), placeholder(7)])}`, [Buffer.from([1])]);
+  const [reply] = await rawAck(c, "/fwd", 1);
+  assert.equal(reply.error.code, "invalid_binary", JSON.stringify(reply));
+  c.ws.send(`42/fwd,2${JSON.stringify(["anything", { _placeholder: true, num: 0 }])}`);
+  assert.equal((await rawAck(c, "/fwd", 2))[0].error.code, "invalid_binary");
+  assert.equal(backend.calls.length, calls, "the backend never saw them");
+  c.ws.terminate();
+
+  // A backend answer that would forge one, in an emit or in the ack: backend_error, nothing sent.
+  for (const answer of [
+    { emit: [{ event: "leak", args: [{ $binary: "AQ==" }, placeholder(7)], broadcast: true }] },
+    { ack: [{ $binary: "AQ==" }, { nested: placeholder(3) }] },
+  ]) {
+    backend.answer = () => answer;
+    const [ack] = await ackOnceReady(fwdClient, "anything", [1]);
+    assert.equal(ack.ok, false, JSON.stringify(ack));
+    assert.equal(ack.error.code, "backend_error");
+    assert.match(ack.error.message, /_placeholder/);
+  }
+  const marker = [nextEvent(fwdClient, "marker"), nextEvent(fwdBystander, "marker")];
+  assert.equal((await api("emit", { namespace: "/fwd", event: "marker", args: ["fwd2"] })).status, 200);
+  await Promise.all(marker);
+  assert.deepEqual(fwdGot, [["marker", "fwd2"]]);
+  fwdGot.length = 0;
+
+  // The publish API: 400, nothing sent.
+  const forged = await api("emit", { namespace: "/feed", event: "leak", args: [placeholder(7), { $binary: "AAE=" }] });
+  assert.equal(forged.status, 400, forged.text);
+  assert.equal(forged.body.error.code, "bad_request");
+  assert.match(forged.body.error.message, /_placeholder/);
+  // The Flask queue: rejected, nothing sent (a later message to everyone arrives first).
+  queuePublish(queueEmit("leak", [{ _placeholder: true, num: 0 }], null));
+  const queued = [nextEvent(inRoom, "queued"), nextEvent(everywhere, "queued")];
+  queuePublish(queueEmit("queued", ["after forged"], null));
+  await withTimeout(Promise.all(queued), 5000, "queue message after the forged one");
+  expected.inRoom.push(["queued", "after forged"]);
+  expected.everywhere.push(["queued", "after forged"]);
+  await bystandersIntact("forged placeholders from backends");
+});
+
 // ---------- 7. Engine.IO v3 gate ----------
 
 test("without --allow-eio3 every query form engineioxide reads as v3 is refused", async () => {
