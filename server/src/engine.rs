@@ -38,7 +38,13 @@ pub fn configure<A: Adapter>(
         _ => builder.transports([TransportType::Polling, TransportType::Websocket]),
     };
     match cfg.parser {
-        ParserKind::Default => builder.with_parser(ParserConfig::common()),
+        // Binary packets arrive in pieces: bound what one connection may leave half-sent.
+        ParserKind::Default => builder.with_parser(
+            ParserConfig::common()
+                .max_incoming_binary_buf_size(cfg.max_attachment_bytes)
+                .max_incoming_binaries(cfg.max_attachments)
+                .packet_completion_timeout(cfg.attachment_timeout()),
+        ),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
     }
 }

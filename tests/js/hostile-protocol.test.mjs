@@ -17,7 +17,8 @@ import http from "node:http";
 import { once } from "node:events";
 import WebSocket from "ws";
 import { spawnSync } from "node:child_process";
-import { startServer, connect, nextEvent, withTimeout, ackOnceReady } from "./harness.mjs";
+import fs from "node:fs";
+import { startServer, useServer, connect, nextEvent, withTimeout, ackOnceReady } from "./harness.mjs";
 import { startRedis } from "./services.mjs";
 import * as raw from "./raw.mjs";
 import { nowSecs } from "./raw.mjs";
@@ -335,6 +336,91 @@ test("forwarding, the publish API and the Flask queue refuse forged placeholders
   expected.inRoom.push(["queued", "after forged"]);
   expected.everywhere.push(["queued", "after forged"]);
   await bystandersIntact("forged placeholders from backends");
+});
+
+// ---------- 5. half-sent binary packets ----------
+
+/** Resident memory of process `pid`, in KiB (VmRSS of /proc/<pid>/status). */
+function rssKiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(status.match(/^VmRSS:\s+(\d+) kB$/m)[1]);
+}
+
+/** Resolves once the server has logged `n` more lines matching `re` than `before` counted. */
+async function logged(srv, re, n, before = 0) {
+  const global = new RegExp(re.source, "g");
+  await withTimeout(
+    (async () => {
+      while ((srv.logs().match(global) ?? []).length < before + n) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    10000,
+    `${n} log lines ${re}`,
+  );
+}
+
+test("half-sent binary packets are bounded in count, bytes and time, and memory comes back", async (t) => {
+  const srv = await useServer(t, ["--ping-interval-ms", "1000", "--attachment-timeout-ms", "500"]);
+  const bystander = await connect(srv.url, { transports: ["websocket"] });
+  t.after(() => bystander.close());
+  const header = (count) => `45${count}-${JSON.stringify(["held", ...Array.from({ length: count }, (_, i) => placeholder(i))])}`;
+  const chunk = Buffer.alloc(99 * 1024, 0x5a);
+  const open = async (n) => Promise.all(Array.from({ length: n }, () => raw.rawSocketIo(srv.port)));
+  const disconnected = /socket disconnected/;
+
+  // The issue's attack: 10 000 declared attachments. Refused at the header now.
+  for (const c of await open(3)) {
+    c.ws.send(header(10_000));
+    assert.equal(typeof (await c.closes()), "number", "10 000 declared attachments close the connection");
+  }
+  // One attachment past 1 MiB in total closes the connection.
+  const [heavy] = await open(1);
+  sendBinary(heavy, header(64), Array(10).fill(chunk));
+  heavy.ws.send(chunk, { binary: true });
+  assert.equal(typeof (await heavy.closes()), "number", "attachments over 1 MiB close the connection");
+  // An attachment later than --attachment-timeout-ms after the header closes it (the
+  // parser checks when the next one arrives). Pings come every second (the first one
+  // as the session opens), so the second ping after the header is at least 1 s later.
+  const [slow] = await open(1);
+  sendBinary(slow, header(2), [chunk]);
+  await slow.nextPing();
+  await slow.nextPing();
+  slow.ws.send(chunk, { binary: true });
+  assert.equal(typeof (await slow.closes()), "number", "a late attachment closes the connection");
+
+  // Memory. The baseline is taken once as many well-behaved connections as the attack
+  // uses have come and gone (the first ones cost the process memory it keeps: ~5 MB).
+  const leave = async (connections) => {
+    const settled = (srv.logs().match(/socket disconnected/g) ?? []).length;
+    for (const c of connections) c.ws.terminate();
+    await logged(srv, disconnected, connections.length, settled);
+  };
+  const polite = await open(12);
+  for (const c of polite) sendBinary(c, header(1), [Buffer.alloc(1000)]);
+  await leave(polite);
+  const baseline = rssKiB(srv.proc.pid);
+  // Then connections that hold as much as the bounds allow, and leave.
+  const holders = await open(12);
+  for (const c of holders) sendBinary(c, header(64), Array(10).fill(chunk));
+  // The server holds what they sent once its memory has grown by most of 12 × 990 KB.
+  const peak = await withTimeout(
+    (async () => {
+      for (;;) {
+        const rss = rssKiB(srv.proc.pid);
+        if (rss >= baseline + 10_000) return rss;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })(),
+    10000,
+    "the held attachments in the server's memory",
+  );
+  for (const c of holders) assert.notEqual(await c.nextWithin(0), null, "a holder within the bounds stays connected");
+  await leave(holders);
+  const after = rssKiB(srv.proc.pid);
+  t.diagnostic(`VmRSS KiB: baseline ${baseline}, holding 12 × 990 KB ${peak}, after they left ${after}`);
+  assert.ok(after <= baseline * 1.2, `RSS after the attack ${after} KiB > baseline ${baseline} KiB + 20 %`);
+
+  assert.equal((await raw.request(srv.port, "GET", "/healthz")).status, 200);
+  assert.ok(bystander.connected, "the bystander stayed connected");
 });
 
 // ---------- 7. Engine.IO v3 gate ----------

@@ -65,13 +65,16 @@ export function rawWs(port, { headers = {}, localAddress } = {}) {
   const frames = [];
   const waiters = [];
   let closed = null;
+  let pings = 0;
   const wake = () => {
     for (const w of waiters.splice(0)) w();
   };
   ws.on("message", (data, isBinary) => {
     const frame = isBinary ? data : data.toString();
-    if (frame === "2") ws.send("3");
-    else frames.push(frame);
+    if (frame === "2") {
+      pings++;
+      ws.send("3");
+    } else frames.push(frame);
     wake();
   });
   ws.on("close", (code) => {
@@ -108,6 +111,18 @@ export function rawWs(port, { headers = {}, localAddress } = {}) {
       clearTimeout(timer);
       if (frames.length) return frames.shift();
       return closed !== null ? null : undefined;
+    },
+    /** Resolves once the server sends its next heartbeat ping (answered already), at most 5 s. */
+    async nextPing() {
+      const seen = pings;
+      return withTimeout(
+        (async () => {
+          while (pings === seen && closed === null) await changed();
+          assert.equal(closed, null, "the connection closed before the next ping");
+        })(),
+        5000,
+        "heartbeat ping",
+      );
     },
     /** Resolves with the close code once the server closes, at most `ms`. */
     async closes(ms = 5000) {
