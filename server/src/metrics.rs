@@ -43,6 +43,8 @@ pub const RATE_LIMITED: &str = "iorelay_rate_limited_total";
 pub const FLOOD_DISCONNECTS: &str = "iorelay_flood_disconnects_total";
 /// Counter: refused connects, by `code` (token_missing, token_expired, token_invalid).
 pub const AUTH_FAILURES: &str = "iorelay_auth_failures_total";
+/// Counter: sockets disconnected because their token expired while connected, by `namespace`.
+pub const TOKEN_EXPIRIES: &str = "iorelay_token_expiries_total";
 /// Counter: publish API calls, by `route` and `status`.
 pub const API_REQUESTS: &str = "iorelay_api_requests_total";
 /// Counter: Flask message-queue messages, by `result`.
@@ -55,7 +57,7 @@ pub const EVENT_DURATION: &str = "iorelay_event_handling_seconds";
 pub const PUBLISH_LATENCY: &str = "iorelay_publish_delivery_seconds";
 
 /// Every metric with its type, for documentation checks.
-pub const ALL: [(&str, &str); 15] = [
+pub const ALL: [(&str, &str); 16] = [
     (CONNECTED_SOCKETS, "gauge"),
     (ENGINE_CONNECTIONS, "gauge"),
     (CONNECTS, "counter"),
@@ -66,6 +68,7 @@ pub const ALL: [(&str, &str); 15] = [
     (RATE_LIMITED, "counter"),
     (FLOOD_DISCONNECTS, "counter"),
     (AUTH_FAILURES, "counter"),
+    (TOKEN_EXPIRIES, "counter"),
     (API_REQUESTS, "counter"),
     (BRIDGE_MESSAGES, "counter"),
     (REDIS_UP, "gauge"),
@@ -125,6 +128,10 @@ fn describe() {
     describe_counter!(RATE_LIMITED, "Refusals for going over a limit");
     describe_counter!(FLOOD_DISCONNECTS, "Sockets disconnected for flooding");
     describe_counter!(AUTH_FAILURES, "Refused connects by token error");
+    describe_counter!(
+        TOKEN_EXPIRIES,
+        "Sockets disconnected because their token expired"
+    );
     describe_counter!(API_REQUESTS, "Publish API calls");
     describe_counter!(BRIDGE_MESSAGES, "Flask message-queue messages");
     describe_gauge!(REDIS_UP, "Whether the Redis adapter link works");
@@ -225,6 +232,11 @@ pub fn flood_disconnect() {
 /// A connect was refused with a token error `code`.
 pub fn auth_failure(code: &'static str) {
     counter!(AUTH_FAILURES, "code" => code).increment(1);
+}
+
+/// A socket on `namespace` was disconnected because its token expired.
+pub fn token_expired(namespace: &str) {
+    counter!(TOKEN_EXPIRIES, "namespace" => namespace.to_owned()).increment(1);
 }
 
 /// The node holds `n` Engine.IO connections.

@@ -124,6 +124,15 @@ export function rawWs(port, { headers = {}, localAddress } = {}) {
         "heartbeat ping",
       );
     },
+    /**
+     * Resolves once the server answered a WebSocket ping sent now: it answers after it
+     * has read every frame sent before, so what they carried has reached the server.
+     */
+    async readByServer() {
+      const pong = new Promise((resolve) => ws.once("pong", resolve));
+      ws.ping();
+      return withTimeout(pong, 5000, "websocket pong");
+    },
     /** Resolves with the close code once the server closes, at most `ms`. */
     async closes(ms = 5000) {
       return withTimeout(

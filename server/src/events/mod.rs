@@ -4,6 +4,7 @@
 //! table promises, the code does. Client → server events are acknowledged
 //! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 
+pub mod auth;
 pub mod chat;
 pub mod notifications;
 pub mod relay;
@@ -41,6 +42,10 @@ pub enum ErrorCode {
     /// Binary placeholders that do not match the attachments sent, or an
     /// argument holding an object with a `_placeholder` key.
     InvalidBinary,
+    /// A token sent to refresh the connection's has expired.
+    TokenExpired,
+    /// A token sent to refresh the connection's is not valid, or is another user's.
+    TokenInvalid,
 }
 
 /// The `error` object of a failed acknowledgement.
