@@ -516,6 +516,23 @@ pub struct ServerConfig {
     /// Runtime worker threads; unset: one per CPU core.
     #[arg(long, env = "IORELAY_WORKER_THREADS", help_heading = "Server")]
     pub worker_threads: Option<usize>,
+
+    /// A WARN or ERROR line (or a refusal) that repeats is logged once per this interval and
+    /// counted; a summary names how many were left out. 0: log every line.
+    #[arg(
+        long,
+        env = "IORELAY_LOG_REPEAT_INTERVAL_MS",
+        default_value_t = 10_000,
+        help_heading = "Server"
+    )]
+    pub log_repeat_interval_ms: u64,
+}
+
+impl ServerConfig {
+    /// How often a repeating log line may go out.
+    pub fn log_repeat_interval(&self) -> Duration {
+        Duration::from_millis(self.log_repeat_interval_ms)
+    }
 }
 
 /// Engine.IO / Socket.IO protocol settings.

@@ -451,7 +451,7 @@ pub async fn connect_hook<A: NodeAdapter>(
             Ok(())
         }
         Err(refusal) => {
-            tracing::info!(sid = %socket.id, ns = socket.ns(), refusal = %refusal, "connect hook refused a connection");
+            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = refusal.code, refusal = %refusal, "connect hook refused a connection");
             Err(refusal)
         }
     }

@@ -51,13 +51,17 @@ pub const API_REQUESTS: &str = "iorelay_api_requests_total";
 pub const BRIDGE_MESSAGES: &str = "iorelay_bridge_messages_total";
 /// Gauge: 1 while the Redis adapter's link works, 0 while it is down.
 pub const REDIS_UP: &str = "iorelay_redis_up";
+/// Counter: log lines left out because their call site repeated within the interval, by `level` and `target`.
+pub const LOG_LINES_SUPPRESSED: &str = "iorelay_log_lines_suppressed_total";
+/// Counter: recipients a broadcast could not reach, by `reason` (channel_full, closed, serialize, adapter).
+pub const DELIVERY_FAILURES: &str = "iorelay_delivery_failures_total";
 /// Histogram: seconds from a client event's arrival to the end of its handler, by `namespace`.
 pub const EVENT_DURATION: &str = "iorelay_event_handling_seconds";
 /// Histogram: seconds from a backend publish (API, bridge) to the hand-off to every socket, by `operation`.
 pub const PUBLISH_LATENCY: &str = "iorelay_publish_delivery_seconds";
 
 /// Every metric with its type, for documentation checks.
-pub const ALL: [(&str, &str); 16] = [
+pub const ALL: [(&str, &str); 18] = [
     (CONNECTED_SOCKETS, "gauge"),
     (ENGINE_CONNECTIONS, "gauge"),
     (CONNECTS, "counter"),
@@ -72,6 +76,8 @@ pub const ALL: [(&str, &str); 16] = [
     (API_REQUESTS, "counter"),
     (BRIDGE_MESSAGES, "counter"),
     (REDIS_UP, "gauge"),
+    (LOG_LINES_SUPPRESSED, "counter"),
+    (DELIVERY_FAILURES, "counter"),
     (EVENT_DURATION, "histogram"),
     (PUBLISH_LATENCY, "histogram"),
 ];
@@ -135,6 +141,11 @@ fn describe() {
     describe_counter!(API_REQUESTS, "Publish API calls");
     describe_counter!(BRIDGE_MESSAGES, "Flask message-queue messages");
     describe_gauge!(REDIS_UP, "Whether the Redis adapter link works");
+    describe_counter!(
+        LOG_LINES_SUPPRESSED,
+        "Log lines left out because they repeated"
+    );
+    describe_counter!(DELIVERY_FAILURES, "Recipients a broadcast could not reach");
     describe_histogram!(
         EVENT_DURATION,
         metrics::Unit::Seconds,
@@ -252,6 +263,16 @@ pub fn published(operation: &'static str, elapsed: Duration) {
 /// A Flask message-queue message ended as `result` (applied, ignored, or a rejection code).
 pub fn bridge_message(result: &'static str) {
     counter!(BRIDGE_MESSAGES, "result" => result).increment(1);
+}
+
+/// A log line of `level` from `target` was left out (it repeated within the interval).
+pub fn log_line_suppressed(level: &'static str, target: &'static str) {
+    counter!(LOG_LINES_SUPPRESSED, "level" => level, "target" => target).increment(1);
+}
+
+/// `recipients` sockets could not be reached by a broadcast, for `reason`.
+pub fn delivery_failed(reason: &'static str, recipients: usize) {
+    counter!(DELIVERY_FAILURES, "reason" => reason).increment(recipients as u64);
 }
 
 /// The Redis adapter's link is up or down.

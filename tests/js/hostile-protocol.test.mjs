@@ -148,6 +148,7 @@ before(async () => {
     "--forward-url", `/fwd=http://127.0.0.1:${backend.port}/event`,
     "--api-keys", API_KEY,
     "--flask-queue", redis.url,
+    "--log-repeat-interval-ms", "2000",
   ]);
   await withTimeout(
     (async () => {
@@ -612,6 +613,119 @@ test("an empty room list addresses nobody on every path; only a missing one addr
   expected.everywhere.push(["queued", 9]);
 
   await bystandersIntact("empty rooms");
+});
+
+// ---------- 10. log amplification ----------
+
+/** Lines of the server's log so far that match `re`. */
+const linesMatching = (re) => server.logs().split("\n").filter((line) => re.test(line));
+
+/** The value of one sample of /metrics (0 when absent). */
+async function metric(sample) {
+  const text = (await request("GET", "/metrics")).text;
+  const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
+/** Resolves with the first summary line about call sites of `source` logged from now on. */
+function summaryOf(source) {
+  const already = linesMatching(/repeated log lines suppressed/).length;
+  return withTimeout(
+    (async () => {
+      for (;;) {
+        const found = linesMatching(/repeated log lines suppressed/)
+          .slice(already)
+          .find((l) => l.includes(source));
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(),
+    10000,
+    `summary of ${source}`,
+  );
+}
+
+test("one polling body of unknown-namespace CONNECTs logs one line and a summary, not thousands", async () => {
+  const sid = await raw.handshake(server.port);
+  const packets = [];
+  let size = 0;
+  for (let i = 0; size < 60_000; i++) {
+    const packet = `40/nope-${i},`;
+    packets.push(packet);
+    size += packet.length + 1;
+  }
+  const summary = summaryOf("socketioxide::client");
+  const res = await request("POST", raw.pollPath(sid), { body: packets.join("\x1e") });
+  assert.equal(res.status, 200, res.text);
+  // The first answers fill the session's packet buffer; socketioxide logs each one it cannot send.
+  const errors = linesMatching(/error while sending invalid namespace packet/);
+  assert.ok(errors.length >= 1 && errors.length <= 2, `${errors.length} lines for ${packets.length} refusals`);
+  const line = await summary;
+  const suppressed = Number(line.match(/suppressed=(\d+)/)[1]);
+  assert.ok(suppressed >= packets.length - 128 - 2, `summary counts ${suppressed} of ${packets.length}: ${line}`);
+  assert.ok(
+    (await metric('iorelay_log_lines_suppressed_total{level="ERROR",target="socketioxide::client"}')) >= suppressed,
+  );
+  await request("POST", raw.pollPath(sid), { body: "1" });
+  await bystandersIntact("unknown namespaces");
+});
+
+test("deliveries failing for a slow consumer are counted per recipient and logged once per interval", async () => {
+  // A polling session in room "slow" that never polls: its packet buffer fills up.
+  const sid = await raw.handshake(server.port);
+  await request("POST", raw.pollPath(sid), { body: "40/feed," });
+  // Its one poll: the CONNECT answer (an event sent before it could be dropped).
+  assert.ok((await raw.pollFor(server.port, sid, /^40\/feed,\{"sid"/)).some((p) => p.startsWith("40/feed,")));
+  await request("POST", raw.pollPath(sid), { body: '42/feed,1["rooms:join",{"room":"slow"}]' });
+  const members = async () =>
+    JSON.parse((await request("GET", "/api/v1/namespaces/feed/rooms/slow/sockets", { headers: { "x-api-key": API_KEY } })).text)
+      .sockets;
+  await withTimeout(
+    (async () => {
+      while ((await members()).length < 1) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    5000,
+    "the slow consumer in its room",
+  );
+  const failedBefore = await metric('iorelay_delivery_failures_total{reason="channel_full"}');
+  const apiSummary = summaryOf("api/error.rs");
+  const statuses = [];
+  for (let i = 0; i < 200; i++) statuses.push((await api("emit", { namespace: "/feed", event: "to-slow", args: [i], rooms: "slow" })).status);
+  assert.ok(statuses.includes(503), `the full buffer never failed a delivery: ${[...new Set(statuses)]}`);
+  const refused = statuses.filter((s) => s === 503).length;
+  // The relay path too.
+  const sender = await connect(`${server.url}/feed`, { transports: ["websocket"] });
+  try {
+    const [joined] = await ackOnceReady(sender, "rooms:join", [{ room: "slow" }]);
+    assert.equal(joined.ok, true);
+    const relaySummary = summaryOf("namespaces/relay.rs");
+    const codes = [];
+    for (let i = 0; i < 50; i++) {
+      const ack = await sender.timeout(5000).emitWithAck("relay", { to: "slow", event: "to-slow", args: [i] });
+      codes.push(ack.ok ? "ok" : ack.error.code);
+    }
+    assert.ok(codes.includes("internal"), JSON.stringify([...new Set(codes)]));
+    const relayed = codes.filter((c) => c === "internal").length;
+    assert.ok(linesMatching(/relay broadcast failed/).length <= 2, "relay failures are logged once per interval");
+    assert.ok(linesMatching(/publish API delivery failed/).length <= 2, "API failures are logged once per interval");
+    assert.match(await apiSummary, /suppressed=\d+/);
+    assert.match(await relaySummary, /suppressed=\d+/);
+    const failed = (await metric('iorelay_delivery_failures_total{reason="channel_full"}')) - failedBefore;
+    assert.ok(failed >= refused + relayed, `${failed} counted failures for ${refused + relayed} failed deliveries`);
+  } finally {
+    sender.close();
+    await request("POST", raw.pollPath(sid), { body: "1" });
+  }
+  // Gone before the bystanders' check: while it is there, a publish to all of /feed reaches
+  // everyone else but answers 503 (see the report of issue #17: slow consumers).
+  await withTimeout(
+    (async () => {
+      while ((await members()).length > 0) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    5000,
+    "the slow consumer gone",
+  );
+  await bystandersIntact("slow consumer");
 });
 
 // ---------- the end ----------

@@ -362,7 +362,12 @@ impl AuthGate {
         };
         if let Err(e) = &result {
             metrics::auth_failure(e.code());
-            tracing::info!(ns = namespace, code = e.code(), "connection refused: {e}");
+            // `refused`: a client can repeat this at will, so it is limited like a warning.
+            tracing::info!(
+                ns = namespace,
+                refused = e.code(),
+                "connection refused: {e}"
+            );
         }
         result
     }
