@@ -147,7 +147,7 @@ pub fn forged_in(value: &rmpv::Value) -> bool {
 }
 
 /// The refusal of arguments that hold a forged placeholder.
-pub fn forged_error() -> EventError {
+fn forged_error() -> EventError {
     EventError::new(
         ErrorCode::InvalidBinary,
         "arguments may not hold an object with a \"_placeholder\" key (Socket.IO reserves it for binary attachments)",

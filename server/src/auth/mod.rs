@@ -267,42 +267,11 @@ pub fn presented_token(
     Ok(handshake.uri.query().and_then(token_from_query))
 }
 
-/// The `token` parameter of a query string, percent-decoded.
+/// The `token` parameter of a query string, percent-decoded (the first one).
 pub fn token_from_query(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let value = pair.strip_prefix("token=")?;
-        Some(percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match bytes[i] {
-            b'%' => bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
-            _ => None,
-        };
-        match (decoded, bytes[i]) {
-            (Some(byte), _) => {
-                out.push(byte);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, byte) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// What a connect is checked against: the verifier and the private namespaces.
@@ -523,6 +492,10 @@ mod tests {
         );
         let p = parts("/socket.io/?EIO=4", None);
         assert_eq!(presented_token(None, &p), Ok(None));
+        assert_eq!(
+            token_from_query("EIO=4&token=a+b%2Bc&token=second"),
+            Some("a b+c".to_owned())
+        );
         assert!(presented_token(Some(&json!({"token": 5})), &p).is_err());
     }
 
