@@ -500,6 +500,24 @@ test("a socket whose token expires is told token_expired and disconnected; a ref
   await bystandersIntact("token expiry");
 });
 
+test(
+  "a connection that falls silent in the middle of a binary packet is closed after --attachment-timeout-ms",
+  {
+    todo:
+      "socketioxide 0.18 checks packet_completion_timeout only when the next attachment arrives: a connection " +
+      "that stops sending keeps what it sent (at most --max-attachment-bytes) until it closes",
+  },
+  async (t) => {
+    const srv = await useServer(t, ["--ping-interval-ms", "1000", "--attachment-timeout-ms", "300"]);
+    const c = await raw.rawSocketIo(srv.port);
+    sendBinary(c, `452-${JSON.stringify(["held", placeholder(0), placeholder(1)])}`, [Buffer.alloc(1000)]);
+    // Two pings later (at least a second), well past the timeout, the server should have closed it.
+    await c.nextPing();
+    await c.nextPing();
+    assert.equal(typeof (await c.closes(1500)), "number", "still open long after --attachment-timeout-ms");
+  },
+);
+
 // ---------- 7. Engine.IO v3 gate ----------
 
 test("without --allow-eio3 every query form engineioxide reads as v3 is refused", async () => {
