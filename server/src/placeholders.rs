@@ -134,7 +134,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 }
 
-/// Where a value holds an object with a `_placeholder` key, if it does:
+/// Whether a value holds an object with a `_placeholder` key, at any depth:
 /// such a value must not reach clients.
 pub fn forged_in(value: &rmpv::Value) -> bool {
     match value {
