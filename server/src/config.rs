@@ -880,6 +880,12 @@ impl Config {
         if !e.path.starts_with('/') || e.path.len() < 2 {
             return invalid("engine.path", "must start with '/' and not be '/' alone");
         }
+        if (1..100).contains(&self.server.log_repeat_interval_ms) {
+            return invalid(
+                "server.log_repeat_interval_ms",
+                "must be 0 (log every line) or at least 100",
+            );
+        }
         if self.server.worker_threads == Some(0) {
             return invalid("server.worker_threads", "must be greater than 0");
         }
@@ -1228,6 +1234,8 @@ mod tests {
         ]);
         assert!(raised.is_ok());
         assert!(resolve(&["--max-attachments", "0"]).is_err());
+        assert!(resolve(&["--log-repeat-interval-ms", "5"]).is_err());
+        assert!(resolve(&["--log-repeat-interval-ms", "0"]).is_ok());
         assert!(resolve(&["--attachment-timeout-ms", "0"]).is_err());
     }
 
