@@ -552,6 +552,23 @@ pub struct ServerConfig {
         help_heading = "Server"
     )]
     pub idle_timeout_ms: u64,
+
+    /// A WARN or ERROR line (or a refusal) that repeats is logged once per this interval and
+    /// counted; a summary names how many were left out. 0: log every line.
+    #[arg(
+        long,
+        env = "IORELAY_LOG_REPEAT_INTERVAL_MS",
+        default_value_t = 10_000,
+        help_heading = "Server"
+    )]
+    pub log_repeat_interval_ms: u64,
+}
+
+impl ServerConfig {
+    /// How often a repeating log line may go out.
+    pub fn log_repeat_interval(&self) -> Duration {
+        Duration::from_millis(self.log_repeat_interval_ms)
+    }
 }
 
 /// Engine.IO / Socket.IO protocol settings.
@@ -659,6 +676,35 @@ pub struct EngineConfig {
     /// Packet encoding; every client must use the same one (msgpack: socket.io-msgpack-parser).
     #[arg(long, env = "IORELAY_PARSER", value_enum, default_value_t = ParserKind::Default, help_heading = "Engine")]
     pub parser: ParserKind,
+
+    /// Bytes of binary attachments one packet may carry (default parser); more close the
+    /// connection. At least --max-payload, so every packet a polling body can hold passes.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_ATTACHMENT_BYTES",
+        default_value_t = 1_048_576,
+        help_heading = "Engine"
+    )]
+    pub max_attachment_bytes: usize,
+
+    /// Binary attachments one packet may declare (default parser); more close the connection.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_ATTACHMENTS",
+        default_value_t = 64,
+        help_heading = "Engine"
+    )]
+    pub max_attachments: usize,
+
+    /// How long a packet's attachments may take to arrive after its header (default parser);
+    /// an attachment that arrives later closes the connection.
+    #[arg(
+        long,
+        env = "IORELAY_ATTACHMENT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        help_heading = "Engine"
+    )]
+    pub attachment_timeout_ms: u64,
 }
 
 /// Settings of the built-in `/chat` namespace.
@@ -943,11 +989,29 @@ impl Config {
         if e.ws_read_buffer < 64 {
             return invalid("engine.ws_read_buffer", "must be at least 64 bytes");
         }
+        if u64::try_from(e.max_attachment_bytes).is_ok_and(|bytes| bytes < e.max_payload) {
+            return invalid(
+                "engine.max_attachment_bytes",
+                "must be at least engine.max_payload (a polling body may carry that much)",
+            );
+        }
+        if e.max_attachments == 0 {
+            return invalid("engine.max_attachments", "must be greater than 0");
+        }
+        if e.attachment_timeout_ms == 0 {
+            return invalid("engine.attachment_timeout_ms", "must be greater than 0");
+        }
         if e.transports.is_empty() {
             return invalid("engine.transports", "at least one transport is required");
         }
         if !e.path.starts_with('/') || e.path.len() < 2 {
             return invalid("engine.path", "must start with '/' and not be '/' alone");
+        }
+        if (1..100).contains(&self.server.log_repeat_interval_ms) {
+            return invalid(
+                "server.log_repeat_interval_ms",
+                "must be 0 (log every line) or at least 100",
+            );
         }
         if self.server.worker_threads == Some(0) {
             return invalid("server.worker_threads", "must be greater than 0");
@@ -1167,6 +1231,10 @@ impl EngineConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
+    /// How long a binary packet's attachments may take to arrive.
+    pub fn attachment_timeout(&self) -> Duration {
+        Duration::from_millis(self.attachment_timeout_ms)
+    }
     /// Acknowledgement timeout.
     pub fn ack_timeout(&self) -> Duration {
         Duration::from_millis(self.ack_timeout_ms)
@@ -1286,6 +1354,35 @@ mod tests {
         );
         let err = resolve(&["--cors-origins", "example.com"]).expect_err("bad origin");
         assert!(err.to_string().contains("server.cors_origins"), "{err}");
+    }
+
+    #[test]
+    fn attachment_bounds_cover_what_a_payload_may_carry() {
+        let c = resolve(&[]).expect("defaults");
+        assert_eq!(
+            (
+                c.engine.max_attachment_bytes,
+                c.engine.max_attachments,
+                c.engine.attachment_timeout_ms
+            ),
+            (1_048_576, 64, 10_000)
+        );
+        let err = resolve(&["--max-payload", "2000000"]).expect_err("payload over the bound");
+        assert!(
+            err.to_string().contains("engine.max_attachment_bytes"),
+            "{err}"
+        );
+        let raised = resolve(&[
+            "--max-payload",
+            "2000000",
+            "--max-attachment-bytes",
+            "2000000",
+        ]);
+        assert!(raised.is_ok());
+        assert!(resolve(&["--max-attachments", "0"]).is_err());
+        assert!(resolve(&["--log-repeat-interval-ms", "5"]).is_err());
+        assert!(resolve(&["--log-repeat-interval-ms", "0"]).is_ok());
+        assert!(resolve(&["--attachment-timeout-ms", "0"]).is_err());
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub fn engine_config(parser: ParserKind) -> EngineConfig {
         transports: vec![Transport::Polling, Transport::Websocket],
         allow_eio3: false,
         parser,
+        max_attachment_bytes: 1_048_576,
+        max_attachments: 64,
+        attachment_timeout_ms: 10_000,
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::socket::DisconnectReason;
 
 use crate::api::payloads::{to_json_value, to_socket_value};
@@ -31,6 +31,7 @@ use crate::events::relay::Rooms;
 use crate::events::{Done, ErrorCode, EventError};
 use crate::identity::{ConnectRefusal, user_of};
 use crate::namespaces::{NodeAdapter, send_reply};
+use crate::placeholders::{self, Checked};
 use crate::publisher::{EmitCommand, Publisher, Scope};
 
 /// Largest backend answer read, in bytes.
@@ -361,6 +362,7 @@ impl Forwarder {
             .map(to_socket_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
+        placeholders::refuse_forged(&ack).map_err(|e| invalid(e.message))?;
         Ok(EventArgs(ack))
     }
 }
@@ -382,12 +384,12 @@ fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
 }
 
 /// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
-/// no rooms = the sender alone (everyone with `broadcast`).
-fn targets(emit: &BackendEmit, sid: &str) -> (Vec<String>, Vec<String>) {
+/// no rooms = the sender alone (everyone with `broadcast`); `rooms: []` = nobody.
+fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) {
     let rooms = match (&emit.rooms, emit.broadcast) {
-        (Some(rooms), _) => rooms.clone().into_vec(),
-        (None, true) => Vec::new(),
-        (None, false) => vec![sid.to_owned()],
+        (Some(rooms), _) => Some(rooms.clone().into_vec()),
+        (None, true) => None,
+        (None, false) => Some(vec![sid.to_owned()]),
     };
     let except = if emit.include_self {
         Vec::new()
@@ -449,7 +451,7 @@ pub async fn connect_hook<A: NodeAdapter>(
             Ok(())
         }
         Err(refusal) => {
-            tracing::info!(sid = %socket.id, ns = socket.ns(), refusal = %refusal, "connect hook refused a connection");
+            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = refusal.code, refusal = %refusal, "connect hook refused a connection");
             Err(refusal)
         }
     }
@@ -522,14 +524,15 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
     };
     // Behind the event budget like every handler (this replaces the unknown-event fallback).
     socket.on_fallback(crate::limits::events::guarded(
-        async move |s: SocketRef<A>, Event(event): Event, TryData(args): TryData<EventArgs>, ack: AckSender<A>| {
+        async move |s: SocketRef<A>, Event(event): Event, Checked(args): Checked<EventArgs>, ack: AckSender<A>| {
             let Some(url) = forwarder.events.get(s.ns()) else {
                 return;
             };
-            let args = match args {
+            // What the backend gets may come back in its answer: no forged placeholder goes.
+            let checked = args.and_then(|args| placeholders::refuse_forged(&args.0).map(|()| args));
+            let args = match checked {
                 Ok(args) => args,
-                Err(e) => {
-                    let error = EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}"));
+                Err(error) => {
                     send_reply::<A, Done>(ack, Err(error));
                     return;
                 }
@@ -583,19 +586,28 @@ mod tests {
         };
         assert_eq!(
             targets(&emit(json!({"event": "e"})), "s1"),
-            (vec!["s1".to_owned()], vec![])
+            (Some(vec!["s1".to_owned()]), vec![])
         );
         assert_eq!(
             targets(&emit(json!({"event": "e", "broadcast": true})), "s1"),
-            (vec![], vec![])
+            (None, vec![])
         );
         assert_eq!(
             targets(
                 &emit(json!({"event": "e", "rooms": ["a", "b"], "include_self": false})),
                 "s1"
             ),
-            (vec!["a".to_owned(), "b".to_owned()], vec!["s1".to_owned()])
+            (
+                Some(vec!["a".to_owned(), "b".to_owned()]),
+                vec!["s1".to_owned()]
+            )
         );
+        for nobody in [
+            json!({"event": "e", "rooms": []}),
+            json!({"event": "e", "rooms": [], "broadcast": true}),
+        ] {
+            assert_eq!(targets(&emit(nobody), "s1"), (Some(vec![]), vec![]));
+        }
         let reply: ForwardReply = serde_json::from_value(json!({})).expect("all optional");
         assert!(reply.ack.is_none() && reply.emit.is_empty() && reply.join.is_empty());
     }

@@ -12,7 +12,7 @@ use socketioxide::extract::{SocketRef, State, TryData};
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::auth::{self, Admission, AuthGate};
+use crate::auth::{self, Admission, AuthGate, expiry};
 use crate::limits;
 
 use crate::events::chat::{GuestAuth, User};
@@ -142,7 +142,10 @@ pub async fn identify<A: NodeAdapter>(
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
     let (user, provenance) = match admit(&socket, auth.as_ref().ok(), &gate)? {
-        Admission::User(user) => (user, Provenance::Token),
+        Admission::User(grant) => {
+            expiry::grant(&socket, grant.expires_at);
+            (grant.user, Provenance::Token)
+        }
         Admission::Guest => {
             let guest_auth = auth
                 .ok()
@@ -167,8 +170,9 @@ pub async fn authenticate<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), ConnectRefusal> {
-    if let Admission::User(user) = admit(&socket, auth.as_ref().ok(), &gate)? {
-        socket.extensions.insert(user);
+    if let Admission::User(grant) = admit(&socket, auth.as_ref().ok(), &gate)? {
+        expiry::grant(&socket, grant.expires_at);
+        socket.extensions.insert(grant.user);
     }
     Ok(())
 }

@@ -25,6 +25,7 @@
 //! - [`fuzz_logic`]: the decoders we own, as functions fuzz targets and tests drive.
 //! - [`events`]: the event contract: names, payloads, acks, error codes.
 //! - [`event_args`]: an event's arguments, however many, binary included.
+//! - [`placeholders`]: binary placeholders clients and backends may not forge.
 //! - [`conformance`]: the official protocol test suite's reference server.
 //! - [`delivery`]: broadcasts that fall back to this node while Redis is down.
 //! - [`health`]: `/healthz` and `/readyz`.
@@ -53,6 +54,7 @@ pub mod namespaces;
 pub mod notifications;
 pub mod origin;
 pub mod owned_head;
+pub mod placeholders;
 pub mod publisher;
 pub mod server;
 pub mod shutdown;

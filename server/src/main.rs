@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         Some(Command::Conformance(args)) => (conformance::config(&args), Apps::Conformance),
         None => (config, Apps::Production),
     };
-    telemetry::init(config.server.log_format);
+    telemetry::init(
+        config.server.log_format,
+        config.server.log_repeat_interval(),
+    );
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = config.server.worker_threads {
         builder.worker_threads(threads);

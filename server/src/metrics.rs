@@ -43,12 +43,18 @@ pub const RATE_LIMITED: &str = "iorelay_rate_limited_total";
 pub const FLOOD_DISCONNECTS: &str = "iorelay_flood_disconnects_total";
 /// Counter: refused connects, by `code` (token_missing, token_expired, token_invalid).
 pub const AUTH_FAILURES: &str = "iorelay_auth_failures_total";
+/// Counter: sockets disconnected because their token expired while connected, by `namespace`.
+pub const TOKEN_EXPIRIES: &str = "iorelay_token_expiries_total";
 /// Counter: publish API calls, by `route` and `status`.
 pub const API_REQUESTS: &str = "iorelay_api_requests_total";
 /// Counter: Flask message-queue messages, by `result`.
 pub const BRIDGE_MESSAGES: &str = "iorelay_bridge_messages_total";
 /// Gauge: 1 while the Redis adapter's link works, 0 while it is down.
 pub const REDIS_UP: &str = "iorelay_redis_up";
+/// Counter: log lines left out because their call site repeated within the interval, by `level` and `target`.
+pub const LOG_LINES_SUPPRESSED: &str = "iorelay_log_lines_suppressed_total";
+/// Counter: recipients a broadcast could not reach, by `reason` (channel_full, closed, serialize, adapter).
+pub const DELIVERY_FAILURES: &str = "iorelay_delivery_failures_total";
 /// Histogram: seconds from a client event's arrival to the end of its handler, by `namespace`.
 pub const EVENT_DURATION: &str = "iorelay_event_handling_seconds";
 /// Histogram: seconds from a backend publish (API, bridge) to the hand-off to every socket, by `operation`.
@@ -64,7 +70,7 @@ pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
 pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";
 
 /// Every metric with its type, for documentation checks.
-pub const ALL: [(&str, &str); 19] = [
+pub const ALL: [(&str, &str); 22] = [
     (TCP_CONNECTIONS, "gauge"),
     (SLOW_CONSUMER_DISCONNECTS, "counter"),
     (CONNECTION_TIMEOUTS, "counter"),
@@ -79,9 +85,12 @@ pub const ALL: [(&str, &str); 19] = [
     (RATE_LIMITED, "counter"),
     (FLOOD_DISCONNECTS, "counter"),
     (AUTH_FAILURES, "counter"),
+    (TOKEN_EXPIRIES, "counter"),
     (API_REQUESTS, "counter"),
     (BRIDGE_MESSAGES, "counter"),
     (REDIS_UP, "gauge"),
+    (LOG_LINES_SUPPRESSED, "counter"),
+    (DELIVERY_FAILURES, "counter"),
     (EVENT_DURATION, "histogram"),
     (PUBLISH_LATENCY, "histogram"),
 ];
@@ -148,9 +157,18 @@ fn describe() {
     describe_counter!(RATE_LIMITED, "Refusals for going over a limit");
     describe_counter!(FLOOD_DISCONNECTS, "Sockets disconnected for flooding");
     describe_counter!(AUTH_FAILURES, "Refused connects by token error");
+    describe_counter!(
+        TOKEN_EXPIRIES,
+        "Sockets disconnected because their token expired"
+    );
     describe_counter!(API_REQUESTS, "Publish API calls");
     describe_counter!(BRIDGE_MESSAGES, "Flask message-queue messages");
     describe_gauge!(REDIS_UP, "Whether the Redis adapter link works");
+    describe_counter!(
+        LOG_LINES_SUPPRESSED,
+        "Log lines left out because they repeated"
+    );
+    describe_counter!(DELIVERY_FAILURES, "Recipients a broadcast could not reach");
     describe_histogram!(
         EVENT_DURATION,
         metrics::Unit::Seconds,
@@ -270,6 +288,11 @@ pub fn forged_session_id() {
     counter!(FORGED_SESSION_IDS).increment(1);
 }
 
+/// A socket on `namespace` was disconnected because its token expired.
+pub fn token_expired(namespace: &str) {
+    counter!(TOKEN_EXPIRIES, "namespace" => namespace.to_owned()).increment(1);
+}
+
 /// The node holds `n` Engine.IO connections.
 pub fn engine_connections(n: usize) {
     gauge!(ENGINE_CONNECTIONS).set(n as f64);
@@ -283,6 +306,16 @@ pub fn published(operation: &'static str, elapsed: Duration) {
 /// A Flask message-queue message ended as `result` (applied, ignored, or a rejection code).
 pub fn bridge_message(result: &'static str) {
     counter!(BRIDGE_MESSAGES, "result" => result).increment(1);
+}
+
+/// A log line of `level` from `target` was left out (it repeated within the interval).
+pub fn log_line_suppressed(level: &'static str, target: &'static str) {
+    counter!(LOG_LINES_SUPPRESSED, "level" => level, "target" => target).increment(1);
+}
+
+/// `recipients` sockets could not be reached by a broadcast, for `reason`.
+pub fn delivery_failed(reason: &'static str, recipients: usize) {
+    counter!(DELIVERY_FAILURES, "reason" => reason).increment(recipients as u64);
 }
 
 /// The Redis adapter's link is up or down.

@@ -29,14 +29,43 @@ pub struct EmitCommand {
     pub event: String,
     /// Arguments, binary ones included.
     pub args: EventArgs,
-    /// Rooms (or socket ids) to deliver to; empty = the whole namespace.
-    pub rooms: Vec<String>,
+    /// Rooms (or socket ids) to deliver to: `None` = the whole namespace, an
+    /// empty list = nobody (see [`Recipients`]).
+    pub rooms: Option<Vec<String>>,
     /// Rooms (or socket ids) to leave out.
     pub except: Vec<String>,
     /// Wait this long for every receiver's acknowledgement.
     pub ack_timeout: Option<Duration>,
     /// Which sockets the rooms are looked up among.
     pub scope: Scope,
+}
+
+/// Whom an emit addresses, from its optional room list.
+///
+/// socketioxide (like Socket.IO) broadcasts to the whole namespace when the
+/// room list is empty. A backend that computed an empty list of recipients
+/// means nobody, as python-socketio reads it, so every path (publish API,
+/// Flask bridge, forwarding answers, client relay) decides here: only a
+/// missing list addresses everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// No room list: every socket of the namespace.
+    Namespace,
+    /// The sockets in these rooms (never empty).
+    Rooms(Vec<String>),
+    /// An empty room list.
+    Nobody,
+}
+
+impl Recipients {
+    /// The recipients a room list names.
+    pub fn of(rooms: Option<Vec<String>>) -> Self {
+        match rooms {
+            None => Recipients::Namespace,
+            Some(rooms) if rooms.is_empty() => Recipients::Nobody,
+            Some(rooms) => Recipients::Rooms(rooms),
+        }
+    }
 }
 
 /// Which sockets an operation reaches.
@@ -73,6 +102,9 @@ pub enum PublishError {
     /// Empty, too long or reserved event name.
     #[error("invalid event name {0:?}: 1 to 256 characters, not reserved by Socket.IO")]
     InvalidEvent(String),
+    /// An argument holds an object with a `_placeholder` key (see [`crate::placeholders`]).
+    #[error("{0}")]
+    InvalidArgs(String),
     /// The adapter could not deliver (e.g. the Redis link is down).
     #[error("delivery failed: {0}")]
     Delivery(String),
@@ -163,9 +195,13 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
     ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
         Box::pin(async move {
             validate_event(&command.event)?;
+            crate::placeholders::refuse_forged(&command.args.0)
+                .map_err(|e| PublishError::InvalidArgs(e.message))?;
             let mut target = self.namespace(&command.namespace, command.scope)?;
-            if !command.rooms.is_empty() {
-                target = target.to(command.rooms);
+            match Recipients::of(command.rooms) {
+                Recipients::Namespace => {}
+                Recipients::Rooms(rooms) => target = target.to(rooms),
+                Recipients::Nobody => return Ok(command.ack_timeout.map(|_| Vec::new())),
             }
             if !command.except.is_empty() {
                 target = target.except(command.except);
@@ -292,5 +328,20 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             metrics::published("notify", started.elapsed());
             Ok(notification)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_room_list_addresses_everyone() {
+        assert_eq!(Recipients::of(None), Recipients::Namespace);
+        assert_eq!(Recipients::of(Some(Vec::new())), Recipients::Nobody);
+        assert_eq!(
+            Recipients::of(Some(vec!["a".to_owned()])),
+            Recipients::Rooms(vec!["a".to_owned()])
+        );
     }
 }

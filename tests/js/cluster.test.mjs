@@ -259,8 +259,8 @@ test("client relay and /notifications work across nodes", async (t) => {
   closeAll(t, [a, b, tabA, tabB]);
   await a.emitWithAck("rooms:join", { room: "r" });
   await b.emitWithAck("rooms:join", { room: "r" });
-  const got = nextEvent(b, "ping");
-  assert.deepEqual(await a.emitWithAck("relay", { to: "r", event: "ping", args: [1, "two"] }), { ok: true });
+  const got = nextEvent(b, "hello");
+  assert.deepEqual(await a.emitWithAck("relay", { to: "r", event: "hello", args: [1, "two"] }), { ok: true });
   assert.deepEqual(await got, [1, "two"]);
 
   const n1 = nextEvent(tabA, "notification");

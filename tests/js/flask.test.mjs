@@ -160,7 +160,10 @@ for (const [label, python] of [
 
 test("garbage on the queue changes nothing and the next good message is applied", async (t) => {
   const redis = await useRedis(t);
-  const srv = await useServer(t, ["--client-relay", "--flask-queue", redis.url, "--flask-channel", "socketio"]);
+  // Every rejection is logged here (by default a repeating warning is logged once per 10 s).
+  const srv = await useServer(t, [
+    "--client-relay", "--flask-queue", redis.url, "--flask-channel", "socketio", "--log-repeat-interval-ms", "0",
+  ]);
   await bridgeReady(srv.url);
   const a = await readySocket(t, srv.url);
   const rec = recorder([a], ["anything", "connect", "marker"]);

@@ -12,11 +12,12 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import crypto from "node:crypto";
-import WebSocket from "ws";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer, connect, connectError, nextEvent, withTimeout, ackOnceReady } from "./harness.mjs";
+import * as raw from "./raw.mjs";
+import { pollPath, nowSecs } from "./raw.mjs";
 
 const SECRET = "hostile-suite-secret-0123456789abcdef";
 const API_KEY = "hostile-suite-api-key-0123456789";
@@ -44,138 +45,14 @@ const sent = [];
 const received = [];
 const news = [];
 
-// ---------- raw HTTP / WebSocket helpers ----------
+// ---------- raw HTTP / WebSocket helpers (tests/js/raw.mjs, on this suite's server) ----------
 
-/** One HTTP request; resolves { status, headers, text }. */
-function request(method, path, { body, headers = {}, localAddress } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: "127.0.0.1", port: server.port, method, path, headers, localAddress, agent: false },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }),
-        );
-      },
-    );
-    req.setTimeout(10000, () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-/** Opens an Engine.IO polling session; resolves its sid. */
-async function handshake(localAddress) {
-  const res = await request("GET", "/socket.io/?EIO=4&transport=polling", { localAddress });
-  assert.equal(res.status, 200, res.text);
-  return JSON.parse(res.text.slice(1)).sid;
-}
-
-const pollPath = (sid) => `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
-
-/**
- * Polls a session (at most 10 polls, answering pings) until a packet matches `re`;
- * resolves with every packet seen. Stops early when the session ends (non-200).
- */
-async function pollFor(sid, re, localAddress) {
-  const seen = [];
-  for (let i = 0; i < 10; i++) {
-    const poll = await request("GET", pollPath(sid), { localAddress });
-    if (poll.status !== 200) break;
-    const packets = poll.text.split("\x1e");
-    seen.push(...packets);
-    if (packets.some((p) => re.test(p))) break;
-    if (packets.includes("2")) await request("POST", pollPath(sid), { body: "3", localAddress });
-  }
-  return seen;
-}
-
-/** A raw Engine.IO WebSocket with a queue of incoming frames. */
-function rawWs({ headers = {}, localAddress } = {}) {
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`, {
-    headers,
-    localAddress,
-  });
-  const frames = [];
-  const waiters = [];
-  let closed = null;
-  const wake = () => {
-    for (const w of waiters.splice(0)) w();
-  };
-  ws.on("message", (data, isBinary) => {
-    const frame = isBinary ? data : data.toString();
-    if (frame === "2") ws.send("3");
-    else frames.push(frame);
-    wake();
-  });
-  ws.on("close", (code) => {
-    closed = code;
-    wake();
-  });
-  ws.on("error", () => {});
-  const changed = () => new Promise((resolve) => waiters.push(resolve));
-  return {
-    ws,
-    opened: new Promise((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("unexpected-response", (_, res) => reject(Object.assign(new Error("refused"), { status: res.statusCode })));
-      ws.once("error", reject);
-    }),
-    /** The next frame (or null once closed), at most 5 s. */
-    async next() {
-      return withTimeout(
-        (async () => {
-          while (!frames.length && closed === null) await changed();
-          return frames.length ? frames.shift() : null;
-        })(),
-        5000,
-        "websocket frame",
-      );
-    },
-    /** The next frame within `ms`, or undefined when none came (null once closed). */
-    async nextWithin(ms) {
-      let timer;
-      const timedOut = new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
-      while (!frames.length && closed === null) {
-        if ((await Promise.race([changed(), timedOut])) === "timeout") break;
-      }
-      clearTimeout(timer);
-      if (frames.length) return frames.shift();
-      return closed !== null ? null : undefined;
-    },
-    /** Resolves with the close code once the server closes, at most 5 s. */
-    async closes() {
-      return withTimeout(
-        (async () => {
-          while (closed === null) await changed();
-          return closed;
-        })(),
-        5000,
-        "websocket close",
-      );
-    },
-  };
-}
-
-/** A raw WebSocket connected to `/` (CONNECT answered). */
-async function rawSocketIo(opts) {
-  const c = rawWs(opts);
-  await c.opened;
-  assert.match(await c.next(), /^0\{/);
-  c.ws.send("40");
-  assert.match(await c.next(), /^40\{"sid"/);
-  return c;
-}
-
-function signToken(claims, secret = SECRET) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
-  const sig = crypto.createHmac("sha256", secret).update(body).digest("base64url");
-  return `${body}.${sig}`;
-}
-const nowSecs = () => Math.floor(Date.now() / 1000);
+const request = (method, path, opts) => raw.request(server.port, method, path, opts);
+const handshake = (localAddress) => raw.handshake(server.port, localAddress);
+const pollFor = (sid, re, localAddress) => raw.pollFor(server.port, sid, re, localAddress);
+const rawWs = (opts) => raw.rawWs(server.port, opts);
+const rawSocketIo = (opts) => raw.rawSocketIo(server.port, opts);
+const signToken = (claims, secret = SECRET) => raw.signToken(claims, secret);
 
 async function metricsText() {
   const res = await request("GET", "/metrics");

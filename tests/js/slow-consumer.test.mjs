@@ -170,3 +170,70 @@ test("a long-polling client that stops polling is closed when its queue fills; a
   );
   assert.deepEqual(seenByBystander, range(sent));
 });
+
+test("publishes and relays to a room with a stuck poller succeed for everyone; the stuck one is cut and counted", async (t) => {
+  const API_KEY = "slow-consumer-api-key-0123456789";
+  const server = await useServer(t, [
+    "--max-buffer-size", "16",
+    "--namespaces", "/feed",
+    "--client-relay",
+    "--api-keys", API_KEY,
+    "--log-repeat-interval-ms", "2000",
+  ]);
+  const api = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          method: "POST",
+          path: "/api/v1/emit",
+          agent: false,
+          headers: { "content-type": "application/json", authorization: `Bearer ${API_KEY}` },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
+  const bystander = await useSocket(t, `${server.url}/feed`, { transports: ["polling"] });
+  const seen = [];
+  bystander.on("to-slow", (n) => seen.push(n));
+  assert.equal((await bystander.emitWithAck("rooms:join", { room: "slow" })).ok, true);
+
+  // A polling session in room "slow" that never polls again.
+  const open = await request(server.port, "GET", "/socket.io/?EIO=4&transport=polling");
+  const path = `/socket.io/?EIO=4&transport=polling&sid=${JSON.parse(open.text.slice(1)).sid}`;
+  await request(server.port, "POST", path, "40/feed,");
+  let packets = "";
+  while (!packets.includes("40/feed,")) packets += (await request(server.port, "GET", path)).text;
+  await request(server.port, "POST", path, '42/feed,1["rooms:join",{"room":"slow"}]');
+  while (!packets.includes("43/feed,1")) packets += (await request(server.port, "GET", path)).text;
+
+  const failedBefore = await metric(server.port, 'iorelay_delivery_failures_total{reason="channel_full"}');
+  const statuses = [];
+  for (let i = 0; i < 60; i++) statuses.push(await api({ namespace: "/feed", event: "to-slow", args: [i], rooms: "slow" }));
+  assert.deepEqual([...new Set(statuses)], [200], "a recipient that cannot keep up fails nobody else's publish");
+  const sender = await useSocket(t, `${server.url}/feed`, { transports: ["websocket"] });
+  assert.equal((await sender.emitWithAck("rooms:join", { room: "slow" })).ok, true);
+  for (let i = 60; i < 80; i++) {
+    const ack = await sender.emitWithAck("relay", { to: "slow", event: "to-slow", args: [i] });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+  }
+  assert.equal(await metric(server.port, 'iorelay_slow_consumer_disconnects_total{transport="polling"}'), 1);
+  assert.ok((await metric(server.port, 'iorelay_delivery_failures_total{reason="channel_full"}')) > failedBefore);
+  const lines = server.logs().split("\n").filter((l) => l.includes("could not take it"));
+  assert.ok(lines.length >= 1 && lines.length <= 2, `failures logged once per interval: ${lines.length}`);
+  assert.equal((await request(server.port, "GET", path)).status, 400, "the stuck session is gone");
+  await withTimeout(
+    (async () => {
+      while (seen.length < 80) await nextEvent(bystander, "to-slow", 10000);
+    })(),
+    20000,
+    "bystander receives everything",
+  );
+  assert.deepEqual(seen, Array.from({ length: 80 }, (_, i) => i));
+});

@@ -5,6 +5,7 @@ import {
   decideCredentials,
   devTokenFetcher,
   handshakeAuth,
+  isExpiryNotice,
   isTokenExpired,
   needsToken,
 } from './auth';
@@ -62,6 +63,14 @@ describe('handshakeAuth, needsToken and isTokenExpired', () => {
     expect(isTokenExpired(new Error('token_invalid: bad signature'))).toBe(false);
     expect(isTokenExpired(new Error('token_missing: this namespace requires a token'))).toBe(false);
     expect(isTokenExpired(null)).toBe(false);
+  });
+
+  it('recognises the notice that a connected socket\'s token expired', () => {
+    expect(isExpiryNotice({ code: 'token_expired', message: 'the token has expired: connect again with a new one' })).toBe(true);
+    expect(isExpiryNotice({ code: 'rate_limited', message: 'slow down' })).toBe(false);
+    expect(isExpiryNotice('token_expired')).toBe(false);
+    expect(isExpiryNotice(null)).toBe(false);
+    expect(isExpiryNotice(undefined)).toBe(false);
   });
 });
 

@@ -5,7 +5,8 @@
 // the namespace is private). When the endpoint answers 404 (no --dev-auth), the
 // app connects as a guest with `auth: {name}`. The token is asked for before
 // the first connect, again before any reconnect when it is about to expire,
-// and again after the server refuses it with `token_expired:`.
+// and again after the server refuses it with `token_expired:` or ends a
+// connected socket with the notice `error {code: "token_expired"}`.
 
 /** Renew a token this long before it expires (clocks differ, requests take time). */
 export const TOKEN_RENEW_MARGIN_MS = 30_000;
@@ -47,6 +48,14 @@ export function isTokenExpired(err: { message?: string; data?: unknown } | null 
   const data = err?.data as { code?: unknown } | undefined;
   if (data?.code === 'token_expired') return true;
   return (err?.message ?? '').trim().startsWith('token_expired:');
+}
+
+/**
+ * Whether an `error` event is the server's notice that the socket's token expired while it
+ * was connected (a namespace disconnect follows; then: a new token, and connect again).
+ */
+export function isExpiryNotice(payload: unknown): boolean {
+  return (payload as { code?: unknown } | null | undefined)?.code === 'token_expired';
 }
 
 export type DevTokenFetcher = (name: string) => Promise<DevTokenAnswer>;

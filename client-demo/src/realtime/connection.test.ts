@@ -453,6 +453,42 @@ describe('dev token sign-in', () => {
     }
   });
 
+  it('connects again with a new token when the server ends a socket whose token expired', async () => {
+    let n = 0;
+    const fetchDevToken = vi.fn(async () => ({ status: 200, body: { token: `t${++n}`, expires_in: 900 } }));
+    const t = setup({ fetchDevToken });
+    try {
+      t.client.signIn('Alice', ['general']);
+      expect(await t.handshake()).toEqual({ token: 't1' });
+      t.chat.serverConnect();
+      await vi.waitFor(() => expect(t.client.getState().rooms.general.phase).toBe('joined'));
+
+      // The server's notice, then its namespace disconnect (after which socket.io-client stays down).
+      t.chat.fire('error', { code: 'token_expired', message: 'the token has expired: connect again with a new one' });
+      t.chat.connected = false;
+      t.chat.active = false;
+      t.chat.fire('disconnect', 'io server disconnect');
+      expect(t.chat.connectCalls).toBe(1);
+      expect(t.client.getState().status).not.toBe('signed-out');
+      expect(await t.handshake()).toEqual({ token: 't2' });
+      t.chat.serverConnect();
+      await vi.waitFor(() => expect(t.client.getState().status).toBe('connected'));
+
+      t.notifications.fire('error', { code: 'token_expired', message: 'expired' });
+      t.notifications.fire('disconnect', 'io server disconnect');
+      expect(t.notifications.connectCalls).toBe(1);
+
+      // Other server disconnects (and other errors) are not renewals.
+      t.chat.fire('error', { code: 'rate_limited', message: 'slow down' });
+      t.chat.connected = false;
+      t.chat.active = false;
+      t.chat.fire('disconnect', 'io server disconnect');
+      expect(t.chat.connectCalls).toBe(1);
+    } finally {
+      t.client.dispose();
+    }
+  });
+
   it('gives up after repeated expired refusals without a connect in between', async () => {
     const fetchDevToken = vi.fn(async () => ({ status: 200, body: { token: 't', expires_in: 900 } }));
     const t = setup({ fetchDevToken });

@@ -9,7 +9,7 @@
 
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
-import { DevTokenAuth, devTokenFetcher, isTokenExpired } from './auth';
+import { DevTokenAuth, devTokenFetcher, isExpiryNotice, isTokenExpired } from './auth';
 import type { DevTokenFetcher } from './auth';
 import {
   chatReducer,
@@ -267,6 +267,19 @@ export class ChatClient {
     // Renewals of a refused, expired token since the last successful connect.
     let chatRenewals = 0;
     let notificationRenewals = 0;
+    // The server said the token of a connected socket expired; its disconnect comes next.
+    let chatExpired = false;
+    let notificationsExpired = false;
+    chat.on('error', (payload: unknown) => {
+      if (!live() || !isExpiryNotice(payload)) return;
+      chatExpired = true;
+      auth.invalidate();
+    });
+    notifications.on('error', (payload: unknown) => {
+      if (!live() || !isExpiryNotice(payload)) return;
+      notificationsExpired = true;
+      auth.invalidate();
+    });
 
     chat.on('connect', () => {
       if (!live()) return;
@@ -279,9 +292,16 @@ export class ChatClient {
       });
       this.refreshRooms();
     });
-    chat.on('disconnect', () => {
+    chat.on('disconnect', (reason?: string) => {
       if (!live()) return;
       this.clearTypingOut();
+      if (chatExpired && reason === 'io server disconnect') {
+        // socket.io-client does not reconnect after a server disconnect: connect again, with a new token.
+        chatExpired = false;
+        this.dispatch({ type: 'disconnected', willReconnect: true });
+        chat.connect();
+        return;
+      }
       this.dispatch({ type: 'disconnected', willReconnect: chat.active });
     });
     chat.on('connect_error', (err: Error & { data?: unknown }) => {
@@ -320,7 +340,14 @@ export class ChatClient {
         });
       }
     });
-    notifications.on('disconnect', () => live() && this.dispatch({ type: 'topics', topics: [] }));
+    notifications.on('disconnect', (reason?: string) => {
+      if (!live()) return;
+      this.dispatch({ type: 'topics', topics: [] });
+      if (notificationsExpired && reason === 'io server disconnect') {
+        notificationsExpired = false;
+        notifications.connect();
+      }
+    });
     notifications.on('connect_error', (err: Error & { data?: unknown }) => {
       if (!live()) return;
       if (isTokenExpired(err) && notificationRenewals < TOKEN_RENEWALS) {

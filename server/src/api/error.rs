@@ -99,6 +99,7 @@ impl From<PublishError> for ApiError {
                 code: "invalid_event",
                 message: e.to_string(),
             },
+            PublishError::InvalidArgs(_) => Self::bad_request(e.to_string()),
             PublishError::Delivery(_) => {
                 tracing::error!(error = %e, "publish API delivery failed");
                 Self {

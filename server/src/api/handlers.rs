@@ -13,7 +13,7 @@ use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::payloads::{
     DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
-    RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
+    RoomList, RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
 };
 use crate::event_args::EventArgs;
 use crate::events::validate_room;
@@ -71,7 +71,7 @@ pub async fn emit(
         namespace: req.namespace,
         event: req.event,
         args: EventArgs(args),
-        rooms: req.rooms.map(|r| r.into_vec()).unwrap_or_default(),
+        rooms: req.rooms.map(RoomList::into_vec),
         except: req.except.map(|r| r.into_vec()).unwrap_or_default(),
         ack_timeout,
         scope: Scope::Cluster,

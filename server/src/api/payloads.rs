@@ -45,7 +45,7 @@ pub struct EmitRequest {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub args: Vec<serde_json::Value>,
-    /// Rooms or socket ids to deliver to; absent = everyone in the namespace.
+    /// Rooms or socket ids to deliver to; absent = everyone in the namespace, `[]` = nobody.
     #[serde(default)]
     pub rooms: Option<RoomList>,
     /// Rooms or socket ids to leave out.

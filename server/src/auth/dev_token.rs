@@ -162,9 +162,10 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{body}");
         let token = body["token"].as_str().expect("token").to_owned();
         let gate = AuthGate::from_config(&config(true)).expect("gate");
-        let Ok(Admission::User(user)) = gate.admit("/chat", Ok(Some(token))) else {
+        let Ok(Admission::User(grant)) = gate.admit("/chat", Ok(Some(token))) else {
             panic!("minted token refused")
         };
+        let user = grant.user;
         assert_eq!((user.id.as_str(), user.name.as_str()), ("dev:ada", "Ada"));
     }
 

@@ -3,13 +3,15 @@
 //! A token comes with the namespace CONNECT (`auth: {token}`), or on the
 //! Engine.IO handshake as `Authorization: Bearer <token>` or `?token=`, so
 //! browsers (which cannot set headers on a WebSocket) and backends both have
-//! a way. It is verified once, at connect; the resulting [`User`] is what
-//! `/chat` and `/notifications` act as. Namespaces listed in
+//! a way. It is verified at connect; the resulting [`User`] is what `/chat`
+//! and `/notifications` act as, until the token expires ([`expiry`]: the
+//! socket is disconnected then, unless it sent a fresh token in time). Namespaces listed in
 //! `--private-namespaces` refuse connections without a valid token; the
 //! others still take guests. A refusal's message leads with a stable code
 //! (`token_missing`, `token_expired`, `token_invalid`).
 
 pub mod dev_token;
+pub mod expiry;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -97,6 +99,18 @@ pub struct Claims {
     /// Display name (defaults to `sub`).
     #[serde(default)]
     pub name: Option<String>,
+    /// Expiry, seconds since the Unix epoch (required, so always present once verified).
+    #[serde(default)]
+    pub exp: u64,
+}
+
+/// A verified token: whom it stands for, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The user.
+    pub user: User,
+    /// The token's `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// Verifies tokens with one key and the configured claims.
@@ -146,8 +160,8 @@ impl TokenVerifier {
         Ok(Some(Self { key, validation }))
     }
 
-    /// The user a token stands for.
-    pub fn verify(&self, token: &str) -> Result<User, AuthError> {
+    /// The user a token stands for, and its expiry.
+    pub fn verify(&self, token: &str) -> Result<Grant, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid(format!(
                 "tokens have at most {MAX_TOKEN_BYTES} bytes"
@@ -155,7 +169,11 @@ impl TokenVerifier {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| classify(e.kind()))?;
-        user_from_claims(data.claims)
+        let expires_at = data.claims.exp;
+        Ok(Grant {
+            user: user_from_claims(data.claims)?,
+            expires_at,
+        })
     }
 }
 
@@ -249,42 +267,11 @@ pub fn presented_token(
     Ok(handshake.uri.query().and_then(token_from_query))
 }
 
-/// The `token` parameter of a query string, percent-decoded.
+/// The `token` parameter of a query string, percent-decoded (the first one).
 pub fn token_from_query(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let value = pair.strip_prefix("token=")?;
-        Some(percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match bytes[i] {
-            b'%' => bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
-            _ => None,
-        };
-        match (decoded, bytes[i]) {
-            (Some(byte), _) => {
-                out.push(byte);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, byte) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// What a connect is checked against: the verifier and the private namespaces.
@@ -297,8 +284,8 @@ pub struct AuthGate {
 /// What the gate decided about a connecting client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// A valid token: this user.
-    User(User),
+    /// A valid token: this user, until the token expires.
+    User(Grant),
     /// No token, and the namespace takes guests.
     Guest,
 }
@@ -322,6 +309,11 @@ impl AuthGate {
         self.private.contains(namespace)
     }
 
+    /// Verifies a token outside a connect (a refresh); `None` when tokens are not configured.
+    pub fn verify(&self, token: &str) -> Option<Result<Grant, AuthError>> {
+        self.verifier.as_ref().map(|v| v.verify(token))
+    }
+
     /// Decides on a connect to `namespace` presenting `token`; counts refusals.
     ///
     /// Without a configured key, tokens are ignored (everyone is a guest).
@@ -339,7 +331,12 @@ impl AuthGate {
         };
         if let Err(e) = &result {
             metrics::auth_failure(e.code());
-            tracing::info!(ns = namespace, code = e.code(), "connection refused: {e}");
+            // `refused`: a client can repeat this at will, so it is limited like a warning.
+            tracing::info!(
+                ns = namespace,
+                refused = e.code(),
+                "connection refused: {e}"
+            );
         }
         result
     }
@@ -388,18 +385,22 @@ mod tests {
             SECRET,
         );
         let admission = gate(&config()).admit("/chat", Ok(Some(token)));
+        let Ok(Admission::User(grant)) = admission else {
+            panic!("valid: {admission:?}")
+        };
         assert_eq!(
-            admission,
-            Ok(Admission::User(User {
+            grant.user,
+            User {
                 id: "u1".into(),
                 name: "Ada".into()
-            }))
+            }
         );
+        assert!((now() + 59..=now() + 60).contains(&grant.expires_at));
         let token = sign(json!({"sub": "u2", "exp": now() + 60}), SECRET);
-        let Ok(Admission::User(user)) = gate(&config()).admit("/", Ok(Some(token))) else {
+        let Ok(Admission::User(grant)) = gate(&config()).admit("/", Ok(Some(token))) else {
             panic!("valid")
         };
-        assert_eq!(user.name, "u2", "name falls back to sub");
+        assert_eq!(grant.user.name, "u2", "name falls back to sub");
     }
 
     #[test]
@@ -491,6 +492,10 @@ mod tests {
         );
         let p = parts("/socket.io/?EIO=4", None);
         assert_eq!(presented_token(None, &p), Ok(None));
+        assert_eq!(
+            token_from_query("EIO=4&token=a+b%2Bc&token=second"),
+            Some("a b+c".to_owned())
+        );
         assert!(presented_token(Some(&json!({"token": 5})), &p).is_err());
     }
 

@@ -4,6 +4,7 @@
 //! table promises, the code does. Client → server events are acknowledged
 //! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 
+pub mod auth;
 pub mod chat;
 pub mod notifications;
 pub mod relay;
@@ -38,6 +39,13 @@ pub enum ErrorCode {
     BackendUnavailable,
     /// The backend an event is forwarded to answered with an error or a malformed answer.
     BackendError,
+    /// Binary placeholders that do not match the attachments sent, or an
+    /// argument holding an object with a `_placeholder` key.
+    InvalidBinary,
+    /// A token sent to refresh the connection's has expired.
+    TokenExpired,
+    /// A token sent to refresh the connection's is not valid, or is another user's.
+    TokenInvalid,
 }
 
 /// The `error` object of a failed acknowledgement.
@@ -140,6 +148,40 @@ pub const RESERVED_EVENTS: [&str; 6] = [
     "removeListener",
 ];
 
+/// Event names a client may not relay to others: the reserved ones, `error`
+/// (iorelay's own notices: `rate_limited`, `token_expired`), and the names
+/// socket.io-client 2.x fires for its own life cycle on any incoming event.
+pub const RELAY_RESERVED_EVENTS: [&str; 16] = [
+    "connect",
+    "connect_error",
+    "connect_timeout",
+    "connecting",
+    "disconnect",
+    "disconnecting",
+    "error",
+    "newListener",
+    "removeListener",
+    "ping",
+    "pong",
+    "reconnect",
+    "reconnect_attempt",
+    "reconnect_error",
+    "reconnect_failed",
+    "reconnecting",
+];
+
+/// Checks an event name a client wants to relay: 1 to 64 characters, not reserved.
+pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
+    let chars = event.chars().count();
+    if chars == 0 || chars > 64 || RELAY_RESERVED_EVENTS.contains(&event) {
+        return Err(EventError::new(
+            ErrorCode::InvalidEvent,
+            "event names have 1 to 64 characters and are not reserved by Socket.IO or iorelay",
+        ));
+    }
+    Ok(())
+}
+
 /// Longest room name accepted from clients, in characters.
 pub const MAX_ROOM_CHARS: usize = 64;
 
@@ -186,6 +228,21 @@ mod tests {
             serde_json::to_value(err).expect("json"),
             json!({"ok": false, "error": {"code": "not_in_room", "message": "join first"}})
         );
+    }
+
+    #[test]
+    fn reserved_names_cannot_be_relayed() {
+        for name in RESERVED_EVENTS.iter().chain(&RELAY_RESERVED_EVENTS) {
+            assert_eq!(
+                validate_relay_event(name).map_err(|e| e.code),
+                Err(ErrorCode::InvalidEvent),
+                "{name}"
+            );
+        }
+        assert!(validate_relay_event("").is_err());
+        assert!(validate_relay_event(&"x".repeat(65)).is_err());
+        assert!(validate_relay_event("cursor:move").is_ok());
+        assert!(validate_relay_event("Error").is_ok());
     }
 
     #[test]

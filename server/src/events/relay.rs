@@ -47,7 +47,7 @@ impl Rooms {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayRequest {
-    /// Target rooms; none = every socket of the namespace. The sender must be in them.
+    /// Target rooms; absent = every socket of the namespace, `[]` = nobody. The sender must be in them.
     #[serde(default)]
     pub to: Option<Rooms>,
     /// Event name the receivers get.

@@ -25,6 +25,7 @@ fn rejection(e: PublishError) -> Rejection {
     let reason = match e {
         PublishError::UnknownNamespace(_) => RejectReason::UnknownNamespace,
         PublishError::InvalidEvent(_) => RejectReason::InvalidEvent,
+        PublishError::InvalidArgs(_) => RejectReason::BadShape,
         PublishError::Delivery(_) => RejectReason::DeliveryFailed,
     };
     Rejection::new(reason, e.to_string())
@@ -34,13 +35,11 @@ fn rejection(e: PublishError) -> Rejection {
 pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<Outcome, Rejection> {
     match message {
         QueueMessage::Emit(emit) => {
-            let rooms = match emit.rooms {
-                // python-socketio addresses nobody with an empty list; an
-                // empty list means everyone to the publisher, so stop here.
-                Some(rooms) if rooms.is_empty() => return Ok(Outcome::Ignored),
-                Some(rooms) => rooms,
-                None => Vec::new(),
-            };
+            // python-socketio addresses nobody with an empty list (so does the
+            // publisher); counted as ignored, since nothing is done.
+            if emit.rooms.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Outcome::Ignored);
+            }
             if emit.wants_callback {
                 tracing::debug!(
                     event = emit.event,
@@ -51,7 +50,7 @@ pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<O
                 namespace: emit.namespace,
                 event: emit.event,
                 args: EventArgs(emit.args),
-                rooms,
+                rooms: emit.rooms,
                 except: emit.skip_sids,
                 ack_timeout: None,
                 scope: Scope::Local,
@@ -220,7 +219,7 @@ mod tests {
                 namespace: "/".into(),
                 event: "ev".into(),
                 args: EventArgs(vec![Value::from(1)]),
-                rooms: vec!["r1".into(), "r2".into()],
+                rooms: Some(vec!["r1".into(), "r2".into()]),
                 except: vec!["s1".into()],
                 ack_timeout: None,
                 scope: Scope::Local,
@@ -252,7 +251,7 @@ mod tests {
         assert!(recorder.calls.lock().expect("lock").is_empty());
         let everyone = apply(&recorder, emit("/", None)).await;
         assert_eq!(everyone, Ok(Outcome::Applied));
-        assert!(recorder.emits.lock().expect("lock")[0].rooms.is_empty());
+        assert_eq!(recorder.emits.lock().expect("lock")[0].rooms, None);
         let gone = apply(&recorder, emit("/gone", None)).await;
         assert_eq!(
             gone.map_err(|r| r.reason),

@@ -14,6 +14,7 @@ use socketioxide::socket::DisconnectReason;
 
 use crate::namespaces::ordering::EventQueue;
 
+use crate::auth::expiry;
 use crate::transport::sessions;
 use crate::{limits, metrics};
 
@@ -27,7 +28,7 @@ pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
 }
 
 /// Joins the socket's sid room, charges unknown events to its event budget,
-/// counts and logs the connect.
+/// enforces its token's expiry, counts and logs the connect.
 pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
     if let Some(session) = sessions::state_of(socket) {
         // WebSocket-only sessions learn their sid here (polling ones at the handshake).
@@ -36,6 +37,7 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
     socket.extensions.insert(EventQueue::new());
     socket.join(socket.id.to_string());
     limits::events::drop_unknown(socket);
+    expiry::watch(socket);
     metrics::socket_connected(socket.ns());
     let forwarded = socket
         .req_parts()
@@ -57,6 +59,7 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
 /// Logs a disconnect; namespaces call it from their own disconnect handler
 /// (socketioxide keeps one per socket), or register it as that handler.
 pub fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
+    expiry::release(&socket);
     metrics::socket_disconnected(socket.ns(), &reason);
     let cut = sessions::state_of(&socket).and_then(|s| s.cut_reason());
     tracing::info!(

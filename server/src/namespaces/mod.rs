@@ -29,7 +29,7 @@ impl<T> NodeAdapter for T where
 pub async fn connected() {}
 
 /// Sends the acknowledgement of a client → server event.
-pub fn send_reply<A: NodeAdapter, T: serde::Serialize>(
+pub fn send_reply<A: socketioxide::adapter::Adapter, T: serde::Serialize>(
     ack: socketioxide::extract::AckSender<A>,
     result: Result<T, crate::events::EventError>,
 ) {

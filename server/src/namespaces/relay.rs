@@ -16,10 +16,12 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
-use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
-use crate::events::{ErrorCode, EventError, RESERVED_EVENTS, parse_payload, validate_room};
+use crate::events::relay::{RelayReply, RelayRequest, RoomRequest, Rooms, RoomsReply};
+use crate::events::{ErrorCode, EventError, parse_payload, validate_relay_event, validate_room};
 use crate::forwarding::{self, Forwarder};
 use crate::namespaces::{connected, lifecycle, send_reply};
+use crate::placeholders::{self, Checked};
+use crate::publisher::Recipients;
 use crate::{identity, limits};
 use std::convert::Infallible;
 
@@ -114,8 +116,8 @@ fn on_connect<A: NodeAdapter>(
     limits::events::on(
         &socket,
         "relay",
-        async move |s: SocketRef<A>, TryData(req): TryData<RelayRequest>, ack: AckSender<A>| {
-            let result = match parse_payload(req) {
+        async move |s: SocketRef<A>, Checked(req): Checked<RelayRequest>, ack: AckSender<A>| {
+            let result = match req {
                 Ok(req) => relay(&s, &io, &policy, req).await,
                 Err(e) => Err(e),
             };
@@ -192,20 +194,17 @@ async fn relay<A: NodeAdapter>(
     policy: &RelayPolicy,
     req: RelayRequest,
 ) -> Result<RelayReply, EventError> {
-    let event_chars = req.event.chars().count();
-    if event_chars == 0 || event_chars > 64 || RESERVED_EVENTS.contains(&req.event.as_str()) {
-        return Err(EventError::new(
-            ErrorCode::InvalidEvent,
-            "event names have 1 to 64 characters and are not reserved by Socket.IO",
-        ));
-    }
-    let rooms = req.to.clone().map(|r| r.into_vec()).unwrap_or_default();
-    if req.to.is_some() && rooms.is_empty() {
-        return Err(EventError::new(
-            ErrorCode::BadRequest,
-            "`to` names no room; leave it out to relay to the whole namespace",
-        ));
-    }
+    validate_relay_event(&req.event)?;
+    placeholders::refuse_forged(&req.args)?;
+    let rooms = match Recipients::of(req.to.clone().map(Rooms::into_vec)) {
+        Recipients::Nobody => {
+            return Ok(RelayReply {
+                acks: req.ack.then(Vec::new),
+            });
+        }
+        Recipients::Rooms(rooms) => rooms,
+        Recipients::Namespace => Vec::new(),
+    };
     let joined = own_rooms(socket);
     for room in &rooms {
         validate_room(room)?;
@@ -243,10 +242,14 @@ async fn relay<A: NodeAdapter>(
             tracing::warn!(sid = %socket.id, error = %e, "relay broadcast with ack failed");
             EventError::new(ErrorCode::Internal, "broadcast failed")
         })?;
+    // A receiver's ack goes back to the sender: a forged placeholder in it is left out.
     let acks = stream
         .filter_map(|(sid, result)| {
             let operators = operators.clone();
-            async move { crate::delivery::answer_or_cut(&operators, sid, result) }
+            async move {
+                crate::delivery::answer_or_cut(&operators, sid, result)
+                    .filter(|a| !placeholders::forged_in(a))
+            }
         })
         .collect::<Vec<_>>()
         .await;
