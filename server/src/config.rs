@@ -553,6 +553,15 @@ pub struct ServerConfig {
     )]
     pub idle_timeout_ms: u64,
 
+    /// Longest a request body may take to arrive whole, from the end of its head (a body trickled byte by byte ends here).
+    #[arg(
+        long,
+        env = "IORELAY_BODY_READ_TIMEOUT_MS",
+        default_value_t = 30_000,
+        help_heading = "Server"
+    )]
+    pub body_read_timeout_ms: u64,
+
     /// A WARN or ERROR line (or a refusal) that repeats is logged once per this interval and
     /// counted; a summary names how many were left out. 0: log every line.
     #[arg(
@@ -615,7 +624,7 @@ pub struct EngineConfig {
     #[arg(
         long,
         env = "IORELAY_MAX_BUFFER_SIZE",
-        default_value_t = 1024,
+        default_value_t = 4096,
         help_heading = "Engine"
     )]
     pub max_buffer_size: usize,
@@ -976,6 +985,9 @@ impl Config {
         }
         if e.max_queued_bytes < 64 * 1024 {
             return invalid("engine.max_queued_bytes", "must be at least 65536 bytes");
+        }
+        if self.server.body_read_timeout_ms == 0 {
+            return invalid("server.body_read_timeout_ms", "must be greater than 0");
         }
         if self.server.header_read_timeout_ms == 0 {
             return invalid("server.header_read_timeout_ms", "must be greater than 0");

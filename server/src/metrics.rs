@@ -64,7 +64,7 @@ pub const PUBLISH_LATENCY: &str = "iorelay_publish_delivery_seconds";
 pub const TCP_CONNECTIONS: &str = "iorelay_tcp_connections";
 /// Counter: clients closed for leaving too much unread, by `transport` (websocket, polling).
 pub const SLOW_CONSUMER_DISCONNECTS: &str = "iorelay_slow_consumer_disconnects_total";
-/// Counter: HTTP connections closed by a timeout, by `timeout` (header_read, idle).
+/// Counter: HTTP connections closed by a timeout, by `timeout` (header_read, idle, body_read).
 pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
 /// Counter: engine requests refused for presenting a session id the node never gave.
 pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";

@@ -269,6 +269,7 @@ async fn run_with<A: NodeAdapter>(
         admission: tcp_admission(&config.limits),
         header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
         idle_timeout: Duration::from_millis(config.server.idle_timeout_ms),
+        body_read_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
     };
     let mut serve = tokio::spawn(listener::serve(listener, serving, stop_accepting.clone()));
 

@@ -200,3 +200,112 @@ test("TCP connections per address are capped at accept, and the slots come back"
   );
   assert.ok(refused >= 2, `refusals counted: ${refused}`);
 });
+
+test("a stuck upgrade cannot get healthy long-pollers cut: only the stuck session is closed", async (t) => {
+  // The attacker opens a session, starts a WebSocket upgrade it never finishes (the engine
+  // then holds its queue and answers its polls with a no-op) and keeps polling, so its queue
+  // fills while it looks busy. Broadcasts that find it full must close it, not a bystander.
+  const server = await useServer(t, ["--api-keys", API_KEY, "--max-buffer-size", "64", "--event-rate", "0"]);
+  const victims = [];
+  for (let i = 0; i < 5; i++) {
+    const v = await useSocket(t, server.url, { transports: ["polling"] });
+    v.dropped = null;
+    v.on("disconnect", (reason) => (v.dropped = reason));
+    victims.push(v);
+  }
+  const open = await request(server.port, "GET", "/socket.io/?EIO=4&transport=polling");
+  const id = JSON.parse(open.text.slice(1)).sid;
+  const poll = `/socket.io/?EIO=4&transport=polling&sid=${id}`;
+  await request(server.port, "POST", poll, { body: "40" });
+  await request(server.port, "GET", poll);
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${id}`);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  ws.on("error", () => {});
+  t.after(() => ws.terminate());
+  let polling = true;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const loop = async () => {
+    while (polling) {
+      await new Promise((resolve) => {
+        const r = http.get({ host: "127.0.0.1", port: server.port, agent, path: poll }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        });
+        r.on("error", resolve);
+      });
+    }
+  };
+  const loops = Array.from({ length: 8 }, loop);
+  const cut = server.waitForLog(/slow consumer: its queue is full/, 20000);
+  let isCut = false;
+  cut.then(() => (isCut = true), () => {});
+  for (let n = 0; !isCut && n < 400; n++) await publish(server.port, n);
+  await cut;
+  polling = false;
+  await Promise.all(loops);
+  agent.destroy();
+  assert.match(server.logs(), new RegExp(`slow consumer: its queue is full[^\\n]*${id.slice(0, 16)}`));
+  assert.equal(await metric(server.port, 'iorelay_slow_consumer_disconnects_total{transport="polling"}'), 1);
+  assert.deepEqual(victims.map((v) => v.dropped), victims.map(() => null), "no healthy poller was cut");
+});
+
+test("a keep-alive connection that carried a handshake is closed (FIN) at the header-read timeout", async (t) => {
+  const server = await useServer(t, ["--header-read-timeout-ms", "800"]);
+  for (const first of ["/healthz", "/socket.io/?EIO=4&transport=polling"]) {
+    const socket = await rawConnect(server.port);
+    let answer = "";
+    socket.on("data", (d) => (answer += d));
+    socket.write(`GET ${first} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await closedWithin(socket, 5000, `the idle keep-alive connection after ${first} is closed`);
+    assert.match(answer, /^HTTP\/1\.1 200/, first);
+  }
+});
+
+test("WebSockets count under the TCP caps for as long as they are open", async (t) => {
+  const server = await useServer(t, ["--max-tcp-connections-per-ip", "4"]);
+  const held = [];
+  for (let i = 0; i < 4; i++) held.push(await useSocket(t, server.url, { transports: ["websocket"] }));
+  const refused = await rawConnect(server.port);
+  await closedWithin(refused, 3000, "a fifth connection is closed at accept while four WebSockets are open");
+  held[0].close();
+  // Its slot comes back once its socket is really closed.
+  await withTimeout(
+    (async () => {
+      for (;;) {
+        const s = await rawConnect(server.port);
+        const answered = await new Promise((resolve) => {
+          let data = "";
+          s.on("data", (d) => (data += d));
+          s.on("close", () => resolve(data.startsWith("HTTP/1.1 200")));
+          s.on("error", () => resolve(false));
+          s.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        });
+        if (answered) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })(),
+    5000,
+    "a slot freed by a closed WebSocket",
+  );
+});
+
+test("a trickled engine POST ends at --body-read-timeout-ms", async (t) => {
+  const server = await useServer(t, ["--body-read-timeout-ms", "1000"]);
+  const open = await request(server.port, "GET", "/socket.io/?EIO=4&transport=polling");
+  const id = JSON.parse(open.text.slice(1)).sid;
+  const socket = await rawConnect(server.port);
+  let answer = "";
+  socket.on("data", (d) => (answer += d));
+  socket.write(
+    `POST /socket.io/?EIO=4&transport=polling&sid=${id} HTTP/1.1\r\nHost: x\r\n` +
+      "Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n4",
+  );
+  const timer = setInterval(() => !socket.destroyed && socket.write("2"), 200);
+  t.after(() => clearInterval(timer));
+  await closedWithin(socket, 5000, "the trickling POST is ended");
+  assert.match(answer, /^HTTP\/1\.1 4\d\d/, "answered with an error");
+  assert.ok((await metric(server.port, 'iorelay_connection_timeouts_total{timeout="body_read"}')) >= 1);
+});

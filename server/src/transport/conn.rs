@@ -29,6 +29,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::limits::tcp::TcpSlot;
+
 /// How long a closing WebSocket may take to hand its backlog to the peer.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -70,6 +72,9 @@ pub struct ConnHandle(Arc<Shared>);
 
 struct Shared {
     peer: SocketAddr,
+    /// The connection's place under the TCP caps, held until the socket closes
+    /// (an upgraded WebSocket outlives hyper's connection task).
+    _slot: Option<TcpSlot>,
     /// Bytes the backlog may hold; 0 until the connection carries a WebSocket.
     backlog_limit: AtomicUsize,
     cut: OnceLock<CutReason>,
@@ -95,11 +100,12 @@ struct WriteState {
 }
 
 impl Conn {
-    /// Wraps an accepted connection from `peer`.
-    pub fn new(tcp: TcpStream, peer: SocketAddr) -> (Conn, ConnHandle) {
+    /// Wraps an accepted connection from `peer`, holding its admission `slot`.
+    pub fn new(tcp: TcpStream, peer: SocketAddr, slot: Option<TcpSlot>) -> (Conn, ConnHandle) {
         let (read, half) = tcp.into_split();
         let shared = Arc::new(Shared {
             peer,
+            _slot: slot,
             backlog_limit: AtomicUsize::new(0),
             cut: OnceLock::new(),
             cut_flag: AtomicBool::new(false),
@@ -300,6 +306,16 @@ async fn flush_backlog(shared: Arc<Shared>) {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Dropped without a shutdown that drained it: nobody will take the
+        // backlog; free it and end the flusher rather than wait on the peer.
+        if self.shared.lock().is_some_and(|w| !w.backlog.is_empty()) {
+            self.shared.cut(CutReason::CloseStalled);
+        }
+    }
+}
+
 fn aborted() -> io::Error {
     io::Error::new(
         io::ErrorKind::ConnectionAborted,
@@ -405,7 +421,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (server, peer) = accepted.expect("accept");
-        let (conn, handle) = Conn::new(server, peer);
+        let (conn, handle) = Conn::new(server, peer, None);
         (conn, handle, client.expect("connect"))
     }
 

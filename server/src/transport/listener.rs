@@ -4,11 +4,12 @@
 //! forever by sending nothing or dribbling header bytes, and it hands out the
 //! raw TCP stream, so the node could not bound what a slow reader costs. Here
 //! each accepted connection
-//! - takes a [`TcpSlot`] (closed at once when the node or its address holds
-//!   all it may),
+//! - takes a [`crate::limits::tcp::TcpSlot`] (closed at once when the node or
+//!   its address holds all it may), kept until the socket closes, WebSocket
+//!   or not,
 //! - is wrapped in a [`Conn`] whose handle every request carries as an
 //!   extension (a [`crate::transport::conn::WeakConnHandle`], with axum's `ConnectInfo`),
-//! - gets hyper's header-read timeout (also how long an idle keep-alive
+//! - gets a deadline for each request body ([`DeadlineBody`]), hyper's header-read timeout (also how long an idle keep-alive
 //!   connection may wait for its next request) and an idle timeout (no byte
 //!   either way; long enough for a long-poll),
 //! - is served HTTP/1.1 with upgrades (TLS negotiates `http/1.1` only).
@@ -33,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::limits::tcp::{TcpAdmission, TcpSlot};
+use crate::limits::tcp::TcpAdmission;
 use crate::metrics;
+use crate::transport::body_deadline::DeadlineBody;
 use crate::transport::conn::{Conn, ConnHandle};
 
 /// Longest a TLS handshake may take.
@@ -52,6 +54,8 @@ pub struct Serving {
     pub header_read_timeout: Duration,
     /// Longest time a connection may move no byte while HTTP serves it.
     pub idle_timeout: Duration,
+    /// Longest time a request body may take to arrive whole.
+    pub body_read_timeout: Duration,
 }
 
 /// Accepts on `listener` until `stop` is cancelled, then waits for every connection to end.
@@ -81,12 +85,11 @@ pub async fn serve(listener: TcpListener, serving: Serving, stop: CancellationTo
             }
         };
         no_delay(&tcp);
-        let (conn, handle) = Conn::new(tcp, peer);
+        let (conn, handle) = Conn::new(tcp, peer, Some(slot));
         connections.spawn(serve_connection(
             serving.clone(),
             conn,
             handle,
-            slot,
             stop.clone(),
         ));
     }
@@ -98,10 +101,8 @@ async fn serve_connection(
     serving: Arc<Serving>,
     conn: Conn,
     handle: ConnHandle,
-    slot: TcpSlot,
     stop: CancellationToken,
 ) {
-    let _slot = slot;
     match &serving.tls {
         None => serve_http(&serving, conn, handle, stop).await,
         Some(acceptor) => {
@@ -122,6 +123,7 @@ where
     let peer: SocketAddr = handle.peer();
     let app = serving.app.clone();
     let request_handle = handle.clone();
+    let body_timeout = serving.body_read_timeout;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let extensions = request.extensions_mut();
         extensions.insert(ConnectInfo(peer));
@@ -130,7 +132,9 @@ where
         extensions.insert(request_handle.downgrade());
         let app = app.clone();
         async move {
-            let response = app.oneshot(request.map(axum::body::Body::new)).await;
+            let request =
+                request.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)));
+            let response = app.oneshot(request).await;
             Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
         }
     });

@@ -194,6 +194,11 @@ impl SessionState {
         self.polls_in_flight.load(Ordering::Acquire) > 0
     }
 
+    /// Whether the session is between a WebSocket upgrade's 101 and its completion.
+    fn upgrading(&self) -> bool {
+        self.websocket.get().is_some()
+    }
+
     /// How long since the session's last poll ended (zero while one is waiting).
     pub fn not_polling_for(&self) -> Duration {
         if self.polling_now() {
@@ -221,6 +226,9 @@ impl SessionState {
             transport = "polling",
             "slow consumer: its queue is full and it is not polling; closing the session"
         );
+        if let Some(conn) = self.websocket.get().and_then(WeakConnHandle::upgrade) {
+            conn.cut(CutReason::SlowConsumer);
+        }
         tokio::spawn(self.sessions.close(&sid, self.eio));
     }
 }
@@ -235,11 +243,12 @@ pub fn state_of<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<SessionState>> 
 }
 
 /// After a broadcast found `full` recipients' queues full: closes that many
-/// long-polling recipients, those that have not polled for longest. A waiting
-/// poll empties its queue at once, so a full queue belongs to a client that is
-/// not polling, and it takes `--max-buffer-size` packets of not polling to
-/// fill one: healthy clients between two polls come last. Returns how many
-/// were closed.
+/// long-polling recipients, most likely full first. A waiting poll empties its
+/// queue at once, so a full queue belongs to a session that is upgrading (the
+/// engine answers its polls with a no-op and holds its queue until the
+/// WebSocket takes over, or the upgrade times out) or that is not polling; it
+/// takes `--max-buffer-size` packets of not polling to fill one, so healthy
+/// clients between two polls come last. Returns how many were closed.
 pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>], full: usize) -> usize {
     let polling: Vec<Arc<SessionState>> = recipients
         .iter()
@@ -248,10 +257,11 @@ pub fn cut_full_polling_sockets<A: Adapter>(recipients: &[SocketRef<A>], full: u
         .collect();
     // Sessions cut already stay full until the engine has closed them.
     let already = polling.iter().filter(|s| s.cut_reason().is_some()).count();
-    let mut candidates: Vec<(Duration, Arc<SessionState>)> = polling
+    let mut candidates: Vec<((bool, Duration), Arc<SessionState>)> = polling
         .into_iter()
-        .filter(|state| state.cut_reason().is_none() && !state.polling_now())
-        .map(|state| (state.not_polling_for(), state))
+        .filter(|state| state.cut_reason().is_none())
+        .filter(|state| state.upgrading() || !state.polling_now())
+        .map(|state| ((state.upgrading(), state.not_polling_for()), state))
         .collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut cut = 0;
@@ -329,18 +339,28 @@ fn carry_websocket(sessions: &Sessions, handle: &ConnHandle, state: Option<Arc<S
     };
     let _ = state.websocket.set(handle.downgrade());
     handle.on_cut(move |handle, reason, queued| {
-        state.mark_cut(reason);
+        if !state.mark_cut(reason) {
+            // Cut already (a polling session closed while upgrading): told once.
+            return;
+        }
+        let sid = state.sid().or(handle.session());
         if reason == CutReason::SlowConsumer {
             metrics::slow_consumer_disconnect("websocket");
+            tracing::warn!(
+                sid,
+                transport = "websocket",
+                queued_bytes = queued,
+                limit,
+                "slow consumer: closing its connection"
+            );
+        } else {
+            tracing::debug!(
+                sid,
+                cause = reason.as_str(),
+                queued_bytes = queued,
+                "WebSocket connection cut"
+            );
         }
-        tracing::warn!(
-            sid = state.sid().or(handle.session()),
-            transport = "websocket",
-            cause = ?reason,
-            queued_bytes = queued,
-            limit,
-            "slow consumer: closing its connection"
-        );
     });
 }
 
