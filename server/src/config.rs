@@ -126,6 +126,15 @@ pub struct FlaskConfig {
         help_heading = "Flask-SocketIO bridge"
     )]
     pub flask_channel: String,
+
+    /// Bytes of queue messages the bridge holds while it applies them; past it, new messages are dropped, counted (`overflow`) and logged.
+    #[arg(
+        long,
+        env = "IORELAY_FLASK_MAX_BUFFERED_BYTES",
+        default_value_t = 33_554_432,
+        help_heading = "Flask-SocketIO bridge"
+    )]
+    pub flask_max_buffered_bytes: usize,
 }
 
 /// Forwarding client events to HTTP backends (Flask handlers become routes).
@@ -474,6 +483,15 @@ pub struct NamespacesConfig {
     /// Let clients of generic namespaces join rooms and relay events to them (`rooms:join`, `relay`).
     #[arg(long, env = "IORELAY_CLIENT_RELAY", help_heading = "Namespaces")]
     pub client_relay: bool,
+
+    /// Rooms clients may make exist at once in one generic namespace on this node (a `rooms:join` that would make one more is refused `too_many_rooms`).
+    #[arg(
+        long,
+        env = "IORELAY_MAX_ROOMS_PER_NAMESPACE",
+        default_value_t = 10_000,
+        help_heading = "Namespaces"
+    )]
+    pub max_rooms_per_namespace: usize,
 }
 
 /// Namespaces of the built-in apps; generic namespaces may not take their paths.
@@ -1080,6 +1098,12 @@ impl Config {
                     "must be a redis:// URL (Kombu/AMQP queues are not supported)",
                 );
             }
+        }
+        if self.flask.flask_max_buffered_bytes < crate::flask_bridge::message::MAX_MESSAGE_BYTES {
+            return invalid(
+                "flask.flask_max_buffered_bytes",
+                "must hold at least one message (4 MiB)",
+            );
         }
         if self.flask.flask_channel.is_empty()
             || self.flask.flask_channel.contains(char::is_whitespace)

@@ -332,6 +332,7 @@ fn register_production<A: NodeAdapter>(
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
+        max_namespace_rooms: config.namespaces.max_rooms_per_namespace,
         ack_timeout: config.engine.ack_timeout(),
     });
     let forwarder = Forwarder::new(&config.forwarding, publisher.clone());

@@ -435,3 +435,17 @@ test(
     }
   },
 );
+
+test("rooms clients can make in one namespace are capped (--max-rooms-per-namespace); existing ones stay joinable", async (t) => {
+  const srv = await useServer(t, [...RELAY_ARGS, "--max-rooms-per-namespace", "3"]);
+  const a = await member(t, srv, "/a", ["r1", "r2"]);
+  const b = await member(t, srv, "/a", ["r3"]);
+  assertError(await join(b, "r4"), "too_many_rooms", "a fourth room");
+  assert.equal((await join(b, "r1")).ok, true, "an existing room is still joinable");
+  // Another namespace has its own cap.
+  const other = await member(t, srv, "/b", ["x1", "x2", "x3"]);
+  assertError(await join(other, "x4"), "too_many_rooms", "a fourth room in /b");
+  // Rooms that empty out stop counting.
+  assert.equal((await leave(a, "r2")).ok, true);
+  assert.equal((await join(b, "r4")).ok, true, "r2 is gone, so r4 fits");
+});

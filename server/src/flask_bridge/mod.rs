@@ -19,6 +19,7 @@ pub mod pickle;
 pub mod stats;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -36,7 +37,8 @@ use stats::{BridgeStats, RejectReason};
 /// Name of the bridge's readiness check in `/readyz`.
 pub const HEALTH_CHECK: &str = "flask_bridge";
 
-/// Messages waiting to be applied; past this the newest are dropped and counted.
+/// Messages waiting to be applied; past this (or `--flask-max-buffered-bytes`)
+/// the newest are dropped and counted.
 const BACKLOG: usize = 4096;
 
 /// How often the bridge checks that the queue answers.
@@ -60,14 +62,57 @@ pub fn spawn(
         Err("not yet subscribed to the Flask message queue".to_owned()),
     );
     let (tx, rx) = mpsc::channel(BACKLOG);
-    tokio::spawn(consume(rx, publisher, stats.clone(), stop.clone()));
-    tokio::spawn(subscribe(url, channel, tx, health, stats.clone(), stop));
+    let backlog = Backlog {
+        tx,
+        bytes: Arc::new(AtomicUsize::new(0)),
+        max_bytes: config.flask_max_buffered_bytes,
+    };
+    tokio::spawn(consume(
+        rx,
+        backlog.bytes.clone(),
+        publisher,
+        stats.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(subscribe(
+        url,
+        channel,
+        backlog,
+        health,
+        stats.clone(),
+        stop,
+    ));
     Some(stats)
+}
+
+/// Messages received and not yet applied, bounded in count and in bytes.
+#[derive(Clone)]
+struct Backlog {
+    tx: mpsc::Sender<Vec<u8>>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl Backlog {
+    /// Queues `payload`, or says why it cannot be.
+    fn push(&self, payload: Vec<u8>) -> Result<(), RejectReason> {
+        let len = payload.len();
+        if len > message::MAX_MESSAGE_BYTES {
+            return Err(RejectReason::TooLarge);
+        }
+        let held = self.bytes.fetch_add(len, Ordering::AcqRel);
+        if held + len > self.max_bytes || self.tx.try_send(payload).is_err() {
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(RejectReason::Overflow);
+        }
+        Ok(())
+    }
 }
 
 /// Applies messages one at a time, in the order Redis delivered them.
 async fn consume(
     mut rx: mpsc::Receiver<Vec<u8>>,
+    held: Arc<AtomicUsize>,
     publisher: Arc<dyn Publisher>,
     stats: Arc<BridgeStats>,
     stop: CancellationToken,
@@ -79,6 +124,7 @@ async fn consume(
         };
         let Some(payload) = payload else { break };
         handle(&payload, publisher.as_ref(), &stats).await;
+        held.fetch_sub(payload.len(), Ordering::AcqRel);
     }
 }
 
@@ -114,7 +160,7 @@ pub async fn handle(payload: &[u8], publisher: &dyn Publisher, stats: &BridgeSta
 async fn subscribe(
     url: String,
     channel: String,
-    tx: mpsc::Sender<Vec<u8>>,
+    backlog: Backlog,
     health: Health,
     stats: Arc<BridgeStats>,
     stop: CancellationToken,
@@ -125,7 +171,7 @@ async fn subscribe(
             let client = resp3_client(&url)?;
             let mut conn = ConnectionManager::new_with_config(
                 client,
-                connection_config(tx.clone(), stats.clone(), channel.clone()),
+                connection_config(backlog.clone(), stats.clone(), channel.clone()),
             )
             .await?;
             conn.subscribe(channel.as_str()).await?;
@@ -194,13 +240,13 @@ async fn subscribe(
 /// A reconnecting connection that hands channel messages to the bridge and
 /// subscribes again after every reconnect.
 fn connection_config(
-    tx: mpsc::Sender<Vec<u8>>,
+    backlog: Backlog,
     stats: Arc<BridgeStats>,
     channel: String,
 ) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_push_sender(move |push: PushInfo| {
-            route(push, &channel, &tx, &stats);
+            route(push, &channel, &backlog, &stats);
             Ok::<(), std::convert::Infallible>(())
         })
         .set_automatic_resubscription()
@@ -210,7 +256,7 @@ fn connection_config(
 }
 
 /// Hands a message of our channel to the consumer; losses are noticed by the probe.
-fn route(push: PushInfo, channel: &str, tx: &mpsc::Sender<Vec<u8>>, stats: &BridgeStats) {
+fn route(push: PushInfo, channel: &str, backlog: &Backlog, stats: &BridgeStats) {
     if push.kind != PushKind::Message {
         return;
     }
@@ -225,9 +271,43 @@ fn route(push: PushInfo, channel: &str, tx: &mpsc::Sender<Vec<u8>>, stats: &Brid
         (Ok(chan), Ok(payload)) if chan == channel => payload,
         _ => return,
     };
-    if tx.try_send(payload).is_err() {
+    let bytes = payload.len();
+    if let Err(reason) = backlog.push(payload) {
         stats.received();
-        stats.rejected(RejectReason::Overflow);
-        tracing::warn!("Flask bridge backlog full; a queue message was dropped");
+        stats.rejected(reason);
+        tracing::warn!(
+            reason = reason.as_str(),
+            bytes,
+            "Flask bridge cannot hold a queue message; it was dropped"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_is_bounded_in_bytes_and_frees_what_is_applied() {
+        let (tx, mut rx) = mpsc::channel(BACKLOG);
+        let backlog = Backlog {
+            tx,
+            bytes: Arc::new(AtomicUsize::new(0)),
+            max_bytes: 10 * 1024,
+        };
+        for _ in 0..10 {
+            backlog.push(vec![0; 1024]).expect("within the budget");
+        }
+        assert_eq!(backlog.push(vec![0; 1]), Err(RejectReason::Overflow));
+        assert_eq!(
+            backlog.push(vec![0; message::MAX_MESSAGE_BYTES + 1]),
+            Err(RejectReason::TooLarge)
+        );
+        let applied = rx.try_recv().expect("queued");
+        backlog.bytes.fetch_sub(applied.len(), Ordering::AcqRel);
+        backlog
+            .push(vec![0; 1024])
+            .expect("room again once one is applied");
+        assert_eq!(backlog.bytes.load(Ordering::Acquire), 10 * 1024);
     }
 }

@@ -32,6 +32,8 @@ pub struct RelayPolicy {
     pub enabled: bool,
     /// Rooms one socket may be in at once.
     pub max_rooms: usize,
+    /// Rooms clients may make exist at once in one namespace on this node.
+    pub max_namespace_rooms: usize,
     /// How long `relay {ack: true}` waits for receivers.
     pub ack_timeout: Duration,
 }
@@ -182,10 +184,35 @@ async fn join<A: NodeAdapter>(
             format!("a socket may be in {} rooms at most", policy.max_rooms),
         ));
     }
+    let is_new_here = socket.within(room.to_owned()).local().sockets().is_empty();
+    if is_new_here && namespace_rooms(socket).await >= policy.max_namespace_rooms {
+        return Err(EventError::new(
+            ErrorCode::TooManyRooms,
+            format!(
+                "this namespace has {} rooms; join an existing one",
+                policy.max_namespace_rooms
+            ),
+        ));
+    }
     socket.join(room.to_owned());
     Ok(RoomsReply {
         rooms: own_rooms(socket),
     })
+}
+
+/// Rooms that exist on this node in the socket's namespace, sid rooms excluded
+/// (every socket has one). Only counted when a join would make a new room.
+async fn namespace_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> usize {
+    // `broadcast()` leaves the socket itself out: the others' rooms, one sid room each…
+    let others = socket.broadcast().local();
+    let rooms = others.clone().rooms().await.unwrap_or_default();
+    let shared = rooms.len().saturating_sub(others.sockets().len());
+    // …and the socket's own rooms nobody else is in.
+    let own_only = own_rooms(socket)
+        .iter()
+        .filter(|mine| !rooms.iter().any(|r| r == mine.as_str()))
+        .count();
+    shared + own_only
 }
 
 async fn relay<A: NodeAdapter>(
