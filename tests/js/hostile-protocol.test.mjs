@@ -149,6 +149,8 @@ before(async () => {
     "--api-keys", API_KEY,
     "--flask-queue", redis.url,
     "--log-repeat-interval-ms", "2000",
+    // The unknown-namespace test overflows one session's packet buffer with answers.
+    "--max-buffer-size", "1024",
   ]);
   await withTimeout(
     (async () => {
@@ -675,7 +677,7 @@ test("one polling body of unknown-namespace CONNECTs logs one line and a summary
   const summary = summaryOf("socketioxide::client");
   const res = await request("POST", raw.pollPath(sid), { body: packets.join("\x1e") });
   assert.equal(res.status, 200, res.text);
-  // The first answers fill the session's packet buffer (--max-buffer-size, 1024 by default);
+  // The first answers fill the session's packet buffer (--max-buffer-size 1024 here);
   // socketioxide logs each one it cannot send.
   const errors = linesMatching(/error while sending invalid namespace packet/);
   assert.ok(errors.length >= 1 && errors.length <= 2, `${errors.length} lines for ${packets.length} refusals`);
