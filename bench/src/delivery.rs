@@ -100,15 +100,19 @@ pub struct SlowConsumerArgs {
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
     /// How long it publishes, seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 40.0)]
     pub secs: f64,
-    /// Characters per message text.
-    #[arg(long, default_value_t = 1000)]
+    /// Characters per message text. Loopback kernels hold about 4 MiB per
+    /// connection before the server's own buffers fill: 20 s of 100 messages/s
+    /// must carry more than that, and less than a heartbeat timeout allows.
+    #[arg(long, default_value_t = 4000)]
     pub text_len: usize,
-    /// When member 1 stops reading its socket, seconds after publishing starts.
-    #[arg(long, default_value_t = 2.0)]
+    /// When member 1 stops reading its socket, seconds after publishing starts
+    /// (the time before is the baseline of the server's RSS growth).
+    #[arg(long, default_value_t = 10.0)]
     pub pause_at_secs: f64,
-    /// How long it does not read, seconds.
+    /// How long it does not read, seconds (below ping interval + ping timeout,
+    /// so a heartbeat does not end it first).
     #[arg(long, default_value_t = 20.0)]
     pub pause_secs: f64,
     /// Longest wait for late messages after the last publish, seconds.
@@ -269,7 +273,13 @@ fn millis(d: Duration) -> u64 {
 
 impl Run {
     /// Starts the members and waits until every one has joined or failed.
-    async fn start(common: &CommonArgs, members: &MemberArgs, cfg: WorkerConfig) -> Result<Run> {
+    /// `send_queues`: also sample the kernel send queues of the server's connections.
+    async fn start(
+        common: &CommonArgs,
+        members: &MemberArgs,
+        cfg: WorkerConfig,
+        send_queues: bool,
+    ) -> Result<Run> {
         check_targets(common)?;
         net::raise_nofile();
         let target = net::parse_target(&common.urls[0])?;
@@ -282,6 +292,7 @@ impl Run {
         let sampler = Sampler::start(
             common.server_pids.clone(),
             Some(target.clone()),
+            send_queues.then_some(target.addr.port()),
             Duration::from_millis(members.sample_ms.max(50)),
             t0,
         );
@@ -475,8 +486,8 @@ impl Finished {
         m
     }
 
-    /// RSS samples as `[t_ms, KiB]` and the counter as `[t_ms, value]` where served.
-    fn sample_series(&self) -> (Value, Option<Value>) {
+    /// RSS samples as `[t_ms, KiB]`, the counter and the send queue as `[t_ms, value]` where watched.
+    fn sample_series(&self) -> (Value, Option<Value>, Option<Value>) {
         let rss: Vec<Value> = self
             .samples
             .iter()
@@ -487,7 +498,16 @@ impl Finished {
             .iter()
             .filter_map(|s| s.slow_consumer_disconnects.map(|v| json!([s.t_ms, v])))
             .collect();
-        (json!(rss), (!slow.is_empty()).then(|| json!(slow)))
+        let queues: Vec<Value> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.max_send_queue.map(|q| json!([s.t_ms, q])))
+            .collect();
+        (
+            json!(rss),
+            (!slow.is_empty()).then(|| json!(slow)),
+            (!queues.is_empty()).then(|| json!(queues)),
+        )
     }
 
     fn document(
@@ -528,10 +548,13 @@ impl Finished {
             "timeline_ms".into(),
             json!({"all_joined": self.ready_ms, "go": self.go_ms, "end": self.end_ms}),
         );
-        let (rss, slow) = self.sample_series();
+        let (rss, slow, queues) = self.sample_series();
         doc.insert("rss_samples_kib".into(), rss);
         if let Some(slow) = slow {
             doc.insert("slow_consumer_disconnect_samples".into(), slow);
+        }
+        if let Some(queues) = queues {
+            doc.insert("max_send_queue_samples_bytes".into(), queues);
         }
         doc
     }
@@ -563,7 +586,7 @@ pub async fn join_storm(args: JoinStormArgs) -> Result<()> {
     cfg.publish_ms = (args.secs * 1000.0) as u64;
     cfg.chat_text_len = args.text_len;
     let planned = cfg.planned_messages();
-    let mut run = Run::start(common, &args.members, cfg).await?;
+    let mut run = Run::start(common, &args.members, cfg, false).await?;
     run.go(args.settle_secs).await?;
     let f = run.finish(args.secs, args.grace_secs, planned).await?;
     let metrics = f.common_metrics();
@@ -636,6 +659,53 @@ pub fn slow_story(slow: &SlowReport, published: u64, publish_first_us: u64) -> V
     })
 }
 
+/// RSS growth over `[from_ms, to_ms]`, KiB/s (least squares); `None` with fewer than 3 samples.
+pub fn rss_slope(samples: &[Sample], from_ms: u64, to_ms: u64) -> Option<f64> {
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.t_ms >= from_ms && s.t_ms <= to_ms)
+        .filter_map(|s| s.rss_kib.map(|k| (s.t_ms as f64 / 1000.0, k as f64)))
+        .collect();
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Smallest send queue that counts as the kernel being full (loopback holds a few MiB).
+const KERNEL_FULL_MIN_BYTES: u64 = 256 * 1024;
+
+/// When the most backed-up connection's kernel send queue stopped growing in
+/// `[from_ms, to_ms]`: the first sample at 95% of the window's largest queue,
+/// if that came at least `min_left_ms` before `to_ms` (else the kernel held
+/// the whole pause and the server's own buffers were never reached).
+pub fn kernel_full_at(
+    samples: &[Sample],
+    from_ms: u64,
+    to_ms: u64,
+    min_left_ms: u64,
+) -> Option<u64> {
+    let window = || {
+        samples
+            .iter()
+            .filter(move |s| s.t_ms >= from_ms && s.t_ms <= to_ms)
+    };
+    let max = window().filter_map(|s| s.max_send_queue).max()?;
+    if max < KERNEL_FULL_MIN_BYTES {
+        return None;
+    }
+    let full = window()
+        .find(|s| s.max_send_queue.is_some_and(|q| q * 100 >= max * 95))?
+        .t_ms;
+    (full + min_left_ms <= to_ms).then_some(full)
+}
+
 /// RSS over the pause: at its start, its peak, the growth (coordinator times, ms since the case began).
 fn rss_over(samples: &[Sample], from_ms: u64, to_ms: u64) -> (Option<u64>, Option<u64>) {
     let at_start = samples
@@ -676,7 +746,7 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
     cfg.pause_ms = (args.pause_secs * 1000.0) as u64;
     let planned = cfg.planned_messages();
     let (pause_at_ms, pause_ms) = (cfg.pause_at_ms, cfg.pause_ms);
-    let mut run = Run::start(common, &args.members, cfg).await?;
+    let mut run = Run::start(common, &args.members, cfg, true).await?;
     run.go(0.0).await?;
     let f = run.finish(args.secs, args.grace_secs, planned).await?;
     let t = &f.totals;
@@ -693,6 +763,19 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
         .metrics_before
         .as_deref()
         .and_then(|m| sampler::prom_sum(m, sampler::SLOW_CONSUMER_DISCONNECTS));
+    // The server's own buffering shows once the kernel holds no more: compare
+    // its RSS growth then with the growth before the pause (history ring and
+    // ordinary traffic, which go on all along).
+    let kernel_full = kernel_full_at(&f.samples, from, to, 2_000);
+    let baseline_from = f.go_ms + (pause_at_ms / 4).min(2_000);
+    let slope_before = rss_slope(&f.samples, baseline_from, from);
+    let slope_full = kernel_full.and_then(|k| rss_slope(&f.samples, k, to));
+    let max_queue = f
+        .samples
+        .iter()
+        .filter(|s| s.t_ms >= from && s.t_ms <= to)
+        .filter_map(|s| s.max_send_queue)
+        .max();
     metrics.insert(
         "rss_during_pause".into(),
         json!({
@@ -700,6 +783,10 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
             "peak_kib": rss_peak_pause,
             "growth_kib": growth,
             "bytes_published_while_paused": pause_bytes,
+            "max_send_queue_bytes": max_queue,
+            "kernel_full_ms_after_pause": kernel_full.map(|k| k.saturating_sub(from)),
+            "slope_before_pause_kib_per_s": slope_before.map(round1),
+            "slope_while_kernel_full_kib_per_s": slope_full.map(round1),
         }),
     );
     let server_drop_ms = first_counter_rise(&f.samples, before_counter)
@@ -822,6 +909,7 @@ mod tests {
             t_ms,
             rss_kib: Some(kib),
             slow_consumer_disconnects: c,
+            max_send_queue: None,
         };
         let samples = [
             s(0, 100, Some(0.0)),
@@ -834,5 +922,48 @@ mod tests {
         assert_eq!(first_counter_rise(&samples, Some(0.0)), Some(1000));
         assert_eq!(first_counter_rise(&samples, Some(1.0)), None);
         assert_eq!(first_counter_rise(&[s(0, 1, None)], None), None);
+    }
+
+    fn at(t_ms: u64, rss: u64, queue: u64) -> Sample {
+        Sample {
+            t_ms,
+            rss_kib: Some(rss),
+            slow_consumer_disconnects: None,
+            max_send_queue: Some(queue),
+        }
+    }
+
+    #[test]
+    fn rss_slopes() {
+        let line: Vec<Sample> = (0..10).map(|i| at(i * 500, 1000 + i * 50, 0)).collect();
+        let slope = rss_slope(&line, 0, 10_000).expect("slope");
+        assert!((slope - 100.0).abs() < 1e-9, "{slope}");
+        assert_eq!(rss_slope(&line, 0, 600), None, "two samples");
+        let flat: Vec<Sample> = (0..5).map(|i| at(i * 500, 7, 0)).collect();
+        assert_eq!(rss_slope(&flat, 0, 5_000), Some(0.0));
+    }
+
+    #[test]
+    fn kernel_fills_then_plateaus() {
+        // The queue grows 400 KB/s from 10 s and stops near 3.8 MB, about 9.5 s in.
+        let samples: Vec<Sample> = (0..=60)
+            .map(|i| {
+                let t = i * 500;
+                let q = if t < 10_000 {
+                    1_000
+                } else {
+                    ((t - 10_000) * 400).min(3_800_000)
+                };
+                at(t, 0, q)
+            })
+            .collect();
+        assert_eq!(
+            kernel_full_at(&samples, 10_000, 30_000, 2_000),
+            Some(19_500)
+        );
+        // A pause the kernel absorbs whole: still growing at its end.
+        assert_eq!(kernel_full_at(&samples, 10_000, 19_000, 2_000), None);
+        // Nothing backed up at all.
+        assert_eq!(kernel_full_at(&samples, 0, 9_000, 0), None);
     }
 }

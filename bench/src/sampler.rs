@@ -1,6 +1,9 @@
-//! The server watched over a whole case: its RSS on a fixed period, and
+//! The server watched over a whole case: its RSS on a fixed period,
 //! iorelay's Prometheus counters from `/metrics` when it serves them (the
-//! peers answer 404, and their counters are then "n/a").
+//! peers answer 404, and their counters are then "n/a"), and on request the
+//! kernel's send queue of the server's most backed-up connection (how much a
+//! member that stopped reading leaves in the kernel before the server's own
+//! buffers are reached).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -27,6 +30,9 @@ pub struct Sample {
     pub rss_kib: Option<u64>,
     /// [`SLOW_CONSUMER_DISCONNECTS`] then (`None`: not served).
     pub slow_consumer_disconnects: Option<f64>,
+    /// Largest send queue (bytes not yet acknowledged by the peer) among the
+    /// server's established connections (`None`: not watched).
+    pub max_send_queue: Option<u64>,
 }
 
 /// Samples the server every `period` until [`Sampler::finish`].
@@ -36,8 +42,16 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling `pids` (and `/metrics` of `metrics`); times count from `t0`.
-    pub fn start(pids: Vec<u32>, metrics: Option<Target>, period: Duration, t0: Instant) -> Self {
+    /// Starts sampling `pids`, `/metrics` of `metrics` and, when
+    /// `send_queues` is set, the send queues of the connections on that
+    /// server port; times count from `t0`.
+    pub fn start(
+        pids: Vec<u32>,
+        metrics: Option<Target>,
+        send_queues: Option<u16>,
+        period: Duration,
+        t0: Instant,
+    ) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let probe = Probe { pids };
@@ -61,6 +75,7 @@ impl Sampler {
                     t_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
                     rss_kib: probe.rss_kib(),
                     slow_consumer_disconnects: slow,
+                    max_send_queue: send_queues.and_then(max_send_queue),
                 });
             }
             out
@@ -107,6 +122,36 @@ impl MetricsScraper {
             Ok(Err(_)) | Err(_) => None,
         }
     }
+}
+
+/// The largest send queue among established TCP connections whose local port
+/// is `port` (from /proc/net/tcp and tcp6).
+pub fn max_send_queue(port: u16) -> Option<u64> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .filter_map(|table| max_send_queue_in(&table, port))
+        .max()
+}
+
+/// [`max_send_queue`] of one /proc/net/tcp table.
+pub fn max_send_queue_in(table: &str, port: u16) -> Option<u64> {
+    const ESTABLISHED: &str = "01";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1)?;
+            let state = fields.nth(1)?;
+            let queues = fields.next()?;
+            let local_port = u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()?;
+            if local_port != port || state != ESTABLISHED {
+                return None;
+            }
+            u64::from_str_radix(queues.split_once(':')?.0, 16).ok()
+        })
+        .max()
 }
 
 /// The samples of metric `name` in Prometheus text: labels and value.
@@ -202,11 +247,27 @@ iorelay_odd{a="x,\"y\"",b="z"} 7
         assert_eq!(odd[0].1, 7.0);
     }
 
+    #[test]
+    fn send_queues_of_the_servers_connections() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:9B27 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:9B27 0200007F:D2F0 01 0039C0BE:00000000 01:00000016 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 0100007F:9B27 0300007F:D2F1 01 00000400:00000000 01:00000016 00000000     0        0 3 1 0 20 4 30 10 -1
+   3: 0200007F:D2F0 0100007F:9B27 01 00000000:0001CDF4 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1
+   4: 0100007F:9B27 0400007F:D2F2 06 00FFFFFF:00000000 00:00000000 00000000     0        0 5 1 0 20 4 30 10 -1
+";
+        // Port 0x9B27 = 39719; the client end (row 3) and the TIME_WAIT row (4) do not count.
+        assert_eq!(max_send_queue_in(table, 39719), Some(0x0039_C0BE));
+        assert_eq!(max_send_queue_in(table, 1), None);
+        assert_eq!(max_send_queue_in("header only", 39719), None);
+    }
+
     #[tokio::test]
     async fn sampler_collects_until_finished() {
         let sampler = Sampler::start(
             vec![std::process::id()],
             None,
+            Some(1),
             Duration::from_millis(5),
             Instant::now(),
         );

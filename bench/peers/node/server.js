@@ -6,7 +6,8 @@
 //          message {room, text} -> `message` {id, room, from, text, ts} to everyone in the room, ack {ok, id, ts};
 //          history {room, after, limit} -> ack {ok, messages (id > after, oldest first), has_more}
 // CHAT_PRESENCE=0 makes join a simple join (no presence events), as the plain
-// socket.io server of issue #12 had; CHAT_HISTORY sets the history ring (200).
+// socket.io server of issue #12 had; CHAT_HISTORY sets the history ring (200),
+// CHAT_MAX_TEXT the longest text (2000).
 // Production settings: the `ws` engine with bufferutil, no per-message deflate, no logging.
 // Optional Redis adapter (REDIS_URL) for the cluster scenario. Listens on loopback only.
 'use strict';
@@ -22,7 +23,7 @@ const MAX_ROOMS = 50;
 const HISTORY = Number(process.env.CHAT_HISTORY || 200);
 const PRESENCE = process.env.CHAT_PRESENCE !== '0';
 const JOIN_HISTORY = 50;
-const MAX_TEXT = 2000;
+const MAX_TEXT = Number(process.env.CHAT_MAX_TEXT || 2000);
 
 if (!/^127\./.test(HOST) && HOST !== 'localhost') {
   console.error('peer: listen on loopback only');

@@ -12,7 +12,8 @@ Same contract as iorelay:
          message {room, text} -> `message` {id, room, from, text, ts} to the room, ack {ok, id, ts};
          history {room, after, limit} -> ack {ok, messages (id > after, oldest first), has_more}
 CHAT_PRESENCE=0 makes join a simple join (no presence events), as the plain
-Flask-SocketIO server of issue #12 had; CHAT_HISTORY sets the history ring (200).
+Flask-SocketIO server of issue #12 had; CHAT_HISTORY sets the history ring (200),
+CHAT_MAX_TEXT the longest text (2000).
 Optional Redis manager (REDIS_URL) for the cluster scenario. Listens on loopback only.
 """
 
@@ -32,7 +33,7 @@ MAX_ROOMS = 50
 HISTORY = int(os.environ.get("CHAT_HISTORY", "200"))
 PRESENCE = os.environ.get("CHAT_PRESENCE") != "0"
 JOIN_HISTORY = 50
-MAX_TEXT = 2000
+MAX_TEXT = int(os.environ.get("CHAT_MAX_TEXT", "2000"))
 
 if not (HOST.startswith("127.") or HOST == "localhost"):
     sys.exit("peer: listen on loopback only")

@@ -17,6 +17,12 @@ Node socket.io 0 lost, 13 / 90 ms, 28 KB; Flask-SocketIO 0 lost, 41 / 130 ms, 56
 /// Presence bytes per member may grow this much faster than the room and still count as linear.
 const LINEAR_SLACK: f64 = 1.5;
 
+/// Server RSS counts as bounded while the kernel holds no more of the slow
+/// member's data if it grows at most this much faster than before the pause…
+const RSS_SLOPE_FACTOR: f64 = 1.5;
+/// … plus this many KiB/s (allocator noise).
+const RSS_SLOPE_SLACK: f64 = 64.0;
+
 /// Which client played the members of a case (the load tool's cases end in `-rust`).
 fn members_client(case: &str) -> &'static str {
     if case.ends_with("-rust") {
@@ -44,7 +50,7 @@ fn show(x: Option<f64>) -> String {
 
 /// Bytes as B, KiB or MiB.
 pub fn fmt_bytes(b: f64) -> String {
-    if b >= 10.0 * 1024.0 * 1024.0 {
+    if b >= 1024.0 * 1024.0 {
         format!("{} MiB", fmt_num(b / 1024.0 / 1024.0))
     } else if b >= 10.0 * 1024.0 {
         format!("{} KiB", fmt_num(b / 1024.0))
@@ -142,10 +148,11 @@ fn join_storm_table(results: &Results, cases: &[&str]) -> String {
 
 fn slow_consumer_table(results: &Results, cases: &[&str]) -> String {
     let mut out = String::from(
-        "| members | members' client | server | bystanders lost | bystanders p50 / p99, ms | slow member stopped reading | disconnected (reason; noticed at, ms after publishing began) | server counted the drop, ms after the pause began | gaps at the end (without catch-up) | server RSS at pause → peak during it, KiB |\n\
-         |---:|---|---|---:|---:|---|---|---:|---:|---:|\n",
+        "| members | members' client | server | bystanders lost | bystanders p50 / p99, ms | slow member stopped reading | kernel send queue full, s into the pause (max) | disconnected (reason; noticed, s after publishing began) | server counted the drop, s into the pause | gaps at the end (without catch-up) | server RSS growth before the pause → while the kernel was full, KiB/s |\n\
+         |---:|---|---|---:|---:|---|---|---|---:|---:|---:|\n",
     );
     let sm = "/metrics/slow_member";
+    let pause = "/metrics/rss_during_pause";
     for case in cases {
         for server in servers(results) {
             if results.get(*case).and_then(|m| m.get(&server)).is_none() {
@@ -153,6 +160,7 @@ fn slow_consumer_table(results: &Results, cases: &[&str]) -> String {
             }
             let n = |p: &str| num(results, case, &server, p);
             let s = |p: &str| get(results, case, &server, &format!("{sm}/{p}"));
+            let secs = |ms: Option<f64>| ms.map_or_else(|| "n/a".into(), |ms| fmt_num(ms / 1000.0));
             let stopped = match s("stopped_reading").and_then(Value::as_bool) {
                 Some(true) => "yes (0 bytes read after 1 s)".into(),
                 Some(false) => format!(
@@ -169,15 +177,19 @@ fn slow_consumer_table(results: &Results, cases: &[&str]) -> String {
                     s("pause_error").and_then(Value::as_str).unwrap_or("?")
                 ),
             };
+            let kernel = format!(
+                "{} ({})",
+                n(&format!("{pause}/kernel_full_ms_after_pause"))
+                    .map_or_else(|| "never".into(), |ms| fmt_num(ms / 1000.0)),
+                n(&format!("{pause}/max_send_queue_bytes")).map_or_else(|| "–".into(), fmt_bytes)
+            );
             let disconnected = if s("disconnected").and_then(Value::as_bool) == Some(true) {
                 format!(
                     "yes ({}; {})",
                     s("disconnect_reason")
                         .and_then(Value::as_str)
                         .unwrap_or("?"),
-                    s("noticed_disconnect_at_ms")
-                        .and_then(Value::as_f64)
-                        .map_or_else(|| "?".into(), fmt_num)
+                    secs(s("noticed_disconnect_at_ms").and_then(Value::as_f64))
                 )
             } else {
                 "no".into()
@@ -189,20 +201,18 @@ fn slow_consumer_table(results: &Results, cases: &[&str]) -> String {
             );
             let rss = format!(
                 "{} → {}",
-                show(n("/metrics/rss_during_pause/at_pause_kib")),
-                show(n("/metrics/rss_during_pause/peak_kib"))
+                show(n(&format!("{pause}/slope_before_pause_kib_per_s"))),
+                show(n(&format!("{pause}/slope_while_kernel_full_kib_per_s")))
             );
             let _ = writeln!(
                 out,
-                "| {} | {} | {server} | {} | {} / {} | {stopped} | {disconnected} | {} | {gaps} | {rss} |",
+                "| {} | {} | {server} | {} | {} / {} | {stopped} | {kernel} | {disconnected} | {} | {gaps} | {rss} |",
                 show(n("/params/common/clients")),
                 members_client(case),
                 lost_cell(results, case, &server, "/metrics"),
                 show(n("/latency/p50_ms")),
                 show(n("/latency/p99_ms")),
-                s("server_counted_disconnect_ms_after_pause")
-                    .and_then(Value::as_f64)
-                    .map_or_else(|| "n/a".into(), fmt_num),
+                secs(s("server_counted_disconnect_ms_after_pause").and_then(Value::as_f64)),
             );
         }
     }
@@ -284,23 +294,32 @@ fn targets(results: &Results) -> String {
         if results.contains_key(&sc) {
             let (text, met) = lost("slow-consumer");
             line("slow consumer: bystanders lose 0", client, text, met);
-            let growth = n("slow-consumer", "/metrics/rss_during_pause/growth_kib");
-            let paused = n(
+            let before = n(
                 "slow-consumer",
-                "/metrics/rss_during_pause/bytes_published_while_paused",
+                "/metrics/rss_during_pause/slope_before_pause_kib_per_s",
+            );
+            let full = n(
+                "slow-consumer",
+                "/metrics/rss_during_pause/slope_while_kernel_full_kib_per_s",
             );
             line(
-                "slow consumer: server RSS bounded (grows less than half of what was published during the pause)",
+                "slow consumer: server RSS bounded (once the kernel holds no more, it grows no faster than before the pause)",
                 client,
-                match (growth, paused) {
-                    (Some(g), Some(p)) => format!(
-                        "+{} KiB during the pause; {} published meanwhile",
-                        fmt_num(g),
-                        fmt_bytes(p)
+                match (before, full) {
+                    (Some(b), Some(f)) => format!(
+                        "{} KiB/s before the pause, {} KiB/s while the kernel was full",
+                        fmt_num(b),
+                        fmt_num(f)
                     ),
+                    (Some(_), None) => {
+                        "the kernel held the whole pause: the server's buffers were not reached"
+                            .into()
+                    }
                     _ => "–".into(),
                 },
-                growth.zip(paused).map(|(g, p)| g * 1024.0 < p / 2.0),
+                before
+                    .zip(full)
+                    .map(|(b, f)| f <= RSS_SLOPE_FACTOR * b.max(0.0) + RSS_SLOPE_SLACK),
             );
             let slow = |p: &str| {
                 get(
@@ -429,7 +448,9 @@ mod tests {
                 "params": {"common": {"clients": 102}, "rate": 100, "secs": 30, "pause_at_secs": 2, "pause_secs": 20, "text_len": 1000},
                 "metrics": {
                     "lost": 0, "loss_pct": 0, "connect_failures": 0,
-                    "rss_during_pause": {"at_pause_kib": 20_000, "peak_kib": 20_300, "growth_kib": 300, "bytes_published_while_paused": 2_200_000},
+                    "rss_during_pause": {"at_pause_kib": 20_000, "peak_kib": 28_300, "growth_kib": 8_300, "bytes_published_while_paused": 8_200_000,
+                                         "max_send_queue_bytes": 3_800_000, "kernel_full_ms_after_pause": 9_500,
+                                         "slope_before_pause_kib_per_s": 410.0, "slope_while_kernel_full_kib_per_s": 420.0},
                     "slow_member": {"paused": true, "stopped_reading": true, "disconnected": true, "disconnect_reason": "transport close",
                                     "noticed_disconnect_at_ms": 22_010.0, "gaps": 0, "gaps_without_catch_up": 1_990,
                                     "server_counted_disconnect_ms_after_pause": 1500},
@@ -473,7 +494,7 @@ mod tests {
             .find(|l| l.starts_with("| 102 |"))
             .expect("slow-consumer row");
         assert!(
-            slow.contains("| yes (0 bytes read after 1 s) | yes (transport close; 22,010) | 1,500 | 0 (1,990) | 20,000 → 20,300 |"),
+            slow.contains("| yes (0 bytes read after 1 s) | 9.50 (3.62 MiB) | yes (transport close; 22.0) | 1.50 | 0 (1,990) | 410 → 420 |"),
             "{slow}"
         );
     }
@@ -498,6 +519,17 @@ mod tests {
         assert!(row("| presence bytes", "iorelay-bench").ends_with("| yes |"));
         assert!(row("| slow consumer: bystanders", "socket.io-client").ends_with("| yes |"));
         assert!(row("| slow consumer: server RSS", "socket.io-client").ends_with("| yes |"));
+        let mut unbounded = sample();
+        unbounded
+            .get_mut("slow-consumer")
+            .and_then(|m| m.get_mut("iorelay"))
+            .expect("doc")["metrics"]["rss_during_pause"]["slope_while_kernel_full_kib_per_s"] =
+            json!(830.0);
+        let t2 = targets(&unbounded);
+        assert!(
+            t2.contains("410 KiB/s before the pause, 830 KiB/s while the kernel was full | no |"),
+            "{t2}"
+        );
         assert!(row("| slow consumer: disconnected", "socket.io-client").ends_with("| yes |"));
         assert!(
             !t.contains("slow consumer: bystanders lose 0 | iorelay-bench"),
