@@ -246,7 +246,6 @@ struct Run {
     ready_ms: u64,
     go_ms: u64,
     cpu0: Option<f64>,
-    load_cpu0: f64,
 }
 
 /// What a [`Run`] ends with.
@@ -288,6 +287,7 @@ impl Run {
             pids: common.server_pids.clone(),
         };
         let rss_before = probe.rss_kib();
+        let cpu0 = probe.cpu_secs();
         let metrics_before = MetricsScraper::new(target.clone()).scrape().await;
         let sampler = Sampler::start(
             common.server_pids.clone(),
@@ -300,7 +300,7 @@ impl Run {
             ClientKind::Rust => Launcher::SelfExe,
             ClientKind::Node => Launcher::Node(members.node_worker.clone()),
         };
-        let mut workers = Workers::spawn(common, cfg, &launcher).await?;
+        let mut workers = Workers::spawn(common, cfg, &launcher, true).await?;
         let ready = workers
             .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
             .await?;
@@ -315,8 +315,7 @@ impl Run {
             rss_before,
             metrics_before,
             sampler,
-            cpu0: probe.cpu_secs(),
-            load_cpu0: workers.cpu_secs(),
+            cpu0,
             probe,
             workers,
             ready,
@@ -357,7 +356,8 @@ impl Run {
         }
         let end_ms = millis(self.t0.elapsed());
         let server_cpu = opt_diff(self.probe.cpu_secs(), self.cpu0);
-        let load_cpu = self.workers.cpu_secs() - self.load_cpu0;
+        // The members' processes, from their start (the join storm included).
+        let load_cpu = self.workers.cpu_secs();
         let rss_after = self.probe.rss_kib();
         let metrics_after = MetricsScraper::new(self.target.clone()).scrape().await;
         let samples = self.sampler.finish().await;
@@ -477,7 +477,7 @@ impl Finished {
             "slow_consumer_disconnects": self.counter_delta(sampler::SLOW_CONSUMER_DISCONNECTS),
             "server_disconnects_by_reason": self.disconnects_by_reason(),
             "server_cpu_secs": self.server_cpu.map(round3),
-            "server_cpu_cores": self.server_cpu.map(|c| round3(c / (self.end_ms.saturating_sub(self.ready_ms).max(1) as f64 / 1000.0))),
+            "server_cpu_cores": self.server_cpu.map(|c| round3(c / (self.end_ms.max(1) as f64 / 1000.0))),
             "load_cpu_secs": round3(self.load_cpu),
             "window_secs": round3(window),
         }) else {

@@ -197,10 +197,14 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
+    /// Starts the worker processes; with `solo_first`, client 0 (a room's
+    /// publisher) gets a process of its own, so the others' work does not
+    /// delay its sends.
     pub(crate) async fn spawn(
         common: &CommonArgs,
         base: WorkerConfig,
         launcher: &Launcher,
+        solo_first: bool,
     ) -> Result<Workers> {
         if common.clients == 0 {
             bail!("--clients must be at least 1");
@@ -208,9 +212,11 @@ impl Workers {
         let procs = if common.procs > 0 {
             common.procs
         } else {
-            common.clients.div_ceil(common.max_per_proc.max(1))
-        }
-        .clamp(1, common.clients);
+            usize::from(solo_first)
+                + (common.clients - usize::from(solo_first)).div_ceil(common.max_per_proc.max(1))
+        };
+        let shares = worker_shares(common.clients, procs, solo_first);
+        let procs = shares.len();
         let exe = std::env::current_exe().context("own executable")?;
         if let Launcher::Node(script) = launcher
             && !script.is_file()
@@ -225,8 +231,7 @@ impl Workers {
         let mut stdins = Vec::new();
         let mut pids = Vec::new();
         let mut first = 0;
-        for k in 0..procs {
-            let clients = common.clients / procs + usize::from(k < common.clients % procs);
+        for (k, &clients) in shares.iter().enumerate() {
             let cfg = WorkerConfig {
                 index: k,
                 first_client: first,
@@ -418,6 +423,22 @@ impl Workers {
     }
 }
 
+/// Clients per worker process: `clients` spread evenly over `procs` (1 to
+/// `clients` of them); with `solo_first` the first process holds client 0 alone.
+pub fn worker_shares(clients: usize, procs: usize, solo_first: bool) -> Vec<usize> {
+    let even = |n: usize, p: usize| -> Vec<usize> {
+        let p = p.clamp(1, n.max(1));
+        (0..p).map(|k| n / p + usize::from(k < n % p)).collect()
+    };
+    if solo_first && procs >= 2 && clients >= 2 {
+        let mut out = vec![1];
+        out.extend(even(clients - 1, procs - 1));
+        out
+    } else {
+        even(clients, procs)
+    }
+}
+
 fn merge_errors(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k).or_insert(0) += v;
@@ -584,6 +605,7 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
         common,
         base_config(common, Scenario::Idle),
         &Launcher::SelfExe,
+        false,
     )
     .await?;
     let ready = workers
@@ -743,7 +765,7 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     let rss_before = probe.rss_kib();
     let mut base = base_config(common, Scenario::Fanout);
     base.room = args.room.clone();
-    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe).await?;
+    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe, false).await?;
     let ready = workers
         .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
         .await?;
@@ -918,7 +940,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     base.chat_rate = args.rate;
     base.chat_duration_ms = (args.secs * 1000.0) as u64;
     base.chat_text_len = args.text_len;
-    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe).await?;
+    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe, false).await?;
     let ready = workers
         .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
         .await?;
@@ -1048,6 +1070,22 @@ mod tests {
             "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 100 0 0";
         assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn clients_are_shared_out_over_workers() {
+        assert_eq!(worker_shares(10, 3, false), vec![4, 3, 3]);
+        assert_eq!(worker_shares(2, 5, false), vec![1, 1]);
+        assert_eq!(worker_shares(1000, 3, true), vec![1, 500, 499]);
+        assert_eq!(
+            worker_shares(1000, 1, true),
+            vec![1000],
+            "one process holds all"
+        );
+        assert_eq!(worker_shares(3, 9, true), vec![1, 1, 1]);
+        for (n, p, solo) in [(5000, 11, true), (777, 4, false), (1, 1, true)] {
+            assert_eq!(worker_shares(n, p, solo).iter().sum::<usize>(), n);
+        }
     }
 
     #[test]
