@@ -373,9 +373,18 @@ function done() {
     distinct: [...distinct.entries()], duplicates: st.duplicates,
     presence_bytes_total: presenceTotal, presence_bytes_max: presenceMax, presence_events: presenceEvents,
     publish_first_us: st.publishFirst, publish_last_us: st.publishLast, error_events: st.errorEvents,
-    slow: slowReport,
+    slow: slowReport, loop_lag_max_ms: Math.max(0, loopLagMax),
   });
 }
+
+// How late a 100 ms timer fires: the event loop was busy (parsing) that long.
+let loopLagMax = 0;
+let lagCheck = nowUs();
+setInterval(() => {
+  const t = nowUs();
+  loopLagMax = Math.max(loopLagMax, (t - lagCheck) / 1000 - 100);
+  lagCheck = t;
+}, 100);
 
 const progress = setInterval(() => {
   emit({ type: 'progress', alive: st.alive, received: st.received, acks: st.acks });

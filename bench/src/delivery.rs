@@ -164,6 +164,10 @@ pub struct Totals {
     pub ack_latency: Latency,
     /// The slow member's story.
     pub slow: Option<SlowReport>,
+    /// Worst lateness of a member process's 100 ms timer, ms (its event loop or runtime was busy).
+    pub loop_lag_max_ms: f64,
+    /// The same for the publisher's process.
+    pub publisher_loop_lag_max_ms: f64,
 }
 
 impl Totals {
@@ -195,6 +199,11 @@ impl Totals {
             t.ack_latency.merge_pairs(&d.ack_latency);
             if d.slow.is_some() {
                 t.slow.clone_from(&d.slow);
+            }
+            if d.publish_first_us > 0 {
+                t.publisher_loop_lag_max_ms = t.publisher_loop_lag_max_ms.max(d.loop_lag_max_ms);
+            } else {
+                t.loop_lag_max_ms = t.loop_lag_max_ms.max(d.loop_lag_max_ms);
             }
         }
         t
@@ -362,7 +371,7 @@ impl Run {
         let metrics_after = MetricsScraper::new(self.target.clone()).scrape().await;
         let samples = self.sampler.finish().await;
         let n_workers = self.workers.len();
-        let done = self.workers.stop().await?;
+        let done = self.workers.stop_within(Duration::from_secs(120)).await?;
         Ok(Finished {
             errors: all_errors(&self.ready, &done),
             totals: Totals::of(&done),
@@ -479,6 +488,8 @@ impl Finished {
             "server_cpu_secs": self.server_cpu.map(round3),
             "server_cpu_cores": self.server_cpu.map(|c| round3(c / (self.end_ms.max(1) as f64 / 1000.0))),
             "load_cpu_secs": round3(self.load_cpu),
+            "members_loop_lag_max_ms": round1(t.loop_lag_max_ms),
+            "publisher_loop_lag_max_ms": round1(t.publisher_loop_lag_max_ms),
             "window_secs": round3(window),
         }) else {
             unreachable!("json! of an object literal is an object")

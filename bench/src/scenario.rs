@@ -397,9 +397,15 @@ impl Workers {
         Ok(())
     }
 
-    pub(crate) async fn stop(mut self) -> Result<Vec<DoneReport>> {
+    pub(crate) async fn stop(self) -> Result<Vec<DoneReport>> {
+        self.stop_within(Duration::from_secs(30)).await
+    }
+
+    /// [`Workers::stop`] for workers that may be busy for a while (real
+    /// clients still parsing a backlog answer `stop` only when they get to it).
+    pub(crate) async fn stop_within(mut self, limit: Duration) -> Result<Vec<DoneReport>> {
         self.send_all("stop").await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + limit;
         let mut reports: Vec<Option<DoneReport>> = vec![None; self.len()];
         while reports.iter().any(Option::is_none) {
             let (k, msg) = tokio::time::timeout_at(deadline, self.rx.recv())

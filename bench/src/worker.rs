@@ -201,6 +201,10 @@ pub struct DoneReport {
     /// The slow member's story, from the worker that holds it.
     #[serde(default)]
     pub slow: Option<SlowReport>,
+    /// Worst lateness of a 100 ms timer in this process, ms: how long its
+    /// event loop (Node) or runtime was too busy to look at anything else.
+    #[serde(default)]
+    pub loop_lag_max_ms: f64,
 }
 
 /// What happened to the member that stopped reading (times in µs on the worker's clock).
@@ -279,6 +283,8 @@ struct Shared {
     publish_first_us: AtomicU64,
     publish_last_us: AtomicU64,
     slow: Mutex<SlowReport>,
+    /// Worst timer lateness seen, µs.
+    loop_lag_max_us: AtomicU64,
 }
 
 /// One room member's counters, shared so the final report can read them.
@@ -412,8 +418,10 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         publish_first_us: AtomicU64::new(0),
         publish_last_us: AtomicU64::new(0),
         slow: Mutex::new(SlowReport::default()),
+        loop_lag_max_us: AtomicU64::new(0),
         cfg,
     });
+    tokio::spawn(watch_loop_lag(shared.clone()));
     let start = Instant::now();
     for i in 0..shared.cfg.clients {
         tokio::spawn(client_task(shared.clone(), i));
@@ -497,9 +505,24 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         publish_last_us: shared.publish_last_us.load(Ordering::Relaxed),
         error_events: shared.error_events.load(Ordering::Relaxed),
         slow,
+        loop_lag_max_ms: shared.loop_lag_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
     };
     emit(&WorkerMsg::Done(Box::new(report)));
     Ok(())
+}
+
+/// How late a 100 ms timer fires: the runtime was busy that long.
+async fn watch_loop_lag(shared: Arc<Shared>) {
+    const PERIOD: Duration = Duration::from_millis(100);
+    loop {
+        let t0 = Instant::now();
+        tokio::time::sleep(PERIOD).await;
+        let late = t0.elapsed().saturating_sub(PERIOD);
+        shared.loop_lag_max_us.fetch_max(
+            u64::try_from(late.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 async fn client_task(shared: Arc<Shared>, i: usize) {

@@ -105,8 +105,8 @@ fn machine(dir: &Path, case: &str) -> String {
 
 fn join_storm_table(results: &Results, cases: &[&str]) -> String {
     let mut out = String::from(
-        "| members | members' client | server | joined / failed | lost | p50 / p99, ms | RSS per conn. peak / after, KiB | presence per member mean / max | slow-consumer disconnects | members disconnected | load avg |\n\
-         |---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| members | members' client | server | joined / failed | lost | p50 / p99, ms | RSS per conn. peak / after, KiB | presence per member mean / max | slow-consumer disconnects | members disconnected | members' busiest process stalled, ms | load avg |\n\
+         |---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for case in cases {
         for server in servers(results) {
@@ -116,9 +116,9 @@ fn join_storm_table(results: &Results, cases: &[&str]) -> String {
             let n = |p: &str| num(results, case, &server, p);
             let clients = n("/params/common/clients");
             let cell = match doc.get("pending").and_then(Value::as_str) {
-                Some(why) => format!("pending: {why} | | | | | | | |"),
+                Some(why) => format!("pending: {why} | | | | | | | | |"),
                 None => format!(
-                    "{} / {} | {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |",
+                    "{} / {} | {} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |",
                     show(n("/metrics/members")),
                     show(n("/metrics/connect_failures")),
                     lost_cell(results, case, &server, "/metrics"),
@@ -130,6 +130,7 @@ fn join_storm_table(results: &Results, cases: &[&str]) -> String {
                     n("/metrics/presence_bytes_max").map_or_else(|| "–".into(), fmt_bytes),
                     n("/metrics/slow_consumer_disconnects").map_or_else(|| "n/a".into(), fmt_num),
                     show(n("/metrics/members_disconnected")),
+                    show(n("/metrics/members_loop_lag_max_ms")),
                     doc.pointer("/loadavg/0")
                         .and_then(Value::as_f64)
                         .map_or_else(|| "–".into(), fmt_num),
@@ -405,7 +406,7 @@ mod tests {
                 "members": clients, "connect_failures": 0, "lost": lost, "loss_pct": lost / clients / 5.0,
                 "rss_peak_per_conn_kib": rss, "rss_after_per_conn_kib": rss / 2.0,
                 "presence_bytes_mean": presence, "presence_bytes_max": presence * 2.0,
-                "slow_consumer_disconnects": null, "members_disconnected": 0,
+                "slow_consumer_disconnects": null, "members_disconnected": 0, "members_loop_lag_max_ms": 5000.0,
             },
             "latency": {"p50_ms": p99 / 4.0, "p99_ms": p99},
         })
@@ -475,7 +476,7 @@ mod tests {
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1,000 |")).collect();
         assert_eq!(rows.len(), 3, "{md}");
         assert!(
-            rows[0].starts_with("| 1,000 | socket.io-client | iorelay | 1,000 / 0 | 31,000 (6.20%) | 1,750 / 7,000 | 220 / 110 | 16.2 MiB / 32.4 MiB | n/a | 0 | 1.50 |"),
+            rows[0].starts_with("| 1,000 | socket.io-client | iorelay | 1,000 / 0 | 31,000 (6.20%) | 1,750 / 7,000 | 220 / 110 | 16.2 MiB / 32.4 MiB | n/a | 0 | 5,000 | 1.50 |"),
             "{}",
             rows[0]
         );
