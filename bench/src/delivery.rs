@@ -82,8 +82,9 @@ pub struct JoinStormArgs {
     /// Pause between the last join ack and the first message, seconds (the issue: none).
     #[arg(long, default_value_t = 0.0)]
     pub settle_secs: f64,
-    /// Longest wait for late messages after the last publish, seconds.
-    #[arg(long, default_value_t = 15.0)]
+    /// Longest wait for late messages after the last publish, seconds; what
+    /// has not arrived by then counts as lost.
+    #[arg(long, default_value_t = 30.0)]
     pub grace_secs: f64,
 }
 
@@ -343,7 +344,7 @@ impl Run {
     }
 
     /// Waits `secs` of publishing, then until every member has every message,
-    /// or nothing arrived for 3 s, or `grace` ran out; then stops the members.
+    /// or nothing arrived for 5 s, or `grace` ran out; then stops the members.
     async fn finish(mut self, secs: f64, grace: f64, planned: u64) -> Result<Finished> {
         self.workers.pump(Duration::from_secs_f64(secs)).await?;
         let expected = planned * self.ready.connected;
@@ -359,7 +360,7 @@ impl Run {
             if received != last {
                 last = received;
                 last_change = Instant::now();
-            } else if last_change.elapsed() > Duration::from_secs(3) {
+            } else if last_change.elapsed() > Duration::from_secs(5) {
                 break;
             }
         }
