@@ -615,7 +615,8 @@ pub fn run(dir: &Path) -> Result<()> {
         anyhow::bail!("no result files (*--*.json) in {}", dir.display());
     }
     let mut md = String::new();
-    if ROWS.iter().any(|r| results.contains_key(r.case)) {
+    let main_cases = ROWS.iter().any(|r| results.contains_key(r.case));
+    if main_cases {
         let _ = writeln!(md, "Machine: {}\n", machine_line(dir));
         md.push_str(&table(&results));
         let sizes = size_table(&results);
@@ -641,9 +642,13 @@ pub fn run(dir: &Path) -> Result<()> {
     }
     print!("{md}");
     std::fs::write(dir.join("summary.md"), &md).context("write summary.md")?;
-    let svg = chart(&results, &machine_line(dir));
-    std::fs::write(dir.join("chart.svg"), svg).context("write chart.svg")?;
-    println!("\nwrote {0}/summary.md and {0}/chart.svg", dir.display());
+    if main_cases {
+        let svg = chart(&results, &machine_line(dir));
+        std::fs::write(dir.join("chart.svg"), svg).context("write chart.svg")?;
+        println!("\nwrote {0}/summary.md and {0}/chart.svg", dir.display());
+    } else {
+        println!("\nwrote {}/summary.md", dir.display());
+    }
     Ok(())
 }
 
