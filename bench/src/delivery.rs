@@ -508,7 +508,8 @@ impl Finished {
         let slow: Vec<Value> = self
             .samples
             .iter()
-            .filter_map(|s| s.slow_consumer_disconnects.map(|v| json!([s.t_ms, v])))
+            .filter(|s| s.slow_consumer_disconnects.is_some() || s.disconnects.is_some())
+            .map(|s| json!([s.t_ms, s.slow_consumer_disconnects, s.disconnects]))
             .collect();
         let queues: Vec<Value> = self
             .samples
@@ -563,7 +564,8 @@ impl Finished {
         let (rss, slow, queues) = self.sample_series();
         doc.insert("rss_samples_kib".into(), rss);
         if let Some(slow) = slow {
-            doc.insert("slow_consumer_disconnect_samples".into(), slow);
+            // [t_ms, slow-consumer disconnects, all disconnects] (null: not served yet).
+            doc.insert("disconnect_samples".into(), slow);
         }
         if let Some(queues) = queues {
             doc.insert("max_send_queue_samples_bytes".into(), queues);
@@ -733,12 +735,25 @@ fn rss_over(samples: &[Sample], from_ms: u64, to_ms: u64) -> (Option<u64>, Optio
     (at_start, peak)
 }
 
-/// When the server counted its first slow-consumer disconnect, ms since the case began.
-fn first_counter_rise(samples: &[Sample], before: Option<f64>) -> Option<u64> {
-    let base = before.unwrap_or(0.0);
+/// When a counter first rose above its value at `after_ms`, ms since the case
+/// began. A labelled counter is absent until its first increment: absent
+/// before, present later, counts as 0 before.
+fn first_rise(
+    samples: &[Sample],
+    after_ms: u64,
+    counter: impl Fn(&Sample) -> Option<f64>,
+) -> Option<u64> {
+    samples.iter().find_map(&counter)?;
+    let base = samples
+        .iter()
+        .filter(|s| s.t_ms <= after_ms)
+        .filter_map(&counter)
+        .next_back()
+        .unwrap_or(0.0);
     samples
         .iter()
-        .find(|s| s.slow_consumer_disconnects.is_some_and(|v| v > base))
+        .filter(|s| s.t_ms > after_ms)
+        .find(|s| counter(s).is_some_and(|v| v > base))
         .map(|s| s.t_ms)
 }
 
@@ -771,10 +786,6 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
     let growth = rss_peak_pause
         .zip(rss_at_pause)
         .map(|(p, a)| p.saturating_sub(a));
-    let before_counter = f
-        .metrics_before
-        .as_deref()
-        .and_then(|m| sampler::prom_sum(m, sampler::SLOW_CONSUMER_DISCONNECTS));
     // The server's own buffering shows once the kernel holds no more: compare
     // its RSS growth then with the growth before the pause (history ring and
     // ordinary traffic, which go on all along).
@@ -801,8 +812,11 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
             "slope_while_kernel_full_kib_per_s": slope_full.map(round1),
         }),
     );
-    let server_drop_ms = first_counter_rise(&f.samples, before_counter)
-        .map(|ms| ms.saturating_sub(f.go_ms + pause_at_ms));
+    // Only the slow member has a reason to go during the pause: the first
+    // disconnect the server counts then is its.
+    let after_pause = |ms: u64| ms.saturating_sub(from);
+    let server_slow_drop = first_rise(&f.samples, from, |s| s.slow_consumer_disconnects);
+    let server_drop = first_rise(&f.samples, from, |s| s.disconnects);
     let mut story = t
         .slow
         .as_ref()
@@ -810,8 +824,12 @@ pub async fn slow_consumer(args: SlowConsumerArgs) -> Result<()> {
         .unwrap_or_else(|| json!({"error": "no report from the slow member (did it join?)"}));
     if let Some(obj) = story.as_object_mut() {
         obj.insert(
-            "server_counted_disconnect_ms_after_pause".into(),
-            json!(server_drop_ms),
+            "server_slow_consumer_disconnect_ms_after_pause".into(),
+            json!(server_slow_drop.map(after_pause)),
+        );
+        obj.insert(
+            "server_disconnect_ms_after_pause".into(),
+            json!(server_drop.map(after_pause)),
         );
     }
     metrics.insert("slow_member".into(), story.clone());
@@ -921,6 +939,7 @@ mod tests {
             t_ms,
             rss_kib: Some(kib),
             slow_consumer_disconnects: c,
+            disconnects: c.map(|c| c + 10.0),
             max_send_queue: None,
         };
         let samples = [
@@ -931,9 +950,24 @@ mod tests {
             s(2000, 400, Some(1.0)),
         ];
         assert_eq!(rss_over(&samples, 600, 1600), (Some(110), Some(150)));
-        assert_eq!(first_counter_rise(&samples, Some(0.0)), Some(1000));
-        assert_eq!(first_counter_rise(&samples, Some(1.0)), None);
-        assert_eq!(first_counter_rise(&[s(0, 1, None)], None), None);
+        assert_eq!(
+            first_rise(&samples, 0, |s| s.slow_consumer_disconnects),
+            Some(1000)
+        );
+        assert_eq!(first_rise(&samples, 600, |s| s.disconnects), Some(1000));
+        assert_eq!(
+            first_rise(&samples, 1000, |s| s.slow_consumer_disconnects),
+            None
+        );
+        assert_eq!(
+            first_rise(&[s(0, 1, None)], 0, |s| s.slow_consumer_disconnects),
+            None
+        );
+        let appears = [s(0, 1, None), s(500, 1, None), s(1000, 1, Some(1.0))];
+        assert_eq!(
+            first_rise(&appears, 600, |s| s.slow_consumer_disconnects),
+            Some(1000)
+        );
     }
 
     fn at(t_ms: u64, rss: u64, queue: u64) -> Sample {
@@ -941,6 +975,7 @@ mod tests {
             t_ms,
             rss_kib: Some(rss),
             slow_consumer_disconnects: None,
+            disconnects: None,
             max_send_queue: Some(queue),
         }
     }

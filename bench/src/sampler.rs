@@ -30,6 +30,8 @@ pub struct Sample {
     pub rss_kib: Option<u64>,
     /// [`SLOW_CONSUMER_DISCONNECTS`] then (`None`: not served).
     pub slow_consumer_disconnects: Option<f64>,
+    /// [`DISCONNECTS`], every reason together (`None`: not served).
+    pub disconnects: Option<f64>,
     /// Largest send queue (bytes not yet acknowledged by the peer) among the
     /// server's established connections (`None`: not watched).
     pub max_send_queue: Option<u64>,
@@ -64,17 +66,16 @@ impl Sampler {
                     _ = tick.tick() => {}
                     _ = stopped.changed() => break,
                 }
-                let slow = match scraper.as_mut() {
-                    Some(s) => s
-                        .scrape()
-                        .await
-                        .and_then(|text| prom_sum(&text, SLOW_CONSUMER_DISCONNECTS)),
+                let text = match scraper.as_mut() {
+                    Some(s) => s.scrape().await,
                     None => None,
                 };
+                let counter = |name| text.as_deref().and_then(|t| prom_sum(t, name));
                 out.push(Sample {
                     t_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
                     rss_kib: probe.rss_kib(),
-                    slow_consumer_disconnects: slow,
+                    slow_consumer_disconnects: counter(SLOW_CONSUMER_DISCONNECTS),
+                    disconnects: counter(DISCONNECTS),
                     max_send_queue: send_queues.and_then(max_send_queue),
                 });
             }
