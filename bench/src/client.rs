@@ -196,7 +196,7 @@ impl Client {
     pub async fn call(&mut self, nsp: &str, id: u64, array: &str) -> Result<String> {
         self.send(&proto::encode_event(nsp, Some(id), array))
             .await?;
-        self.wait_ack(nsp, id, id).await
+        self.wait_ack(nsp, id, id, &mut |_| {}).await
     }
 
     /// Like [`Client::call`], but sends the event again (with the next ack id)
@@ -214,11 +214,26 @@ impl Client {
         per_try: std::time::Duration,
         tries: u32,
     ) -> Result<(String, u32)> {
+        self.call_retry_observing(nsp, first_id, array, per_try, tries, &mut |_| {})
+            .await
+    }
+
+    /// [`Client::call_retry`] that shows every other Engine.IO packet received
+    /// meanwhile to `observe` (a join storm's `presence` events arrive then).
+    pub async fn call_retry_observing(
+        &mut self,
+        nsp: &str,
+        first_id: u64,
+        array: &str,
+        per_try: std::time::Duration,
+        tries: u32,
+        observe: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<(String, u32)> {
         let mut id = first_id;
         for attempt in 0..tries.max(1) {
             self.send(&proto::encode_event(nsp, Some(id), array))
                 .await?;
-            match tokio::time::timeout(per_try, self.wait_ack(nsp, first_id, id)).await {
+            match tokio::time::timeout(per_try, self.wait_ack(nsp, first_id, id, observe)).await {
                 Ok(result) => return result.map(|data| (data, attempt)),
                 Err(_) => id += 1,
             }
@@ -226,8 +241,15 @@ impl Client {
         bail!("no ack after {} tries", tries.max(1))
     }
 
-    /// Waits for an ack on `nsp` with an id in `lo..=hi`, answering pings.
-    async fn wait_ack(&mut self, nsp: &str, lo: u64, hi: u64) -> Result<String> {
+    /// Waits for an ack on `nsp` with an id in `lo..=hi`, answering pings;
+    /// other packets go to `observe`.
+    async fn wait_ack(
+        &mut self,
+        nsp: &str,
+        lo: u64,
+        hi: u64,
+        observe: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<String> {
         loop {
             let packet = self.recv().await?;
             if self.answer_ping(&packet).await? {
@@ -246,6 +268,7 @@ impl Client {
             if p.kind == SioType::Disconnect && p.nsp == nsp {
                 bail!("disconnected from {nsp} while waiting for an ack");
             }
+            observe(&packet);
         }
     }
 }

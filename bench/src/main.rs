@@ -3,7 +3,7 @@
 //! Every scenario drives loopback servers only (127.0.0.0/8), is bounded in
 //! clients and time, prints one result line and writes a JSON file.
 
-use iorelay_bench::{report, scenario, worker};
+use iorelay_bench::{delivery, report, scenario, worker};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +26,12 @@ enum Cmd {
     Fanout(scenario::FanoutArgs),
     /// Many rooms on /chat; every client sends at a rate and awaits acks: acks/s, latency.
     Chat(scenario::ChatArgs),
+    /// N members join one /chat room at once, one publishes at a fixed rate: loss per member,
+    /// latency, presence bytes, server RSS over time (issue #12).
+    JoinStorm(delivery::JoinStormArgs),
+    /// The join storm's room with one member that stops reading: bystanders' latency and loss,
+    /// the slow member's fate and catch-up, server RSS over time (issue #12).
+    SlowConsumer(delivery::SlowConsumerArgs),
     /// Result table (Markdown) and chart (SVG) from the JSON files of a results folder.
     Report {
         /// Results folder.
@@ -86,6 +92,8 @@ fn run_async(cmd: Cmd) -> anyhow::Result<()> {
             Cmd::Idle(args) => scenario::idle(args).await,
             Cmd::Fanout(args) => scenario::fanout(args).await,
             Cmd::Chat(args) => scenario::chat(args).await,
+            Cmd::JoinStorm(args) => delivery::join_storm(args).await,
+            Cmd::SlowConsumer(args) => delivery::slow_consumer(args).await,
             _ => Ok(()),
         }
     });

@@ -259,6 +259,20 @@ fn find_quoted(haystack: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The text of a message in the join-storm and slow-consumer cases: send time
+/// (µs on the sender's clock), sequence number from 0, padding.
+pub fn seq_text(ts_us: u64, seq: u64, pad: &str) -> String {
+    format!("{ts_us} {seq} {pad}")
+}
+
+/// `(send time µs, sequence number)` of a [`seq_text`] (the real-client worker writes the same).
+pub fn parse_seq_text(text: &str) -> Option<(u64, u64)> {
+    let mut parts = text.splitn(3, ' ');
+    let ts = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    Some((ts, seq))
+}
+
 /// Whether an ACK's data reports success (`[{"ok":true,...}]`).
 pub fn ack_is_ok(data: &str) -> bool {
     let Some(rest) = data.find("\"ok\"").map(|p| &data[p + 4..]) else {
@@ -432,6 +446,21 @@ mod tests {
         assert_eq!(json_str_field(r#"{"text": "9 x"}"#, "text"), Some("9 x"));
         assert_eq!(leading_u64("1700 hi"), Some(1700));
         assert_eq!(leading_u64("hi"), None);
+    }
+
+    #[test]
+    fn sequenced_texts_round_trip() {
+        let text = seq_text(1_700_000_000_123_456, 42, "xxxx");
+        assert_eq!(text, "1700000000123456 42 xxxx");
+        assert_eq!(parse_seq_text(&text), Some((1_700_000_000_123_456, 42)));
+        assert_eq!(parse_seq_text("5 7"), Some((5, 7)), "no padding");
+        assert_eq!(parse_seq_text("5"), None);
+        assert_eq!(parse_seq_text("hello 7 x"), None);
+        assert_eq!(parse_seq_text("5 -1 x"), None);
+        // Inside a chat message event, as the server sends it.
+        let event = r#"["message",{"id":43,"room":"storm","from":{"id":"guest:u0","name":"u0"},"text":"99 42 xx","ts":1}]"#;
+        let text = json_str_field(event, "text").expect("text");
+        assert_eq!(parse_seq_text(text), Some((99, 42)));
     }
 
     #[test]

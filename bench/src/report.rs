@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::stats::ratio;
 
+mod delivery;
+
 /// Servers in table order; others follow alphabetically.
 const SERVER_ORDER: [&str; 4] = ["iorelay", "node", "python", "ceiling"];
 /// Ratio columns: iorelay / these.
@@ -565,11 +567,20 @@ fn targets(results: &Results) -> String {
 }
 
 fn machine_line(dir: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("machine.json")) else {
-        return "machine: unknown (no machine.json)".into();
+    machine_line_of(&dir.join("machine.json"))
+}
+
+/// The machine line of one machine file (`machine.json`, `machine-<case>.json`).
+fn machine_line_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return format!("machine: unknown (no {name})");
     };
     let Ok(m) = serde_json::from_str::<Value>(&text) else {
-        return "machine: unreadable machine.json".into();
+        return format!("machine: unreadable {name}");
     };
     let s = |k: &str| {
         m.get(k)
@@ -604,15 +615,19 @@ pub fn run(dir: &Path) -> Result<()> {
         anyhow::bail!("no result files (*--*.json) in {}", dir.display());
     }
     let mut md = String::new();
-    let _ = writeln!(md, "Machine: {}\n", machine_line(dir));
-    md.push_str(&table(&results));
-    let sizes = size_table(&results);
-    if !sizes.is_empty() {
-        md.push_str("\nFan-out latency by room size (1 publisher at 10 broadcasts/s):\n\n");
-        md.push_str(&sizes);
+    let main_cases = ROWS.iter().any(|r| results.contains_key(r.case));
+    if main_cases {
+        let _ = writeln!(md, "Machine: {}\n", machine_line(dir));
+        md.push_str(&table(&results));
+        let sizes = size_table(&results);
+        if !sizes.is_empty() {
+            md.push_str("\nFan-out latency by room size (1 publisher at 10 broadcasts/s):\n\n");
+            md.push_str(&sizes);
+        }
+        md.push_str("\nTargets:\n\n");
+        md.push_str(&targets(&results));
     }
-    md.push_str("\nTargets:\n\n");
-    md.push_str(&targets(&results));
+    md.push_str(&delivery::section(&results, dir));
     let pending: Vec<String> = results
         .get("cluster")
         .map(|m| {
@@ -627,9 +642,13 @@ pub fn run(dir: &Path) -> Result<()> {
     }
     print!("{md}");
     std::fs::write(dir.join("summary.md"), &md).context("write summary.md")?;
-    let svg = chart(&results, &machine_line(dir));
-    std::fs::write(dir.join("chart.svg"), svg).context("write chart.svg")?;
-    println!("\nwrote {0}/summary.md and {0}/chart.svg", dir.display());
+    if main_cases {
+        let svg = chart(&results, &machine_line(dir));
+        std::fs::write(dir.join("chart.svg"), svg).context("write chart.svg")?;
+        println!("\nwrote {0}/summary.md and {0}/chart.svg", dir.display());
+    } else {
+        println!("\nwrote {}/summary.md", dir.display());
+    }
     Ok(())
 }
 

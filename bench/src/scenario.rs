@@ -124,19 +124,19 @@ pub struct ChatArgs {
 }
 
 /// Resident memory and CPU time of the server process(es).
-struct Probe {
-    pids: Vec<u32>,
+pub(crate) struct Probe {
+    pub pids: Vec<u32>,
 }
 
 impl Probe {
-    fn rss_kib(&self) -> Option<u64> {
+    pub(crate) fn rss_kib(&self) -> Option<u64> {
         if self.pids.is_empty() {
             return None;
         }
         self.pids.iter().map(|p| net::rss_kib(*p).ok()).sum()
     }
 
-    fn cpu_secs(&self) -> Option<f64> {
+    pub(crate) fn cpu_secs(&self) -> Option<f64> {
         if self.pids.is_empty() {
             return None;
         }
@@ -162,24 +162,33 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// Totals of the `ready` messages.
 #[derive(Debug, Default)]
-struct ReadyTotals {
-    connected: u64,
-    failed: u64,
-    polling: u64,
-    join_retries: u64,
-    connect_secs: f64,
-    connect_latency: Latency,
-    errors: BTreeMap<String, u64>,
+pub(crate) struct ReadyTotals {
+    pub connected: u64,
+    pub failed: u64,
+    pub polling: u64,
+    pub join_retries: u64,
+    pub connect_secs: f64,
+    pub connect_latency: Latency,
+    pub errors: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct Progress {
-    alive: u64,
-    received: u64,
-    acks: u64,
+pub(crate) struct Progress {
+    pub alive: u64,
+    pub received: u64,
+    pub acks: u64,
 }
 
-struct Workers {
+/// What a worker process runs.
+#[derive(Debug, Clone)]
+pub enum Launcher {
+    /// This executable's hidden `worker` subcommand: the load tool's own client.
+    SelfExe,
+    /// `node <script> --config <json>`: real socket.io-client members (bench/realclients/).
+    Node(PathBuf),
+}
+
+pub(crate) struct Workers {
     children: Vec<Child>,
     stdins: Vec<ChildStdin>,
     rx: mpsc::UnboundedReceiver<(usize, Result<WorkerMsg, String>)>,
@@ -188,24 +197,41 @@ struct Workers {
 }
 
 impl Workers {
-    async fn spawn(common: &CommonArgs, base: WorkerConfig) -> Result<Workers> {
+    /// Starts the worker processes; with `solo_first`, client 0 (a room's
+    /// publisher) gets a process of its own, so the others' work does not
+    /// delay its sends.
+    pub(crate) async fn spawn(
+        common: &CommonArgs,
+        base: WorkerConfig,
+        launcher: &Launcher,
+        solo_first: bool,
+    ) -> Result<Workers> {
         if common.clients == 0 {
             bail!("--clients must be at least 1");
         }
         let procs = if common.procs > 0 {
             common.procs
         } else {
-            common.clients.div_ceil(common.max_per_proc.max(1))
-        }
-        .clamp(1, common.clients);
+            usize::from(solo_first)
+                + (common.clients - usize::from(solo_first)).div_ceil(common.max_per_proc.max(1))
+        };
+        let shares = worker_shares(common.clients, procs, solo_first);
+        let procs = shares.len();
         let exe = std::env::current_exe().context("own executable")?;
+        if let Launcher::Node(script) = launcher
+            && !script.is_file()
+        {
+            bail!(
+                "{} not found (bench/run installs it into bench/.peers/realclients/)",
+                script.display()
+            );
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let mut children = Vec::new();
         let mut stdins = Vec::new();
         let mut pids = Vec::new();
         let mut first = 0;
-        for k in 0..procs {
-            let clients = common.clients / procs + usize::from(k < common.clients % procs);
+        for (k, &clients) in shares.iter().enumerate() {
             let cfg = WorkerConfig {
                 index: k,
                 first_client: first,
@@ -214,8 +240,19 @@ impl Workers {
                 ..base.clone()
             };
             first += clients;
-            let mut child = Command::new(&exe)
-                .arg("worker")
+            let mut command = match launcher {
+                Launcher::SelfExe => {
+                    let mut c = Command::new(&exe);
+                    c.arg("worker");
+                    c
+                }
+                Launcher::Node(script) => {
+                    let mut c = Command::new("node");
+                    c.arg(script);
+                    c
+                }
+            };
+            let mut child = command
                 .arg("--config")
                 .arg(serde_json::to_string(&cfg)?)
                 .stdin(Stdio::piped())
@@ -261,11 +298,11 @@ impl Workers {
         })
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.children.len()
     }
 
-    async fn wait_ready(&mut self, limit: Duration) -> Result<ReadyTotals> {
+    pub(crate) async fn wait_ready(&mut self, limit: Duration) -> Result<ReadyTotals> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut totals = ReadyTotals::default();
         let mut ready = vec![false; self.len()];
@@ -311,7 +348,7 @@ impl Workers {
     }
 
     /// Handles worker messages for `dur`.
-    async fn pump(&mut self, dur: Duration) -> Result<()> {
+    pub(crate) async fn pump(&mut self, dur: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + dur;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
@@ -335,7 +372,7 @@ impl Workers {
         }
     }
 
-    fn totals(&self) -> Progress {
+    pub(crate) fn totals(&self) -> Progress {
         self.progress
             .iter()
             .fold(Progress::default(), |a, p| Progress {
@@ -345,11 +382,11 @@ impl Workers {
             })
     }
 
-    fn cpu_secs(&self) -> f64 {
+    pub(crate) fn cpu_secs(&self) -> f64 {
         self.pids.iter().filter_map(|p| cpu_secs(*p)).sum()
     }
 
-    async fn send_all(&mut self, cmd: &str) -> Result<()> {
+    pub(crate) async fn send_all(&mut self, cmd: &str) -> Result<()> {
         for stdin in &mut self.stdins {
             stdin
                 .write_all(format!("{cmd}\n").as_bytes())
@@ -360,9 +397,15 @@ impl Workers {
         Ok(())
     }
 
-    async fn stop(mut self) -> Result<Vec<DoneReport>> {
+    pub(crate) async fn stop(self) -> Result<Vec<DoneReport>> {
+        self.stop_within(Duration::from_secs(30)).await
+    }
+
+    /// [`Workers::stop`] for workers that may be busy for a while (real
+    /// clients still parsing a backlog answer `stop` only when they get to it).
+    pub(crate) async fn stop_within(mut self, limit: Duration) -> Result<Vec<DoneReport>> {
         self.send_all("stop").await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + limit;
         let mut reports: Vec<Option<DoneReport>> = vec![None; self.len()];
         while reports.iter().any(Option::is_none) {
             let (k, msg) = tokio::time::timeout_at(deadline, self.rx.recv())
@@ -386,6 +429,22 @@ impl Workers {
     }
 }
 
+/// Clients per worker process: `clients` spread evenly over `procs` (1 to
+/// `clients` of them); with `solo_first` the first process holds client 0 alone.
+pub fn worker_shares(clients: usize, procs: usize, solo_first: bool) -> Vec<usize> {
+    let even = |n: usize, p: usize| -> Vec<usize> {
+        let p = p.clamp(1, n.max(1));
+        (0..p).map(|k| n / p + usize::from(k < n % p)).collect()
+    };
+    if solo_first && procs >= 2 && clients >= 2 {
+        let mut out = vec![1];
+        out.extend(even(clients - 1, procs - 1));
+        out
+    } else {
+        even(clients, procs)
+    }
+}
+
 fn merge_errors(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k).or_insert(0) += v;
@@ -394,7 +453,7 @@ fn merge_errors(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
 
 /// Every error of a run: the workers' final reports hold those of the connect
 /// phase too, except clients still pending when the phase ended.
-fn all_errors(ready: &ReadyTotals, done: &[DoneReport]) -> BTreeMap<String, u64> {
+pub(crate) fn all_errors(ready: &ReadyTotals, done: &[DoneReport]) -> BTreeMap<String, u64> {
     let mut errors: BTreeMap<String, u64> = ready
         .errors
         .iter()
@@ -407,7 +466,7 @@ fn all_errors(ready: &ReadyTotals, done: &[DoneReport]) -> BTreeMap<String, u64>
     errors
 }
 
-fn base_config(common: &CommonArgs, scenario: Scenario) -> WorkerConfig {
+pub(crate) fn base_config(common: &CommonArgs, scenario: Scenario) -> WorkerConfig {
     WorkerConfig {
         index: 0,
         scenario,
@@ -426,10 +485,15 @@ fn base_config(common: &CommonArgs, scenario: Scenario) -> WorkerConfig {
         chat_duration_ms: 0,
         chat_text_len: 48,
         threads: common.threads,
+        publish_rate: 0.0,
+        publish_ms: 0,
+        slow_client: None,
+        pause_at_ms: 0,
+        pause_ms: 0,
     }
 }
 
-fn check_targets(common: &CommonArgs) -> Result<()> {
+pub(crate) fn check_targets(common: &CommonArgs) -> Result<()> {
     if common.urls.is_empty() {
         bail!("at least one --url");
     }
@@ -440,7 +504,7 @@ fn check_targets(common: &CommonArgs) -> Result<()> {
 }
 
 /// The facts every result file carries.
-fn header(common: &CommonArgs, scenario: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn header(common: &CommonArgs, scenario: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert(
         "case".into(),
@@ -464,7 +528,7 @@ fn header(common: &CommonArgs, scenario: &str) -> serde_json::Map<String, Value>
     m
 }
 
-fn common_params(common: &CommonArgs, workers: usize) -> Value {
+pub(crate) fn common_params(common: &CommonArgs, workers: usize) -> Value {
     json!({
         "urls": common.urls,
         "protocol": common.protocol,
@@ -476,7 +540,10 @@ fn common_params(common: &CommonArgs, workers: usize) -> Value {
     })
 }
 
-fn write_result(common: &CommonArgs, doc: serde_json::Map<String, Value>) -> Result<PathBuf> {
+pub(crate) fn write_result(
+    common: &CommonArgs,
+    doc: serde_json::Map<String, Value>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(&common.out_dir)
         .with_context(|| format!("create {}", common.out_dir.display()))?;
     let case = doc
@@ -506,7 +573,7 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn summary_json(s: &stats::LatencySummary) -> Value {
+pub(crate) fn summary_json(s: &stats::LatencySummary) -> Value {
     json!({
         "count": s.count,
         "min_ms": round3(s.min_ms),
@@ -519,15 +586,15 @@ fn summary_json(s: &stats::LatencySummary) -> Value {
     })
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn round1(x: f64) -> f64 {
+pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn opt_diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn opt_diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some(a? - b?)
 }
 
@@ -540,7 +607,13 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
         pids: common.server_pids.clone(),
     };
     let rss_before = probe.rss_kib();
-    let mut workers = Workers::spawn(common, base_config(common, Scenario::Idle)).await?;
+    let mut workers = Workers::spawn(
+        common,
+        base_config(common, Scenario::Idle),
+        &Launcher::SelfExe,
+        false,
+    )
+    .await?;
     let ready = workers
         .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
         .await?;
@@ -698,7 +771,7 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
     let rss_before = probe.rss_kib();
     let mut base = base_config(common, Scenario::Fanout);
     base.room = args.room.clone();
-    let mut workers = Workers::spawn(common, base).await?;
+    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe, false).await?;
     let ready = workers
         .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
         .await?;
@@ -873,7 +946,7 @@ pub async fn chat(args: ChatArgs) -> Result<()> {
     base.chat_rate = args.rate;
     base.chat_duration_ms = (args.secs * 1000.0) as u64;
     base.chat_text_len = args.text_len;
-    let mut workers = Workers::spawn(common, base).await?;
+    let mut workers = Workers::spawn(common, base, &Launcher::SelfExe, false).await?;
     let ready = workers
         .wait_ready(Duration::from_secs(common.connect_phase_secs + 30))
         .await?;
@@ -1003,6 +1076,22 @@ mod tests {
             "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 100 0 0";
         assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn clients_are_shared_out_over_workers() {
+        assert_eq!(worker_shares(10, 3, false), vec![4, 3, 3]);
+        assert_eq!(worker_shares(2, 5, false), vec![1, 1]);
+        assert_eq!(worker_shares(1000, 3, true), vec![1, 500, 499]);
+        assert_eq!(
+            worker_shares(1000, 1, true),
+            vec![1000],
+            "one process holds all"
+        );
+        assert_eq!(worker_shares(3, 9, true), vec![1, 1, 1]);
+        for (n, p, solo) in [(5000, 11, true), (777, 4, false), (1, 1, true)] {
+            assert_eq!(worker_shares(n, p, solo).iter().sum::<usize>(), n);
+        }
     }
 
     #[test]

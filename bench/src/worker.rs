@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,8 @@ use crate::net::{self, Target};
 use crate::proto::{self, SioType};
 use crate::stats::Latency;
 
+mod room_member;
+
 /// What a worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +35,17 @@ pub enum Scenario {
     Fanout,
     /// Join a chat room, send messages with acks, receive the room's messages.
     Chat,
+    /// Everyone joins one `/chat` room at once; member 0 publishes; every member counts what it got.
+    JoinStorm,
+    /// The join storm's room with one member that stops reading for a while.
+    SlowConsumer,
+}
+
+impl Scenario {
+    /// Whether clients are members of one `/chat` room (see `room_member`).
+    pub fn is_room_member(self) -> bool {
+        matches!(self, Scenario::JoinStorm | Scenario::SlowConsumer)
+    }
 }
 
 /// A worker's share of the work.
@@ -72,6 +85,28 @@ pub struct WorkerConfig {
     pub chat_text_len: usize,
     /// Runtime threads.
     pub threads: usize,
+    /// Join-storm, slow-consumer: messages per second member 0 publishes after `go`.
+    #[serde(default)]
+    pub publish_rate: f64,
+    /// How long member 0 publishes, ms.
+    #[serde(default)]
+    pub publish_ms: u64,
+    /// Slow-consumer: the member (global index) that stops reading.
+    #[serde(default)]
+    pub slow_client: Option<usize>,
+    /// When it stops reading, ms after `go`.
+    #[serde(default)]
+    pub pause_at_ms: u64,
+    /// How long it does not read, ms.
+    #[serde(default)]
+    pub pause_ms: u64,
+}
+
+impl WorkerConfig {
+    /// Messages member 0 publishes (sequence numbers `0..planned`).
+    pub fn planned_messages(&self) -> u64 {
+        ((self.publish_rate * self.publish_ms as f64 / 1000.0).round() as u64).max(1)
+    }
 }
 
 /// Worker → coordinator messages, one JSON line each.
@@ -138,6 +173,82 @@ pub struct DoneReport {
     pub ack_latency: Vec<(u64, u64)>,
     /// Error counts by cause.
     pub errors: BTreeMap<String, u64>,
+    /// Room members (the slow one apart) by how many distinct messages each
+    /// received: `(distinct, members)`.
+    #[serde(default)]
+    pub distinct: Vec<(u64, u64)>,
+    /// Messages a member received again.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// Bytes of `presence` events, all members together (whole Engine.IO packets).
+    #[serde(default)]
+    pub presence_bytes_total: u64,
+    /// Most `presence` bytes one member received.
+    #[serde(default)]
+    pub presence_bytes_max: u64,
+    /// `presence` events received after joining.
+    #[serde(default)]
+    pub presence_events: u64,
+    /// First publish, µs on the worker's clock (0: this worker did not publish).
+    #[serde(default)]
+    pub publish_first_us: u64,
+    /// Last publish, µs.
+    #[serde(default)]
+    pub publish_last_us: u64,
+    /// `error` events the server sent (iorelay: `rate_limited`).
+    #[serde(default)]
+    pub error_events: u64,
+    /// The slow member's story, from the worker that holds it.
+    #[serde(default)]
+    pub slow: Option<SlowReport>,
+    /// Worst lateness of a 100 ms timer in this process, ms: how long its
+    /// event loop (Node) or runtime was too busy to look at anything else.
+    #[serde(default)]
+    pub loop_lag_max_ms: f64,
+}
+
+/// What happened to the member that stopped reading (times in µs on the worker's clock).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlowReport {
+    /// It did stop reading.
+    pub paused: bool,
+    /// Why it could not.
+    pub pause_error: Option<String>,
+    /// When it stopped reading.
+    pub paused_at_us: Option<u64>,
+    /// When it read again.
+    pub resumed_at_us: Option<u64>,
+    /// Bytes its TCP socket read while paused (real clients; `None`: not measured).
+    pub bytes_read_during_pause: Option<u64>,
+    /// The same from one second into the pause (0: it really stopped reading).
+    pub bytes_read_after_first_second: Option<u64>,
+    /// Times it found itself disconnected.
+    pub disconnects: u64,
+    /// When it first noticed (it cannot while it does not read).
+    pub disconnected_at_us: Option<u64>,
+    /// Why, as its client library put it.
+    pub disconnect_reason: Option<String>,
+    /// Reconnects.
+    pub reconnects: u64,
+    /// First reconnect.
+    pub reconnected_at_us: Option<u64>,
+    /// What went wrong re-joining or catching up.
+    pub resync_error: Option<String>,
+    /// `history` pages asked for.
+    pub history_pages: u64,
+    /// Messages they held.
+    pub history_messages: u64,
+    /// When the catch-up ended.
+    pub caught_up_at_us: Option<u64>,
+    /// Distinct messages received live.
+    pub live_seen: u64,
+    /// Distinct messages it has at the end (live, join reply, history).
+    pub seen: u64,
+    /// Sequence numbers it never got, as `[first, last]` runs (the first 20).
+    pub missing_ranges: Vec<(u64, u64)>,
+    /// Highest message id seen.
+    pub last_seen_id: u64,
 }
 
 struct Shared {
@@ -163,6 +274,46 @@ struct Shared {
     ack_latency: Mutex<Latency>,
     connect_latency: Mutex<Latency>,
     errors: Mutex<BTreeMap<String, u64>>,
+    /// Room members' own counters, by local client index.
+    members: Vec<MemberSlot>,
+    /// Set when `ready` went out: clients set up later are not members.
+    ready_sent: AtomicBool,
+    duplicates: AtomicU64,
+    error_events: AtomicU64,
+    publish_first_us: AtomicU64,
+    publish_last_us: AtomicU64,
+    slow: Mutex<SlowReport>,
+    /// Worst timer lateness seen, µs.
+    loop_lag_max_us: AtomicU64,
+}
+
+/// One room member's counters, shared so the final report can read them.
+struct MemberSlot {
+    /// Joined before `ready`.
+    joined: AtomicBool,
+    /// Bytes of `presence` events received (whole Engine.IO packets).
+    presence_bytes: AtomicU64,
+    /// `presence` events received.
+    presence_events: AtomicU64,
+    /// By sequence number: see [`room_member::UNSEEN`] and the marks beside it.
+    seen: Mutex<Vec<u8>>,
+    /// Highest message id seen.
+    last_id: AtomicU64,
+}
+
+impl MemberSlot {
+    fn new(planned: u64) -> Self {
+        MemberSlot {
+            joined: AtomicBool::new(false),
+            presence_bytes: AtomicU64::new(0),
+            presence_events: AtomicU64::new(0),
+            seen: Mutex::new(vec![
+                room_member::UNSEEN;
+                usize::try_from(planned).unwrap_or(0)
+            ]),
+            last_id: AtomicU64::new(0),
+        }
+    }
 }
 
 const MAX_ERROR_KINDS: usize = 16;
@@ -254,8 +405,23 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         ack_latency: Mutex::new(Latency::new()),
         connect_latency: Mutex::new(Latency::new()),
         errors: Mutex::new(BTreeMap::new()),
+        members: if cfg.scenario.is_room_member() {
+            (0..cfg.clients)
+                .map(|_| MemberSlot::new(cfg.planned_messages()))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        ready_sent: AtomicBool::new(false),
+        duplicates: AtomicU64::new(0),
+        error_events: AtomicU64::new(0),
+        publish_first_us: AtomicU64::new(0),
+        publish_last_us: AtomicU64::new(0),
+        slow: Mutex::new(SlowReport::default()),
+        loop_lag_max_us: AtomicU64::new(0),
         cfg,
     });
+    tokio::spawn(watch_loop_lag(shared.clone()));
     let start = Instant::now();
     for i in 0..shared.cfg.clients {
         tokio::spawn(client_task(shared.clone(), i));
@@ -274,6 +440,7 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         *map.entry("connect: still pending at the end of the connect phase".into())
             .or_insert(0) += total - settled;
     }
+    shared.ready_sent.store(true, Ordering::SeqCst);
     emit(&WorkerMsg::Ready {
         connected: shared.connected.load(Ordering::Relaxed),
         failed,
@@ -302,6 +469,19 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         }
     }
     let first = shared.first_recv_us.load(Ordering::Relaxed);
+    let slow_local = shared
+        .cfg
+        .slow_client
+        .and_then(|g| g.checked_sub(shared.cfg.first_client));
+    let members = room_member::tally(&shared.members, slow_local);
+    let slow = members.slow.map(|counts| {
+        let mut report = shared.slow.lock().map(|r| r.clone()).unwrap_or_default();
+        report.seen = counts.seen;
+        report.live_seen = counts.live_seen;
+        report.missing_ranges = counts.missing_ranges;
+        report.last_seen_id = counts.last_seen_id;
+        report
+    });
     let report = DoneReport {
         connected: shared.connected.load(Ordering::Relaxed),
         alive: shared.alive.load(Ordering::Relaxed),
@@ -316,9 +496,33 @@ async fn main(cfg: WorkerConfig) -> Result<()> {
         latency: Shared::snapshot(&shared.latency),
         ack_latency: Shared::snapshot(&shared.ack_latency),
         errors: shared.errors.lock().map(|m| m.clone()).unwrap_or_default(),
+        distinct: members.distinct,
+        duplicates: shared.duplicates.load(Ordering::Relaxed),
+        presence_bytes_total: members.presence_total,
+        presence_bytes_max: members.presence_max,
+        presence_events: members.presence_events,
+        publish_first_us: shared.publish_first_us.load(Ordering::Relaxed),
+        publish_last_us: shared.publish_last_us.load(Ordering::Relaxed),
+        error_events: shared.error_events.load(Ordering::Relaxed),
+        slow,
+        loop_lag_max_ms: shared.loop_lag_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
     };
     emit(&WorkerMsg::Done(Box::new(report)));
     Ok(())
+}
+
+/// How late a 100 ms timer fires: the runtime was busy that long.
+async fn watch_loop_lag(shared: Arc<Shared>) {
+    const PERIOD: Duration = Duration::from_millis(100);
+    loop {
+        let t0 = Instant::now();
+        tokio::time::sleep(PERIOD).await;
+        let late = t0.elapsed().saturating_sub(PERIOD);
+        shared.loop_lag_max_us.fetch_max(
+            u64::try_from(late.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 async fn client_task(shared: Arc<Shared>, i: usize) {
@@ -349,6 +553,10 @@ async fn client_task(shared: Arc<Shared>, i: usize) {
         result
     };
     let (client, polling) = match setup {
+        Ok(_) if cfg.scenario.is_room_member() && shared.ready_sent.load(Ordering::SeqCst) => {
+            // Joined after the connect phase: not a member of this run.
+            return;
+        }
         Ok(c) => c,
         Err(e) => {
             shared.error("connect", &e);
@@ -363,9 +571,15 @@ async fn client_task(shared: Arc<Shared>, i: usize) {
     }
     shared.alive.fetch_add(1, Ordering::Relaxed);
     shared.settled.fetch_add(1, Ordering::Relaxed);
+    if let Some(slot) = shared.members.get(i) {
+        slot.joined.store(true, Ordering::SeqCst);
+    }
     let result = match cfg.scenario {
         Scenario::Idle | Scenario::Fanout => receive_loop(&shared, client).await,
         Scenario::Chat => chat_loop(&shared, client, global).await,
+        Scenario::JoinStorm | Scenario::SlowConsumer => {
+            room_member::run(&shared, client, i, global).await
+        }
     };
     shared.alive.fetch_sub(1, Ordering::Relaxed);
     shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -415,6 +629,14 @@ async fn setup(
             if !proto::ack_is_ok(&ack) {
                 bail!("rooms:join refused: {ack}");
             }
+        }
+        Scenario::JoinStorm | Scenario::SlowConsumer => {
+            let (_, retries) =
+                room_member::join_room(&mut client, &cfg.room, global, &shared.members[i], step)
+                    .await?;
+            shared
+                .join_retries
+                .fetch_add(u64::from(retries), Ordering::Relaxed);
         }
         Scenario::Chat => {
             let auth = serde_json::json!({"name": format!("u{global}")}).to_string();

@@ -3,7 +3,11 @@
 // Implements the events the load tool uses, with the same contract as iorelay:
 //   /      rooms:join {room} -> ack {ok, rooms}; relay {to, event, args} -> to the room (sender excluded), ack {ok}
 //   /chat  auth {name}; join {room} -> ack {ok, room, members, messages}, presence to the room;
-//          message {room, text} -> `message` {id, room, from, text, ts} to everyone in the room, ack {ok, id, ts}
+//          message {room, text} -> `message` {id, room, from, text, ts} to everyone in the room, ack {ok, id, ts};
+//          history {room, after, limit} -> ack {ok, messages (id > after, oldest first), has_more}
+// CHAT_PRESENCE=0 makes join a simple join (no presence events), as the plain
+// socket.io server of issue #12 had; CHAT_HISTORY sets the history ring (200),
+// CHAT_MAX_TEXT the longest text (2000).
 // Production settings: the `ws` engine with bufferutil, no per-message deflate, no logging.
 // Optional Redis adapter (REDIS_URL) for the cluster scenario. Listens on loopback only.
 'use strict';
@@ -16,9 +20,10 @@ const PORT = Number(process.env.PORT || 3200);
 const ROOM_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_ROOMS = 50;
-const HISTORY = 200;
+const HISTORY = Number(process.env.CHAT_HISTORY || 200);
+const PRESENCE = process.env.CHAT_PRESENCE !== '0';
 const JOIN_HISTORY = 50;
-const MAX_TEXT = 2000;
+const MAX_TEXT = Number(process.env.CHAT_MAX_TEXT || 2000);
 
 if (!/^127\./.test(HOST) && HOST !== 'localhost') {
   console.error('peer: listen on loopback only');
@@ -116,7 +121,7 @@ chat.on('connection', (socket) => {
     if (!members.has(room)) members.set(room, new Map());
     members.get(room).set(socket.id, user);
     const list = memberList(room);
-    chat.to(room).emit('presence', { room, joined: user, members: list });
+    if (PRESENCE) chat.to(room).emit('presence', { room, joined: user, members: list });
     const h = histories.get(room);
     reply(ack, { ok: true, room, members: list, messages: h ? h.messages.slice(-JOIN_HISTORY) : [] });
   });
@@ -134,13 +139,20 @@ chat.on('connection', (socket) => {
     chat.to(req.room).emit('message', msg);
     reply(ack, { ok: true, id: msg.id, ts: msg.ts });
   });
+  socket.on('history', (req, ack) => {
+    if (!req || typeof req.room !== 'string' || !socket.rooms.has(req.room)) return reply(ack, err('not_in_room', 'join first'));
+    const h = histories.get(req.room);
+    const newer = (h ? h.messages : []).filter((m) => m.id > (Number(req.after) || 0));
+    const limit = Math.min(Number(req.limit) || JOIN_HISTORY, HISTORY);
+    reply(ack, { ok: true, messages: newer.slice(0, limit), has_more: newer.length > limit });
+  });
   socket.on('disconnecting', () => {
     for (const room of socket.rooms) {
       const m = members.get(room);
       if (!m) continue;
       m.delete(socket.id);
       if (m.size === 0) members.delete(room);
-      else socket.to(room).emit('presence', { room, left: user, members: [...m.values()] });
+      else if (PRESENCE) socket.to(room).emit('presence', { room, left: user, members: [...m.values()] });
     }
   });
 });

@@ -9,7 +9,11 @@ around the same python-socketio server.
 Same contract as iorelay:
   /      rooms:join {room} -> ack {ok, rooms}; relay {to, event, args} -> to the room (sender excluded), ack {ok}
   /chat  auth {name}; join {room} -> ack {ok, room, members, messages}, presence to the room;
-         message {room, text} -> `message` {id, room, from, text, ts} to the room, ack {ok, id, ts}
+         message {room, text} -> `message` {id, room, from, text, ts} to the room, ack {ok, id, ts};
+         history {room, after, limit} -> ack {ok, messages (id > after, oldest first), has_more}
+CHAT_PRESENCE=0 makes join a simple join (no presence events), as the plain
+Flask-SocketIO server of issue #12 had; CHAT_HISTORY sets the history ring (200),
+CHAT_MAX_TEXT the longest text (2000).
 Optional Redis manager (REDIS_URL) for the cluster scenario. Listens on loopback only.
 """
 
@@ -26,9 +30,10 @@ PORT = int(os.environ.get("PORT", "3300"))
 ROOM_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 RESERVED = {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 MAX_ROOMS = 50
-HISTORY = 200
+HISTORY = int(os.environ.get("CHAT_HISTORY", "200"))
+PRESENCE = os.environ.get("CHAT_PRESENCE") != "0"
 JOIN_HISTORY = 50
-MAX_TEXT = 2000
+MAX_TEXT = int(os.environ.get("CHAT_MAX_TEXT", "2000"))
 
 if not (HOST.startswith("127.") or HOST == "localhost"):
     sys.exit("peer: listen on loopback only")
@@ -125,7 +130,8 @@ async def chat_join(sid, req=None):
     await sio.enter_room(sid, room, namespace="/chat")
     members.setdefault(room, {})[sid] = user
     listed = list(members[room].values())
-    await sio.emit("presence", {"room": room, "joined": user, "members": listed}, to=room, namespace="/chat")
+    if PRESENCE:
+        await sio.emit("presence", {"room": room, "joined": user, "members": listed}, to=room, namespace="/chat")
     h = histories.get(room)
     return {"ok": True, "room": room, "members": listed, "messages": h["messages"][-JOIN_HISTORY:] if h else []}
 
@@ -153,6 +159,17 @@ async def chat_message(sid, req=None):
     return {"ok": True, "id": msg["id"], "ts": msg["ts"]}
 
 
+@sio.on("history", namespace="/chat")
+async def chat_history(sid, req=None):
+    if not isinstance(req, dict) or req.get("room") not in sio.rooms(sid, namespace="/chat"):
+        return err("not_in_room", "join first")
+    h = histories.get(req["room"])
+    after = req.get("after") if isinstance(req.get("after"), int) else 0
+    newer = [m for m in (h["messages"] if h else []) if m["id"] > after]
+    limit = min(req.get("limit") if isinstance(req.get("limit"), int) and req["limit"] > 0 else JOIN_HISTORY, HISTORY)
+    return {"ok": True, "messages": newer[:limit], "has_more": len(newer) > limit}
+
+
 @sio.on("disconnect", namespace="/chat")
 async def chat_disconnect(sid, *args):
     user = users.pop(sid, None)
@@ -162,7 +179,7 @@ async def chat_disconnect(sid, *args):
             del m[sid]
             if not m:
                 del members[room]
-            else:
+            elif PRESENCE:
                 await sio.emit("presence", {"room": room, "left": user, "members": list(m.values())}, to=room, namespace="/chat")
 
 
