@@ -783,11 +783,11 @@ pub struct ChatConfig {
     )]
     pub presence_interval_ms: u64,
 
-    /// Rooms with more users than this get `presence {room, count}` without the joined/left lists.
+    /// Rooms with more users than this get `presence {room, count}` without the joined/left lists (the default is one page of `members`: bigger rooms page through `members` instead; every list sent to every member of a big room costs each connection memory that stays).
     #[arg(
         long,
         env = "IORELAY_PRESENCE_MAX_MEMBERS_LISTED",
-        default_value_t = 1_000,
+        default_value_t = 100,
         help_heading = "Chat"
     )]
     pub presence_max_members_listed: usize,

@@ -238,8 +238,9 @@ function watchPresence(socket, label) {
 
 test("300 clients join one room at once: few batched events, presence bytes linear in N, right counts; leaves and paging", async (t) => {
   const N = 300;
-  // Every presence setting at its default: 500 ms window, lists up to 1000 users, pages of 100.
-  const server = await startServer([]);
+  // Presence at its defaults (500 ms window, pages of 100) but with lists up to 1000 users
+  // (the default lists up to 100): the storm goes through the list path.
+  const server = await startServer(["--presence-max-members-listed", "1000"]);
   t.after(() => server.stop());
   const sockets = await crowd(t, server, "u", N);
   const ids = sockets.map((_, i) => `guest:u${String(i).padStart(3, "0")}`);
