@@ -1099,7 +1099,9 @@ impl Config {
                 );
             }
         }
-        if self.flask.flask_max_buffered_bytes < crate::flask_bridge::message::MAX_MESSAGE_BYTES {
+        if self.flask.flask_max_buffered_bytes
+            < crate::backends::flask_bridge::message::MAX_MESSAGE_BYTES
+        {
             return invalid(
                 "flask.flask_max_buffered_bytes",
                 "must hold at least one message (4 MiB)",
@@ -1157,7 +1159,7 @@ impl Config {
         }
         for pattern in &c.chat_public_rooms {
             let name = pattern.strip_suffix('*').unwrap_or(pattern);
-            if pattern != "*" && crate::events::validate_room(name).is_err() {
+            if pattern != "*" && crate::protocol::validate_room(name).is_err() {
                 return invalid(
                     "chat.chat_public_rooms",
                     &format!("{pattern:?} is not a room name or a prefix like lobby.*"),
@@ -1213,7 +1215,7 @@ impl Config {
             return invalid("limits.event_burst", "must be greater than 0");
         }
         for proxy in &l.trusted_proxies {
-            if crate::limits::connections::IpNet::parse(proxy).is_none() {
+            if crate::security::limits::connections::IpNet::parse(proxy).is_none() {
                 return invalid(
                     "limits.trusted_proxies",
                     &format!("{proxy:?} is not an IP address or CIDR like 10.0.0.0/8"),

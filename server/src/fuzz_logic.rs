@@ -9,13 +9,13 @@
 
 use std::sync::OnceLock;
 
-use crate::api::payloads::{
+use crate::backends::api::payloads::{
     DisconnectRequest, EmitRequest, NotifyRequest, RoomsRequest, to_json_value, to_socket_value,
 };
-use crate::auth::{AuthGate, token_from_query};
 use crate::config::AuthConfig;
-use crate::events::{chat, notifications, relay, validate_room};
-use crate::identity::validate_name;
+use crate::protocol::{chat, notifications, relay, validate_room};
+use crate::security::auth::{AuthGate, token_from_query};
+use crate::security::identity::validate_name;
 
 /// Publish API bodies: every request struct, then the argument conversion both ways.
 pub fn api_bodies(data: &[u8]) {
@@ -74,7 +74,7 @@ pub fn event_payloads(data: &[u8]) {
     }
     if let Ok(req) = serde_json::from_slice::<chat::SendRequest>(data) {
         let _ = validate_room(&req.room);
-        let _ = crate::chat::validate_text(&req.text, 2000);
+        let _ = crate::apps::chat::validate_text(&req.text, 2000);
     }
     let _ = serde_json::from_slice::<chat::TypingRequest>(data);
     let _ = serde_json::from_slice::<chat::HistoryRequest>(data);
@@ -123,12 +123,12 @@ pub fn handshake_token(data: &[u8]) {
 
 /// A Flask message-queue payload (JSON or pickle), as the bridge decodes it.
 pub fn flask_message(data: &[u8]) {
-    let _ = crate::flask_bridge::message::decode(data);
+    let _ = crate::backends::flask_bridge::message::decode(data);
 }
 
 /// A pickle stream, through the bridge's data-only unpickler.
 pub fn pickle(data: &[u8]) {
-    let _ = crate::flask_bridge::pickle::decode(data);
+    let _ = crate::backends::flask_bridge::pickle::decode(data);
 }
 
 /// A fuzz target's body.

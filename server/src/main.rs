@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use iorelay::apps::conformance;
 use iorelay::config::{self, Command};
-use iorelay::server::{self, Apps};
-use iorelay::{conformance, shutdown, telemetry};
+use iorelay::node::{self, Apps, shutdown};
+use iorelay::ops::telemetry;
 
 fn main() -> ExitCode {
     let (command, config) = match config::parse() {
@@ -40,8 +41,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         // Handlers first: a signal right after "listening" must stop the server gracefully.
         let stop = shutdown::signal();
-        let listener = server::bind(&config).await?;
-        server::run(config, listener, apps, stop).await
+        let listener = node::bind(&config).await?;
+        node::run(config, listener, apps, stop).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Health;
+use crate::ops::health::Health;
 use driver::ResilientDriver;
 
 /// How long a node counts as alive after its last heartbeat in Redis.
@@ -145,7 +145,7 @@ pub fn spawn_monitor(
     tokio::spawn(async move {
         let mut healthy = true;
         health.set("redis", Ok(()));
-        crate::metrics::redis_up(true);
+        crate::ops::metrics::redis_up(true);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -179,7 +179,7 @@ pub fn spawn_monitor(
                 }
                 _ => {}
             }
-            crate::metrics::redis_up(outcome.is_ok());
+            crate::ops::metrics::redis_up(outcome.is_ok());
             health.set("redis", outcome);
         }
     });

@@ -54,7 +54,7 @@ where
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
-            crate::metrics::connection_timed_out("body_read");
+            crate::ops::metrics::connection_timed_out("body_read");
             return Poll::Ready(Some(Err(Box::new(BodyTimedOut(self.timeout)))));
         }
         Poll::Pending

@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::limits::tcp::TcpSlot;
+use crate::security::limits::tcp::TcpSlot;
 
 /// How long a closing WebSocket may take to hand its backlog to the peer.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);

@@ -4,7 +4,7 @@
 //! forever by sending nothing or dribbling header bytes, and it hands out the
 //! raw TCP stream, so the node could not bound what a slow reader costs. Here
 //! each accepted connection
-//! - takes a [`crate::limits::tcp::TcpSlot`] (closed at once when the node or
+//! - takes a [`crate::security::limits::tcp::TcpSlot`] (closed at once when the node or
 //!   its address holds all it may), kept until the socket closes, WebSocket
 //!   or not,
 //! - is wrapped in a [`Conn`] whose handle every request carries as an
@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::limits::tcp::TcpAdmission;
-use crate::metrics;
+use crate::ops::metrics;
+use crate::security::limits::tcp::TcpAdmission;
 use crate::transport::body_deadline::DeadlineBody;
 use crate::transport::conn::{Conn, ConnHandle};
 

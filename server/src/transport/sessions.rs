@@ -31,9 +31,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use tower::ServiceExt;
 
-use crate::engine;
-use crate::metrics;
+use crate::ops::metrics;
 use crate::transport::conn::{ConnHandle, CutReason, WeakConnHandle};
+use crate::transport::engine;
 use crate::transport::session_ids::{self, SessionKey};
 
 /// Engine.IO's answer to a request for a session it does not know.

@@ -1,0 +1,12 @@
+//! The namespaces iorelay serves and what happens in them.
+//!
+//! - [`relay`]: generic namespaces (`/`, `--namespaces`): where backends push,
+//!   and, with `--client-relay`, clients join rooms and relay events.
+//! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
+//! - [`notifications`]: the built-in `/notifications` app: per-user and topic pushes.
+//! - [`conformance`]: the reference server of the official protocol test suite.
+
+pub mod chat;
+pub mod conformance;
+pub mod notifications;
+pub mod relay;

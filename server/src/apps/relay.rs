@@ -1,0 +1,284 @@
+//! Generic namespaces and their optional client relay.
+//!
+//! A generic namespace accepts connections and leaves the rest to backends
+//! (publish API, Flask bridge, event forwarding). With `--client-relay`,
+//! clients may also `rooms:join`, `rooms:leave` and `relay` to rooms they are
+//! in, so simple collaborative apps need no backend at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::socket::NodeAdapter;
+use futures_util::StreamExt;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::Spawnable;
+
+use crate::backends::forwarding::{self, Forwarder};
+use crate::backends::publisher::Recipients;
+use crate::protocol::placeholders::{self, Checked};
+use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, Rooms, RoomsReply};
+use crate::protocol::{ErrorCode, EventError, parse_payload, validate_relay_event, validate_room};
+use crate::socket::{connected, lifecycle, send_reply};
+use crate::{security::identity, security::limits};
+use std::convert::Infallible;
+
+/// What generic namespaces allow their clients.
+#[derive(Debug, Clone)]
+pub struct RelayPolicy {
+    /// Whether clients may join rooms and relay events.
+    pub enabled: bool,
+    /// Rooms one socket may be in at once.
+    pub max_rooms: usize,
+    /// Rooms clients may make exist at once in one namespace on this node.
+    pub max_namespace_rooms: usize,
+    /// How long `relay {ack: true}` waits for receivers.
+    pub ack_timeout: Duration,
+}
+
+/// Registers a generic namespace at `path`; `forwarder` takes the events no handler here takes.
+pub fn register<A: NodeAdapter>(
+    io: &SocketIo<A>,
+    path: String,
+    policy: Arc<RelayPolicy>,
+    forwarder: Option<Arc<Forwarder>>,
+) {
+    let io_for_ns = io.clone();
+    let hook = forwarder.clone();
+    let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
+        on_connect(socket, io_for_ns.clone(), policy.clone(), forwarder.clone());
+        Ok(())
+    };
+    let connect_hook =
+        async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
+            forwarding::connect_hook(hook.clone(), socket, auth).await
+        };
+    io.ns(
+        path,
+        // The last `with` runs first: tokens are checked before the connect hook is
+        // called, and handlers are set up last, before the client learns it is connected.
+        connected
+            .with(setup)
+            .with(connect_hook)
+            .with(identity::authenticate::<A>),
+    )
+    .spawn();
+}
+
+fn on_connect<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
+    policy: Arc<RelayPolicy>,
+    forwarder: Option<Arc<Forwarder>>,
+) {
+    lifecycle::on_connected(&socket);
+    let on_leave = forwarder.clone();
+    socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
+        forwarding::on_disconnect(&s, &reason, on_leave.as_ref());
+        lifecycle::on_disconnect(s, reason);
+    });
+    forwarding::attach(&socket, forwarder);
+    if !policy.enabled {
+        return;
+    }
+    let join_policy = policy.clone();
+    limits::events::on(
+        &socket,
+        "rooms:join",
+        async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
+            let result = match parse_payload(req) {
+                Ok(r) => join(&s, &join_policy, &r.room).await,
+                Err(e) => Err(e),
+            };
+            send_reply(ack, result);
+        },
+    );
+    limits::events::on(
+        &socket,
+        "rooms:leave",
+        async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
+            let result = parse_payload(req).and_then(|r| {
+                validate_room(&r.room)?;
+                if r.room == s.id.as_str() {
+                    return Err(EventError::new(
+                        ErrorCode::InvalidRoom,
+                        "a connection cannot leave its own id room",
+                    ));
+                }
+                s.leave(r.room);
+                Ok(RoomsReply {
+                    rooms: own_rooms(&s),
+                })
+            });
+            send_reply(ack, result);
+        },
+    );
+    limits::events::on(
+        &socket,
+        "relay",
+        async move |s: SocketRef<A>, Checked(req): Checked<RelayRequest>, ack: AckSender<A>| {
+            let result = match req {
+                Ok(req) => relay(&s, &io, &policy, req).await,
+                Err(e) => Err(e),
+            };
+            send_reply(ack, result);
+        },
+    );
+}
+
+/// Refuses a room that is a socket's own id room (anywhere in the cluster):
+/// joining it would receive what is addressed to that socket alone.
+pub async fn refuse_socket_room<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    room: &str,
+) -> Result<(), EventError> {
+    let refused = || {
+        EventError::new(
+            ErrorCode::InvalidRoom,
+            "that name belongs to a connection; choose another room name",
+        )
+    };
+    if room == socket.id.as_str() {
+        return Err(refused());
+    }
+    let holders = socket
+        .within(room.to_owned())
+        .fetch_sockets()
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot look up a room's sockets");
+            EventError::new(ErrorCode::Internal, "cannot check the room now; try again")
+        })?;
+    if holders.iter().any(|s| s.data().id.as_str() == room) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+/// The rooms a socket joined itself, without its sid room.
+pub fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
+    let sid = socket.id.to_string();
+    let mut rooms: Vec<String> = socket
+        .rooms()
+        .into_iter()
+        .map(|r| r.to_string())
+        .filter(|r| *r != sid)
+        .collect();
+    rooms.sort();
+    rooms
+}
+
+async fn join<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    policy: &RelayPolicy,
+    room: &str,
+) -> Result<RoomsReply, EventError> {
+    validate_room(room)?;
+    refuse_socket_room(socket, room).await?;
+    let rooms = own_rooms(socket);
+    if !rooms.iter().any(|r| r == room) && rooms.len() >= policy.max_rooms {
+        return Err(EventError::new(
+            ErrorCode::TooManyRooms,
+            format!("a socket may be in {} rooms at most", policy.max_rooms),
+        ));
+    }
+    let is_new_here = socket.within(room.to_owned()).local().sockets().is_empty();
+    if is_new_here && namespace_rooms(socket).await >= policy.max_namespace_rooms {
+        return Err(EventError::new(
+            ErrorCode::TooManyRooms,
+            format!(
+                "this namespace has {} rooms; join an existing one",
+                policy.max_namespace_rooms
+            ),
+        ));
+    }
+    socket.join(room.to_owned());
+    Ok(RoomsReply {
+        rooms: own_rooms(socket),
+    })
+}
+
+/// Rooms that exist on this node in the socket's namespace, sid rooms excluded
+/// (every socket has one). Only counted when a join would make a new room.
+async fn namespace_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> usize {
+    // `broadcast()` leaves the socket itself out: the others' rooms, one sid room each…
+    let others = socket.broadcast().local();
+    let rooms = others.clone().rooms().await.unwrap_or_default();
+    let shared = rooms.len().saturating_sub(others.sockets().len());
+    // …and the socket's own rooms nobody else is in.
+    let own_only = own_rooms(socket)
+        .iter()
+        .filter(|mine| !rooms.iter().any(|r| r == mine.as_str()))
+        .count();
+    shared + own_only
+}
+
+async fn relay<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    io: &SocketIo<A>,
+    policy: &RelayPolicy,
+    req: RelayRequest,
+) -> Result<RelayReply, EventError> {
+    validate_relay_event(&req.event)?;
+    placeholders::refuse_forged(&req.args)?;
+    let rooms = match Recipients::of(req.to.clone().map(Rooms::into_vec)) {
+        Recipients::Nobody => {
+            return Ok(RelayReply {
+                acks: req.ack.then(Vec::new),
+            });
+        }
+        Recipients::Rooms(rooms) => rooms,
+        Recipients::Namespace => Vec::new(),
+    };
+    let joined = own_rooms(socket);
+    for room in &rooms {
+        validate_room(room)?;
+        if !joined.contains(room) {
+            return Err(EventError::new(
+                ErrorCode::NotInRoom,
+                format!("join {room:?} before relaying to it"),
+            ));
+        }
+    }
+    let operators = match (rooms.is_empty(), req.include_self) {
+        (false, false) => socket.to(rooms),
+        (false, true) => socket.within(rooms),
+        (true, false) => socket.broadcast(),
+        (true, true) => io
+            .of(socket.ns())
+            .ok_or_else(|| EventError::new(ErrorCode::Internal, "namespace is gone"))?,
+    };
+    let args = req.emit_args();
+    if !req.ack {
+        crate::backends::delivery::emit(operators, &req.event, &args)
+            .await
+            .map_err(|e| {
+                tracing::warn!(sid = %socket.id, error = %e, "relay broadcast failed");
+                EventError::new(ErrorCode::Internal, "broadcast failed")
+            })?;
+        return Ok(RelayReply { acks: None });
+    }
+    let stream = operators
+        .clone()
+        .timeout(policy.ack_timeout)
+        .emit_with_ack::<_, rmpv::Value>(&req.event, &args)
+        .await
+        .map_err(|e| {
+            tracing::warn!(sid = %socket.id, error = %e, "relay broadcast with ack failed");
+            EventError::new(ErrorCode::Internal, "broadcast failed")
+        })?;
+    // A receiver's ack goes back to the sender: a forged placeholder in it is left out.
+    let acks = stream
+        .filter_map(|(sid, result)| {
+            let operators = operators.clone();
+            async move {
+                crate::backends::delivery::answer_or_cut(&operators, sid, result)
+                    .filter(|a| !placeholders::forged_in(a))
+            }
+        })
+        .collect::<Vec<_>>()
+        .await;
+    Ok(RelayReply { acks: Some(acks) })
+}

@@ -1,0 +1,237 @@
+//! The publish API's operations, each a thin translation onto [`Publisher`].
+//!
+//! Validation that is about HTTP (shapes, sizes, which fields go together)
+//! happens here; what an operation means is the publisher's business.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+
+use crate::apps::notifications::{Audience, Draft};
+use crate::backends::api::ApiState;
+use crate::backends::api::error::ApiError;
+use crate::backends::api::payloads::{
+    DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
+    RoomList, RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
+};
+use crate::backends::publisher::{EmitCommand, Scope};
+use crate::protocol::event_args::EventArgs;
+use crate::protocol::validate_room;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+fn namespace_path(ns: &str) -> String {
+    if ns.starts_with('/') {
+        ns.to_owned()
+    } else {
+        format!("/{ns}")
+    }
+}
+
+/// Emit an event to a namespace, rooms or sockets.
+#[utoipa::path(
+    post, path = "/api/v1/emit", request_body = EmitRequest,
+    responses(
+        (status = 200, body = EmitResponse),
+        (status = 400, body = crate::backends::api::error::ErrorResponse, description = "bad body or event name"),
+        (status = 401, body = crate::backends::api::error::ErrorResponse, description = "missing or wrong API key"),
+        (status = 404, body = crate::backends::api::error::ErrorResponse, description = "unknown namespace"),
+        (status = 413, body = crate::backends::api::error::ErrorResponse, description = "body too large"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn emit(
+    State(state): State<ApiState>,
+    body: Body<EmitRequest>,
+) -> Result<Json<EmitResponse>, ApiError> {
+    let Json(req) = body?;
+    let args = req
+        .args
+        .into_iter()
+        .map(to_socket_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::bad_request)?;
+    let ack_timeout = match req.ack_timeout_ms {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "ack_timeout_ms must be greater than 0",
+            ));
+        }
+        Some(ms) if ms > state.max_ack_timeout_ms => {
+            return Err(ApiError::bad_request(format!(
+                "ack_timeout_ms may be at most {}",
+                state.max_ack_timeout_ms
+            )));
+        }
+        other => other.map(Duration::from_millis),
+    };
+    let command = EmitCommand {
+        namespace: req.namespace,
+        event: req.event,
+        args: EventArgs(args),
+        rooms: req.rooms.map(RoomList::into_vec),
+        except: req.except.map(|r| r.into_vec()).unwrap_or_default(),
+        ack_timeout,
+        scope: Scope::Cluster,
+    };
+    let acks = state.publisher.emit(command).await?;
+    Ok(Json(EmitResponse {
+        ok: true,
+        acks: acks.map(|acks| acks.into_iter().map(to_json_value).collect()),
+    }))
+}
+
+/// Disconnect one socket or every socket in a room.
+#[utoipa::path(
+    post, path = "/api/v1/disconnect", request_body = DisconnectRequest,
+    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
+              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    body: Body<DisconnectRequest>,
+) -> Result<Json<OkResponse>, ApiError> {
+    let Json(req) = body?;
+    let target = match (req.sid, req.room) {
+        (Some(sid), None) => sid,
+        (None, Some(room)) => room,
+        _ => return Err(ApiError::bad_request("give exactly one of sid and room")),
+    };
+    state
+        .publisher
+        .disconnect(&req.namespace, &target, Scope::Cluster)
+        .await?;
+    Ok(Json(OkResponse { ok: true }))
+}
+
+async fn move_rooms(
+    state: &ApiState,
+    req: RoomsRequest,
+    join: bool,
+) -> Result<Json<OkResponse>, ApiError> {
+    let rooms = req.rooms.into_vec();
+    for room in &rooms {
+        validate_room(room).map_err(|e| ApiError::bad_request(e.message))?;
+    }
+    if join {
+        state
+            .publisher
+            .join(&req.namespace, &req.target, rooms, Scope::Cluster)
+            .await?;
+    } else {
+        state
+            .publisher
+            .leave(&req.namespace, &req.target, rooms, Scope::Cluster)
+            .await?;
+    }
+    Ok(Json(OkResponse { ok: true }))
+}
+
+/// Make a socket (or every socket in a room) join rooms.
+#[utoipa::path(
+    post, path = "/api/v1/rooms/join", request_body = RoomsRequest,
+    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
+              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn join_rooms(
+    State(state): State<ApiState>,
+    body: Body<RoomsRequest>,
+) -> Result<Json<OkResponse>, ApiError> {
+    let Json(req) = body?;
+    move_rooms(&state, req, true).await
+}
+
+/// Make a socket (or every socket in a room) leave rooms.
+#[utoipa::path(
+    post, path = "/api/v1/rooms/leave", request_body = RoomsRequest,
+    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
+              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn leave_rooms(
+    State(state): State<ApiState>,
+    body: Body<RoomsRequest>,
+) -> Result<Json<OkResponse>, ApiError> {
+    let Json(req) = body?;
+    move_rooms(&state, req, false).await
+}
+
+/// List the sockets in a room (cluster-wide with the Redis adapter).
+///
+/// `ns` is the namespace without its leading slash (`chat`), or `%2F` for `/`.
+#[utoipa::path(
+    get, path = "/api/v1/namespaces/{ns}/rooms/{room}/sockets",
+    params(("ns" = String, Path, description = "namespace, e.g. `chat`; `%2F` for `/`"),
+           ("room" = String, Path, description = "room or socket id")),
+    responses((status = 200, body = SocketsResponse), (status = 401, body = crate::backends::api::error::ErrorResponse),
+              (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn room_sockets(
+    State(state): State<ApiState>,
+    Path((ns, room)): Path<(String, String)>,
+) -> Result<Json<SocketsResponse>, ApiError> {
+    let sockets = state
+        .publisher
+        .sockets(&namespace_path(&ns), Some(&room))
+        .await?;
+    Ok(Json(SocketsResponse {
+        sockets: sockets
+            .into_iter()
+            .map(|s| SocketEntry {
+                id: s.id,
+                node: s.node,
+                local: s.local,
+            })
+            .collect(),
+    }))
+}
+
+/// Send a `/notifications` notification to users and/or a topic.
+#[utoipa::path(
+    post, path = "/api/v1/notify", request_body = NotifyRequest,
+    responses((status = 200, body = NotifyResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
+              (status = 401, body = crate::backends::api::error::ErrorResponse)),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn notify(
+    State(state): State<ApiState>,
+    body: Body<NotifyRequest>,
+) -> Result<Json<NotifyResponse>, ApiError> {
+    let Json(req) = body?;
+    if req.users.is_empty() && req.topic.is_none() {
+        return Err(ApiError::bad_request("give users, a topic, or both"));
+    }
+    let title_chars = req.title.chars().count();
+    if title_chars == 0 || title_chars > 200 {
+        return Err(ApiError::bad_request("title must have 1 to 200 characters"));
+    }
+    if req.body.chars().count() > 4000 {
+        return Err(ApiError::bad_request(
+            "body may have at most 4000 characters",
+        ));
+    }
+    if let Some(topic) = &req.topic {
+        validate_room(topic)
+            .map_err(|e| ApiError::bad_request(e.message.replace("room", "topic")))?;
+    }
+    let audience = Audience {
+        users: req.users,
+        topic: req.topic,
+    };
+    let draft = Draft {
+        title: req.title,
+        body: req.body,
+        data: req.data,
+    };
+    let notification = state.publisher.notify(&audience, draft).await?;
+    Ok(Json(NotifyResponse {
+        ok: true,
+        id: notification.id,
+        ts: notification.ts,
+    }))
+}

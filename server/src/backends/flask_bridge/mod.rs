@@ -1,0 +1,313 @@
+//! The Flask-SocketIO message-queue bridge: Python emitters drive iorelay unchanged.
+//!
+//! `SocketIO(message_queue="redis://...")` in Flask (or python-socketio's
+//! `RedisManager(url, write_only=True)`) publishes every emit, room change and
+//! disconnect on one Redis pub/sub channel. The bridge subscribes to that
+//! channel on every node, decodes each message (JSON or, from older emitters,
+//! a data-only pickle) and applies it to this node's sockets, so a Celery task
+//! or a Flask view keeps working when its Socket.IO server becomes iorelay.
+//!
+//! Layout: [`message`] decodes and types the messages, [`pickle`] reads the
+//! pickles safely, [`apply`] acts through the [`Publisher`], [`stats`] counts.
+//! A bad message is logged, counted and skipped; it never stops the bridge.
+//! The subscription reconnects and resubscribes on its own; `/readyz` carries
+//! a `flask_bridge` check that fails, with the cause, while the queue is unreachable.
+
+pub mod apply;
+pub mod message;
+pub mod pickle;
+pub mod stats;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, PushInfo, PushKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backends::publisher::Publisher;
+use crate::cluster::resp3_client;
+use crate::config::FlaskConfig;
+use crate::ops::health::Health;
+use apply::Outcome;
+use stats::{BridgeStats, RejectReason};
+
+/// Name of the bridge's readiness check in `/readyz`.
+pub const HEALTH_CHECK: &str = "flask_bridge";
+
+/// Messages waiting to be applied; past this (or `--flask-max-buffered-bytes`)
+/// the newest are dropped and counted.
+const BACKLOG: usize = 4096;
+
+/// How often the bridge checks that the queue answers.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts the bridge when `--flask-queue` is set; returns its counters.
+///
+/// It runs until `stop` is cancelled. Redis being unreachable at start is not
+/// an error: the bridge keeps trying, and readiness says why it is not ready.
+pub fn spawn(
+    config: &FlaskConfig,
+    publisher: Arc<dyn Publisher>,
+    health: Health,
+    stop: CancellationToken,
+) -> Option<Arc<BridgeStats>> {
+    let url = config.flask_queue.clone()?;
+    let channel = config.flask_channel.clone();
+    let stats = Arc::new(BridgeStats::default());
+    health.set(
+        HEALTH_CHECK,
+        Err("not yet subscribed to the Flask message queue".to_owned()),
+    );
+    let (tx, rx) = mpsc::channel(BACKLOG);
+    let backlog = Backlog {
+        tx,
+        bytes: Arc::new(AtomicUsize::new(0)),
+        max_bytes: config.flask_max_buffered_bytes,
+    };
+    tokio::spawn(consume(
+        rx,
+        backlog.bytes.clone(),
+        publisher,
+        stats.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(subscribe(
+        url,
+        channel,
+        backlog,
+        health,
+        stats.clone(),
+        stop,
+    ));
+    Some(stats)
+}
+
+/// Messages received and not yet applied, bounded in count and in bytes.
+#[derive(Clone)]
+struct Backlog {
+    tx: mpsc::Sender<Vec<u8>>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl Backlog {
+    /// Queues `payload`, or says why it cannot be.
+    fn push(&self, payload: Vec<u8>) -> Result<(), RejectReason> {
+        let len = payload.len();
+        if len > message::MAX_MESSAGE_BYTES {
+            return Err(RejectReason::TooLarge);
+        }
+        let held = self.bytes.fetch_add(len, Ordering::AcqRel);
+        if held + len > self.max_bytes || self.tx.try_send(payload).is_err() {
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(RejectReason::Overflow);
+        }
+        Ok(())
+    }
+}
+
+/// Applies messages one at a time, in the order Redis delivered them.
+async fn consume(
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    held: Arc<AtomicUsize>,
+    publisher: Arc<dyn Publisher>,
+    stats: Arc<BridgeStats>,
+    stop: CancellationToken,
+) {
+    loop {
+        let payload = tokio::select! {
+            () = stop.cancelled() => break,
+            payload = rx.recv() => payload,
+        };
+        let Some(payload) = payload else { break };
+        handle(&payload, publisher.as_ref(), &stats).await;
+        held.fetch_sub(payload.len(), Ordering::AcqRel);
+    }
+}
+
+/// Decodes and applies one message, counting the outcome.
+pub async fn handle(payload: &[u8], publisher: &dyn Publisher, stats: &BridgeStats) {
+    stats.received();
+    let decoded = message::decode(payload);
+    let method = decoded.as_ref().map(|m| m.method()).unwrap_or("?");
+    let result = match decoded {
+        Ok(message) => apply::apply(publisher, message).await,
+        Err(rejection) => Err(rejection),
+    };
+    match result {
+        Ok(Outcome::Applied) => {
+            stats.applied();
+            tracing::debug!(method, "applied a Flask queue message");
+        }
+        Ok(Outcome::Ignored) => stats.ignored(),
+        Err(rejection) => {
+            stats.rejected(rejection.reason);
+            tracing::warn!(
+                method,
+                reason = rejection.reason.as_str(),
+                detail = rejection.detail,
+                bytes = payload.len(),
+                "rejected a Flask queue message"
+            );
+        }
+    }
+}
+
+/// Connects, subscribes and then probes the queue every second until `stop`.
+async fn subscribe(
+    url: String,
+    channel: String,
+    backlog: Backlog,
+    health: Health,
+    stats: Arc<BridgeStats>,
+    stop: CancellationToken,
+) {
+    let redacted = crate::config::redact_url_password(&url);
+    let mut conn = loop {
+        let attempt = async {
+            let client = resp3_client(&url)?;
+            let mut conn = ConnectionManager::new_with_config(
+                client,
+                connection_config(backlog.clone(), stats.clone(), channel.clone()),
+            )
+            .await?;
+            conn.subscribe(channel.as_str()).await?;
+            Ok::<_, redis::RedisError>(conn)
+        };
+        let outcome = tokio::select! {
+            () = stop.cancelled() => return,
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(conn) => break conn,
+            Err(e) => {
+                let cause = format!("cannot subscribe to {channel:?} at {redacted}: {e}");
+                tracing::warn!(cause, "Flask message queue unreachable; retrying");
+                health.set(HEALTH_CHECK, Err(cause));
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(PROBE_INTERVAL) => {}
+                }
+            }
+        }
+    };
+    tracing::info!(
+        channel,
+        url = redacted,
+        "subscribed to the Flask message queue"
+    );
+    health.set(HEALTH_CHECK, Ok(()));
+    let mut healthy = true;
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        // A PING also makes the connection manager reconnect (and resubscribe) after a loss.
+        let ping = redis::cmd("PING");
+        let probe = ping.query_async::<String>(&mut conn);
+        let outcome = match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!(
+                "Flask message queue at {redacted} unreachable: {e}"
+            )),
+            Err(_) => Err(format!(
+                "Flask message queue at {redacted} did not answer within 2 s"
+            )),
+        };
+        match (&outcome, healthy) {
+            (Err(cause), true) => {
+                tracing::error!(
+                    cause,
+                    "lost the Flask message queue: queue emits are not delivered"
+                );
+                healthy = false;
+            }
+            (Ok(()), false) => {
+                tracing::info!(channel, "Flask message queue back: resubscribed");
+                healthy = true;
+            }
+            _ => {}
+        }
+        health.set(HEALTH_CHECK, outcome);
+    }
+}
+
+/// A reconnecting connection that hands channel messages to the bridge and
+/// subscribes again after every reconnect.
+fn connection_config(
+    backlog: Backlog,
+    stats: Arc<BridgeStats>,
+    channel: String,
+) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_push_sender(move |push: PushInfo| {
+            route(push, &channel, &backlog, &stats);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .set_automatic_resubscription()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_max_delay(Duration::from_secs(2))
+}
+
+/// Hands a message of our channel to the consumer; losses are noticed by the probe.
+fn route(push: PushInfo, channel: &str, backlog: &Backlog, stats: &BridgeStats) {
+    if push.kind != PushKind::Message {
+        return;
+    }
+    let mut data = push.data.into_iter();
+    let (Some(chan), Some(payload)) = (data.next(), data.next()) else {
+        return;
+    };
+    let payload = match (
+        String::from_redis_value(chan),
+        Vec::<u8>::from_redis_value(payload),
+    ) {
+        (Ok(chan), Ok(payload)) if chan == channel => payload,
+        _ => return,
+    };
+    let bytes = payload.len();
+    if let Err(reason) = backlog.push(payload) {
+        stats.received();
+        stats.rejected(reason);
+        tracing::warn!(
+            reason = reason.as_str(),
+            bytes,
+            "Flask bridge cannot hold a queue message; it was dropped"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_is_bounded_in_bytes_and_frees_what_is_applied() {
+        let (tx, mut rx) = mpsc::channel(BACKLOG);
+        let backlog = Backlog {
+            tx,
+            bytes: Arc::new(AtomicUsize::new(0)),
+            max_bytes: 10 * 1024,
+        };
+        for _ in 0..10 {
+            backlog.push(vec![0; 1024]).expect("within the budget");
+        }
+        assert_eq!(backlog.push(vec![0; 1]), Err(RejectReason::Overflow));
+        assert_eq!(
+            backlog.push(vec![0; message::MAX_MESSAGE_BYTES + 1]),
+            Err(RejectReason::TooLarge)
+        );
+        let applied = rx.try_recv().expect("queued");
+        backlog.bytes.fetch_sub(applied.len(), Ordering::AcqRel);
+        backlog
+            .push(vec![0; 1024])
+            .expect("room again once one is applied");
+        assert_eq!(backlog.bytes.load(Ordering::Acquire), 10 * 1024);
+    }
+}

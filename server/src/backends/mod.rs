@@ -1,0 +1,13 @@
+//! How backends act on sockets: one publisher, and every way into it.
+//!
+//! - [`publisher`]: the one path backends act through (emit, rooms, disconnect, notify).
+//! - [`delivery`]: broadcasts that survive a lost cluster link and never leave holes.
+//! - [`api`]: the HTTP publish API (`/api/v1`) with its OpenAPI document.
+//! - [`flask_bridge`]: the Flask-SocketIO message queue (Redis) applied to sockets.
+//! - [`forwarding`]: client events POSTed to HTTP backends, and connect hooks.
+
+pub mod api;
+pub mod delivery;
+pub mod flask_bridge;
+pub mod forwarding;
+pub mod publisher;

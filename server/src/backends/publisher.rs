@@ -1,0 +1,347 @@
+//! The one way backends act on sockets: emit, disconnect, rooms, notify.
+//!
+//! The HTTP publish API and the Flask message-queue bridge both drive a
+//! [`Publisher`], so what a Celery worker does through Redis and what a
+//! `curl` does through HTTP take the same path. It is a trait object so the
+//! callers need not be generic over the adapter (memory or Redis).
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use rmpv::Value;
+use socketioxide::SocketIo;
+use socketioxide::operators::BroadcastOperators;
+
+use crate::apps::notifications::{Audience, Draft, Notifier};
+use crate::ops::metrics;
+use crate::protocol::RESERVED_EVENTS;
+use crate::protocol::event_args::EventArgs;
+use crate::protocol::notifications::Notification;
+use crate::socket::NodeAdapter;
+
+/// An emit a backend asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmitCommand {
+    /// Namespace path, e.g. `/` or `/chat`.
+    pub namespace: String,
+    /// Event name.
+    pub event: String,
+    /// Arguments, binary ones included.
+    pub args: EventArgs,
+    /// Rooms (or socket ids) to deliver to: `None` = the whole namespace, an
+    /// empty list = nobody (see [`Recipients`]).
+    pub rooms: Option<Vec<String>>,
+    /// Rooms (or socket ids) to leave out.
+    pub except: Vec<String>,
+    /// Wait this long for every receiver's acknowledgement.
+    pub ack_timeout: Option<Duration>,
+    /// Which sockets the rooms are looked up among.
+    pub scope: Scope,
+}
+
+/// Whom an emit addresses, from its optional room list.
+///
+/// socketioxide (like Socket.IO) broadcasts to the whole namespace when the
+/// room list is empty. A backend that computed an empty list of recipients
+/// means nobody, as python-socketio reads it, so every path (publish API,
+/// Flask bridge, forwarding answers, client relay) decides here: only a
+/// missing list addresses everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// No room list: every socket of the namespace.
+    Namespace,
+    /// The sockets in these rooms (never empty).
+    Rooms(Vec<String>),
+    /// An empty room list.
+    Nobody,
+}
+
+impl Recipients {
+    /// The recipients a room list names.
+    pub fn of(rooms: Option<Vec<String>>) -> Self {
+        match rooms {
+            None => Recipients::Namespace,
+            Some(rooms) if rooms.is_empty() => Recipients::Nobody,
+            Some(rooms) => Recipients::Rooms(rooms),
+        }
+    }
+}
+
+/// Which sockets an operation reaches.
+///
+/// The HTTP API acts once, on one node, for the whole cluster. The Flask
+/// bridge gets every queue message on every node, so each node must act on
+/// its own sockets only, or a message would be applied once per node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every node's sockets (through the adapter).
+    #[default]
+    Cluster,
+    /// This node's sockets only.
+    Local,
+}
+
+/// One socket, as the API lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// Socket id.
+    pub id: String,
+    /// Id of the node that holds it (for clustered deployments).
+    pub node: String,
+    /// Whether this node holds it.
+    pub local: bool,
+}
+
+/// Why a publish was refused or failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PublishError {
+    /// No such namespace on this server.
+    #[error("unknown namespace {0:?}")]
+    UnknownNamespace(String),
+    /// Empty, too long or reserved event name.
+    #[error("invalid event name {0:?}: 1 to 256 characters, not reserved by Socket.IO")]
+    InvalidEvent(String),
+    /// An argument holds an object with a `_placeholder` key (see [`crate::protocol::placeholders`]).
+    #[error("{0}")]
+    InvalidArgs(String),
+    /// The adapter could not deliver (e.g. the Redis link is down).
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+/// Acts on the sockets of a node (and, with the Redis adapter, of the cluster).
+pub trait Publisher: Send + Sync + 'static {
+    /// Emits an event; with `ack_timeout`, returns the receivers' acknowledgements.
+    fn emit(&self, command: EmitCommand)
+    -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>>;
+    /// Disconnects the sockets in `room` (a socket id addresses one socket).
+    fn disconnect<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: &'a str,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Makes the sockets in `target` (a room or socket id) join `rooms`.
+    fn join<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Makes the sockets in `target` (a room or socket id) leave `rooms`.
+    fn leave<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Lists the sockets in `room` (all sockets when `None`).
+    fn sockets<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>>;
+    /// Delivers a `/notifications` notification.
+    fn notify<'a>(
+        &'a self,
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<Notification, PublishError>>;
+}
+
+/// Checks an event name a backend wants to emit.
+pub fn validate_event(event: &str) -> Result<(), PublishError> {
+    if event.is_empty() || event.len() > 256 || RESERVED_EVENTS.contains(&event) {
+        return Err(PublishError::InvalidEvent(event.to_owned()));
+    }
+    Ok(())
+}
+
+/// The [`Publisher`] of a socketioxide server.
+pub struct SocketIoPublisher<A: NodeAdapter> {
+    io: SocketIo<A>,
+    notifier: Notifier<A>,
+}
+
+impl<A: NodeAdapter> SocketIoPublisher<A> {
+    /// A publisher acting through `io`.
+    pub fn new(io: SocketIo<A>, notifier: Notifier<A>) -> Self {
+        Self { io, notifier }
+    }
+
+    fn namespace(&self, path: &str, scope: Scope) -> Result<BroadcastOperators<A>, PublishError> {
+        let operators = self
+            .io
+            .of(path)
+            .ok_or_else(|| PublishError::UnknownNamespace(path.to_owned()))?;
+        Ok(match scope {
+            Scope::Cluster => operators,
+            Scope::Local => operators.local(),
+        })
+    }
+}
+
+fn delivery(e: impl std::fmt::Display) -> PublishError {
+    PublishError::Delivery(e.to_string())
+}
+
+impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
+    fn emit(
+        &self,
+        command: EmitCommand,
+    ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+        Box::pin(async move {
+            validate_event(&command.event)?;
+            crate::protocol::placeholders::refuse_forged(&command.args.0)
+                .map_err(|e| PublishError::InvalidArgs(e.message))?;
+            let mut target = self.namespace(&command.namespace, command.scope)?;
+            match Recipients::of(command.rooms) {
+                Recipients::Namespace => {}
+                Recipients::Rooms(rooms) => target = target.to(rooms),
+                Recipients::Nobody => return Ok(command.ack_timeout.map(|_| Vec::new())),
+            }
+            if !command.except.is_empty() {
+                target = target.except(command.except);
+            }
+            let started = Instant::now();
+            metrics::broadcast(&command.namespace, target.clone().local().sockets().len());
+            let Some(timeout) = command.ack_timeout else {
+                crate::backends::delivery::emit(target, &command.event, &command.args)
+                    .await
+                    .map_err(delivery)?;
+                metrics::published("emit", started.elapsed());
+                return Ok(None);
+            };
+            let acks = target
+                .clone()
+                .timeout(timeout)
+                .emit_with_ack::<_, Value>(&command.event, &command.args)
+                .await
+                .map_err(delivery)?
+                .filter_map(|(sid, ack)| {
+                    let target = target.clone();
+                    async move { crate::backends::delivery::answer_or_cut(&target, sid, ack) }
+                })
+                .collect::<Vec<_>>()
+                .await;
+            Ok(Some(acks))
+        })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: &'a str,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace, scope)?
+                .within(room.to_owned())
+                .disconnect()
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn join<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace, scope)?
+                .within(target.to_owned())
+                .join(rooms)
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        namespace: &'a str,
+        target: &'a str,
+        rooms: Vec<String>,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.namespace(namespace, scope)?
+                .within(target.to_owned())
+                .leave(rooms)
+                .await
+                .map_err(delivery)
+        })
+    }
+
+    fn sockets<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
+        Box::pin(async move {
+            let mut target = self.namespace(namespace, Scope::Cluster)?;
+            if let Some(room) = room {
+                target = target.within(room.to_owned());
+            }
+            let local: Vec<String> = target
+                .clone()
+                .local()
+                .sockets()
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect();
+            let sockets = target.fetch_sockets().await.map_err(delivery)?;
+            let mut sockets: Vec<SocketInfo> = sockets
+                .into_iter()
+                .map(|s| {
+                    let data = s.into_data();
+                    let id = data.id.to_string();
+                    SocketInfo {
+                        local: local.contains(&id),
+                        id,
+                        node: data.server_id.to_string(),
+                    }
+                })
+                .collect();
+            sockets.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(sockets)
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<Notification, PublishError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let notification = self
+                .notifier
+                .deliver(audience, draft)
+                .await
+                .map_err(delivery)?;
+            metrics::published("notify", started.elapsed());
+            Ok(notification)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_room_list_addresses_everyone() {
+        assert_eq!(Recipients::of(None), Recipients::Namespace);
+        assert_eq!(Recipients::of(Some(Vec::new())), Recipients::Nobody);
+        assert_eq!(
+            Recipients::of(Some(vec!["a".to_owned()])),
+            Recipients::Rooms(vec!["a".to_owned()])
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The event contract: every event name and payload shape iorelay speaks.
+//!
+//! Handlers and tests share these types so that what the README's protocol
+//! table promises, the code does. Client → server events are acknowledged
+//! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+
+pub mod auth;
+pub mod chat;
+pub mod event_args;
+pub mod notifications;
+pub mod placeholders;
+pub mod relay;
+
+use serde::Serialize;
+
+/// A stable, machine-readable error code sent to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The payload is not of the documented shape.
+    BadRequest,
+    /// A room name is empty, too long or has characters that are not allowed.
+    InvalidRoom,
+    /// An event name is empty, too long or reserved by Socket.IO.
+    InvalidEvent,
+    /// The socket is in as many rooms as it may be.
+    TooManyRooms,
+    /// The room must be joined first.
+    NotInRoom,
+    /// A text is empty or too long.
+    InvalidText,
+    /// A display name is empty, too long or has control characters.
+    InvalidName,
+    /// A topic is not one the server allows.
+    InvalidTopic,
+    /// A cursor (`before`, `after`, `limit`) is out of range.
+    InvalidCursor,
+    /// The server could not complete the request; the cause is in its log.
+    Internal,
+    /// The backend an event is forwarded to did not answer (in time).
+    BackendUnavailable,
+    /// The backend an event is forwarded to answered with an error or a malformed answer.
+    BackendError,
+    /// Binary placeholders that do not match the attachments sent, or an
+    /// argument holding an object with a `_placeholder` key.
+    InvalidBinary,
+    /// A token sent to refresh the connection's has expired.
+    TokenExpired,
+    /// A token sent to refresh the connection's is not valid, or is another user's.
+    TokenInvalid,
+}
+
+/// The `error` object of a failed acknowledgement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorBody {
+    /// Stable code for programs.
+    pub code: ErrorCode,
+    /// Explanation for people.
+    pub message: String,
+}
+
+/// An error to send back in an acknowledgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation.
+    pub message: String,
+}
+
+impl EventError {
+    /// An error with its code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The acknowledgement of a client → server event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply<T: Serialize> {
+    /// `{ok: true, ...fields of T}`.
+    Ok {
+        /// Always `true`.
+        ok: bool,
+        /// The result's fields, flattened next to `ok`.
+        #[serde(flatten)]
+        body: T,
+    },
+    /// `{ok: false, error: {code, message}}`.
+    Err {
+        /// Always `false`.
+        ok: bool,
+        /// What went wrong.
+        error: ErrorBody,
+    },
+}
+
+impl<T: Serialize> From<Result<T, EventError>> for Reply<T> {
+    fn from(result: Result<T, EventError>) -> Self {
+        match result {
+            Ok(body) => Reply::Ok { ok: true, body },
+            Err(e) => Reply::Err {
+                ok: false,
+                error: ErrorBody {
+                    code: e.code,
+                    message: e.message,
+                },
+            },
+        }
+    }
+}
+
+/// Serializes a `Some` field as its value, without `serialize_some`.
+///
+/// socketioxide's default parser turns binary (`rmpv::Value::Binary`, `Bytes`)
+/// into attachments through a wrapping serializer, but its `serialize_some`
+/// hands the value to plain JSON, so binary under an `Option` arrived as an
+/// array of numbers. Use with `skip_serializing_if = "Option::is_none"`.
+pub fn serialize_option_inline<T, S>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    T: Serialize,
+    S: serde::Serializer,
+{
+    match value {
+        Some(v) => v.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Turns a payload that did not deserialize into the `bad_request` error.
+pub fn parse_payload<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
+    data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
+}
+
+/// An empty success body: the ack is `{ok: true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Done {}
+
+/// Event names Socket.IO clients reserve for themselves; the server never emits them.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Event names a client may not relay to others: the reserved ones, `error`
+/// (iorelay's own notices: `rate_limited`, `token_expired`), and the names
+/// socket.io-client 2.x fires for its own life cycle on any incoming event.
+pub const RELAY_RESERVED_EVENTS: [&str; 16] = [
+    "connect",
+    "connect_error",
+    "connect_timeout",
+    "connecting",
+    "disconnect",
+    "disconnecting",
+    "error",
+    "newListener",
+    "removeListener",
+    "ping",
+    "pong",
+    "reconnect",
+    "reconnect_attempt",
+    "reconnect_error",
+    "reconnect_failed",
+    "reconnecting",
+];
+
+/// Checks an event name a client wants to relay: 1 to 64 characters, not reserved.
+pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
+    let chars = event.chars().count();
+    if chars == 0 || chars > 64 || RELAY_RESERVED_EVENTS.contains(&event) {
+        return Err(EventError::new(
+            ErrorCode::InvalidEvent,
+            "event names have 1 to 64 characters and are not reserved by Socket.IO or iorelay",
+        ));
+    }
+    Ok(())
+}
+
+/// Longest room name accepted from clients, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// Checks a client-chosen room name: 1 to 64 letters, digits, `-`, `_`, `.`, `:`.
+pub fn validate_room(room: &str) -> Result<(), EventError> {
+    let count = room.chars().count();
+    if count == 0 || count > MAX_ROOM_CHARS {
+        return Err(EventError::new(
+            ErrorCode::InvalidRoom,
+            format!("room names have 1 to {MAX_ROOM_CHARS} characters"),
+        ));
+    }
+    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    if !room.chars().all(allowed) {
+        return Err(EventError::new(
+            ErrorCode::InvalidRoom,
+            "room names use letters, digits, '-', '_', '.' and ':' only",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replies_have_the_documented_shape() {
+        #[derive(Serialize)]
+        struct Joined {
+            rooms: Vec<String>,
+        }
+        let ok: Reply<Joined> = Ok(Joined {
+            rooms: vec!["a".into()],
+        })
+        .into();
+        assert_eq!(
+            serde_json::to_value(ok).expect("json"),
+            json!({"ok": true, "rooms": ["a"]})
+        );
+        let err: Reply<Done> = Err(EventError::new(ErrorCode::NotInRoom, "join first")).into();
+        assert_eq!(
+            serde_json::to_value(err).expect("json"),
+            json!({"ok": false, "error": {"code": "not_in_room", "message": "join first"}})
+        );
+    }
+
+    #[test]
+    fn reserved_names_cannot_be_relayed() {
+        for name in RESERVED_EVENTS.iter().chain(&RELAY_RESERVED_EVENTS) {
+            assert_eq!(
+                validate_relay_event(name).map_err(|e| e.code),
+                Err(ErrorCode::InvalidEvent),
+                "{name}"
+            );
+        }
+        assert!(validate_relay_event("").is_err());
+        assert!(validate_relay_event(&"x".repeat(65)).is_err());
+        assert!(validate_relay_event("cursor:move").is_ok());
+        assert!(validate_relay_event("Error").is_ok());
+    }
+
+    #[test]
+    fn room_names() {
+        assert!(validate_room("general").is_ok());
+        assert!(validate_room("team:ops-1.x_y").is_ok());
+        assert_eq!(
+            validate_room("").map_err(|e| e.code),
+            Err(ErrorCode::InvalidRoom)
+        );
+        assert!(validate_room("has space").is_err());
+        assert!(validate_room(&"x".repeat(65)).is_err());
+        assert!(validate_room("ünïcode").is_ok());
+    }
+}

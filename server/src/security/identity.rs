@@ -1,0 +1,296 @@
+//! Who is connecting: the user a `/chat` or `/notifications` socket acts as.
+//!
+//! Resolved once, in the namespace's connect middleware, and kept in the
+//! socket's extensions so every handler reads the same [`User`]: a valid
+//! token's user (see [`crate::security::auth`]) or, where the namespace takes guests, a
+//! guest named in the handshake. A refusal becomes the client's `connect_error`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::security::auth::{self, Admission, AuthGate, expiry};
+use crate::security::limits;
+
+use crate::protocol::chat::{GuestAuth, User};
+use crate::socket::NodeAdapter;
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Why a connection was refused; its `Display` is what the client's
+/// `connect_error` carries as `message`: `"<code>: <explanation>"`.
+///
+/// socketioxide sends only `{message}` in a CONNECT_ERROR packet (no `data`
+/// field), so the stable code leads the message, where programs can split it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRefusal {
+    /// Stable code, e.g. `invalid_name`.
+    pub code: &'static str,
+    /// Explanation for people.
+    pub message: String,
+}
+
+impl fmt::Display for ConnectRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ConnectRefusal {
+    pub(crate) fn invalid_name(message: &str) -> Self {
+        Self {
+            code: "invalid_name",
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// Whether `c` shows nothing by itself: a default-ignorable code point (zero-width
+/// characters, joiners, bidi controls, soft hyphen, variation selectors, Hangul
+/// fillers, tags; the set UTS #39 drops from confusable skeletons).
+pub fn is_invisible(c: char) -> bool {
+    let mut buf = [0u8; 4];
+    unicode_security::skeleton(c.encode_utf8(&mut buf))
+        .next()
+        .is_none()
+}
+
+/// Whether `c` is something a reader sees: not blank, not a control, not
+/// invisible, not a combining mark alone (which decorates nothing).
+pub fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !c.is_control()
+        && !is_invisible(c)
+        && !unicode_normalization::char::is_combining_mark(c)
+        && c != '\u{2800}'
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Checks a display name and returns it normalised: Unicode NFKC, variation
+/// selectors removed (emoji keyboards add them; they only pick a glyph), each
+/// run of white space one space, trimmed. Control characters and the other
+/// invisible characters ([`is_invisible`]: zero-width, bidi controls) are refused,
+/// not stripped, so that no one is silently renamed.
+pub fn validate_name(name: &str) -> Result<String, ConnectRefusal> {
+    let name: String = name.nfkc().filter(|c| !is_variation_selector(*c)).collect();
+    if name.chars().any(char::is_control) {
+        return Err(ConnectRefusal::invalid_name(
+            "display names may not contain control characters",
+        ));
+    }
+    if name.chars().any(is_invisible) {
+        return Err(ConnectRefusal::invalid_name(
+            "display names may not contain invisible characters (zero-width, direction controls)",
+        ));
+    }
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !name.chars().any(is_visible) {
+        return Err(ConnectRefusal::invalid_name("a display name is required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ConnectRefusal::invalid_name(&format!(
+            "display names have at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name)
+}
+
+/// What display names that look alike have in common: UTS #39 confusable
+/// skeletons, two of them because looking alike is not transitive ("I" is
+/// "i" but for case, and looks like "l"; "i" does not look like "l"). The
+/// first is the skeleton of the case-folded NFKC name, the second the
+/// case-folded skeleton of the NFKC name. "Ada", "ADA" and "Аda" (a Cyrillic
+/// А) share the first; "Iris" and "lris" the second; "B0b" and "Bob" both.
+pub fn name_skeletons(name: &str) -> [String; 2] {
+    let nfkc: String = name.nfkc().collect();
+    let fold = caseless::default_case_fold_str;
+    let skeleton = |s: &str| -> String { unicode_security::skeleton(s).collect() };
+    [fold(&skeleton(&fold(&nfkc))), fold(&skeleton(&nfkc))]
+}
+
+/// The user a guest handshake (`auth: {name}`) stands for: `guest:` and the
+/// case-folded name, so names that differ only by case are one guest.
+pub fn guest(auth: &GuestAuth) -> Result<User, ConnectRefusal> {
+    let name = validate_name(auth.name.as_deref().unwrap_or_default())?;
+    Ok(User {
+        id: format!("guest:{}", caseless::default_case_fold_str(&name)),
+        name,
+    })
+}
+
+/// How a connection's user was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// A valid token named them.
+    Token,
+    /// They named themselves.
+    Guest,
+}
+
+/// Connect middleware of `/chat` and `/notifications`: resolves the user (a
+/// valid token's, or a guest's where the namespace takes guests) or refuses.
+pub async fn identify<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
+) -> Result<(), ConnectRefusal> {
+    let (user, provenance) = match admit(&socket, auth.as_ref().ok(), &gate)? {
+        Admission::User(grant) => {
+            expiry::grant(&socket, grant.expires_at);
+            (grant.user, Provenance::Token)
+        }
+        Admission::Guest => {
+            let guest_auth = auth
+                .ok()
+                .and_then(|value| serde_json::from_value::<GuestAuth>(value).ok())
+                .ok_or_else(|| {
+                    ConnectRefusal::invalid_name(
+                        "the handshake auth must be an object like {\"name\": \"Ada\"}",
+                    )
+                })?;
+            (guest(&guest_auth)?, Provenance::Guest)
+        }
+    };
+    socket.extensions.insert(user);
+    socket.extensions.insert(provenance);
+    Ok(())
+}
+
+/// Connect middleware of generic namespaces: refuses bad tokens (and missing
+/// ones where the namespace is private); a valid token's user is kept.
+pub async fn authenticate<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
+) -> Result<(), ConnectRefusal> {
+    if let Admission::User(grant) = admit(&socket, auth.as_ref().ok(), &gate)? {
+        expiry::grant(&socket, grant.expires_at);
+        socket.extensions.insert(grant.user);
+    }
+    Ok(())
+}
+
+/// What every connect middleware does first: charge the CONNECT, then check
+/// the token the client presented (auth payload, header or query).
+fn admit<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    auth: Option<&serde_json::Value>,
+    gate: &AuthGate,
+) -> Result<Admission, ConnectRefusal> {
+    charge_connect(socket)?;
+    let token = auth::presented_token(auth, socket.req_parts());
+    Ok(gate.admit(socket.ns(), token)?)
+}
+
+/// A CONNECT costs a token of the connection's event budget: each one runs the
+/// token check, so a client that floods CONNECTs is refused like one that floods events.
+fn charge_connect<A: NodeAdapter>(socket: &SocketRef<A>) -> Result<(), ConnectRefusal> {
+    if limits::events::charge_connect(socket) {
+        return Ok(());
+    }
+    Err(ConnectRefusal {
+        code: "rate_limited",
+        message: "too many connection attempts; slow down".to_owned(),
+    })
+}
+
+/// The user resolved at connect time.
+pub fn user_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Option<User> {
+    socket.extensions.get::<User>()
+}
+
+/// How the user of `socket` was established.
+pub fn provenance_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Option<Provenance> {
+    socket.extensions.get::<Provenance>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(name: &str) -> GuestAuth {
+        GuestAuth {
+            name: Some(name.to_owned()),
+            token: None,
+        }
+    }
+
+    #[test]
+    fn guests_get_a_stable_id() {
+        let user = guest(&auth("  Ada ")).expect("valid");
+        assert_eq!(user.name, "Ada");
+        assert_eq!(user.id, "guest:ada");
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_a_code() {
+        for name in ["", "   ", "a\u{7}b", &"x".repeat(33)] {
+            let refusal = guest(&auth(name)).expect_err(name);
+            assert_eq!(refusal.code, "invalid_name");
+            assert!(refusal.to_string().starts_with("invalid_name: "));
+        }
+        assert!(guest(&GuestAuth::default()).is_err());
+    }
+
+    #[test]
+    fn names_are_normalised() {
+        let name = |n: &str| guest(&auth(n)).map(|u| (u.id, u.name));
+        // NFKC: full-width letters and the "ﬁ" ligature become plain ones.
+        assert_eq!(name("Ａｄａ"), Ok(("guest:ada".into(), "Ada".into())));
+        assert_eq!(name("ﬁ"), Ok(("guest:fi".into(), "fi".into())));
+        // Case folding, not just lower case: ß is ss.
+        assert_eq!(name("Straße").map(|(id, _)| id), Ok("guest:strasse".into()));
+        // White space runs (no-break and ideographic spaces too) become one space.
+        assert_eq!(
+            name(" Ada\u{00A0}\u{3000} Lovelace "),
+            Ok(("guest:ada lovelace".into(), "Ada Lovelace".into()))
+        );
+        // Emoji keep their picture, without the invisible variation selector.
+        assert_eq!(
+            name("Ada \u{2764}\u{FE0F}").map(|(_, n)| n),
+            Ok("Ada \u{2764}".into())
+        );
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        for bad in [
+            "Ada\u{200B}", // zero-width space
+            "A\u{200D}da", // zero-width joiner
+            "\u{202E}adA", // right-to-left override
+            "Ada\u{2066}", // left-to-right isolate
+            "Ada\u{200F}", // right-to-left mark
+            "\u{FEFF}Ada", // byte order mark
+            "Ad\u{00AD}a", // soft hyphen
+            "\u{3164}",    // Hangul filler
+            "\u{2800}",    // braille blank
+            "\u{0301}",    // a combining mark alone
+        ] {
+            let refusal = guest(&auth(bad)).expect_err(bad);
+            assert_eq!(refusal.code, "invalid_name", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lookalike_names_share_a_skeleton() {
+        let alike = |a: &str, b: &str| {
+            let (a, b) = (name_skeletons(a), name_skeletons(b));
+            a[0] == b[0] || a[1] == b[1]
+        };
+        for other in ["ada", "ADA", "\u{0410}da", "Ａｄａ"] {
+            assert!(alike("Ada", other), "{other:?}");
+        }
+        assert!(alike("B0b", "Bob"));
+        assert!(alike("Iris", "lris"));
+        assert!(alike("Iris", "iris"));
+        assert!(!alike("Ada", "Adam"));
+        assert!(!alike("iris", "lris"), "i and l do not look alike");
+    }
+}

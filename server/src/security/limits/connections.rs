@@ -1,0 +1,465 @@
+//! Admission of new Engine.IO connections: how many, from where, how fast.
+//!
+//! A middleware in front of the Socket.IO layer looks at handshakes only
+//! (engine requests without a `sid`). An admitted handshake carries a
+//! [`ConnectionPermit`] in its request extensions; socketioxide keeps the
+//! handshake's request parts for the connection's whole life, so the permit is
+//! released exactly when the connection ends, however it ends. The permit also
+//! holds the connection's event budget, shared by all its namespaces, so a
+//! flooder cannot reset it by reconnecting a namespace.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+
+use crate::config::LimitsConfig;
+use crate::ops::metrics;
+use crate::security::limits::events::EventBudget;
+
+/// How many handshakes pass between two sweeps of idle rate-limit entries.
+const SWEEP_EVERY: u64 = 1024;
+
+/// Why a handshake was refused; each is answered with a status and a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Too many handshakes from one address lately.
+    #[error("rate_limited: too many new connections from this address; retry later")]
+    HandshakeRate,
+    /// The address holds as many connections as it may.
+    #[error("too_many_connections: this address holds as many connections as it may")]
+    PerAddress,
+    /// The node holds as many connections as it may.
+    #[error(
+        "server_full: this server holds as many connections as it may; retry or try another node"
+    )]
+    NodeFull,
+}
+
+impl Refusal {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::HandshakeRate => "rate_limited",
+            Refusal::PerAddress => "too_many_connections",
+            Refusal::NodeFull => "server_full",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::HandshakeRate | Refusal::PerAddress => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::NodeFull => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn metric_label(self) -> &'static str {
+        match self {
+            Refusal::HandshakeRate => "handshake_rate",
+            Refusal::PerAddress => "connections_per_ip",
+            Refusal::NodeFull => "connections",
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let text = self.to_string();
+        let message = text.split_once(": ").map_or(text.as_str(), |(_, m)| m);
+        let mut response = (
+            self.status(),
+            Json(json!({"code": self.code(), "message": message})),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`, or one address), for `--trusted-proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or an IPv6 address with `/n`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?),
+            None => {
+                let addr = text.parse::<IpAddr>().ok()?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is in the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The limits on new connections of one node, and the connections it holds.
+pub struct ConnectionLimiter {
+    max_total: usize,
+    max_per_address: usize,
+    handshakes: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    handshake_count: AtomicU64,
+    // A std lock: held for a map lookup, never across an await.
+    open: Mutex<OpenConnections>,
+    events: EventQuota,
+    engine_path: Arc<str>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Default)]
+struct OpenConnections {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// The event rate every connection gets.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuota {
+    /// Events per second (0 = unlimited).
+    pub rate: u32,
+    /// Burst above the rate.
+    pub burst: u32,
+    /// Dropped events before a disconnect (0 = never).
+    pub disconnect_after: u32,
+}
+
+impl ConnectionLimiter {
+    /// The limiter the configuration describes, for the endpoint at `engine_path`.
+    pub fn new(config: &LimitsConfig, engine_path: &str) -> Arc<Self> {
+        let handshakes = NonZeroU32::new(config.handshake_rate).map(|rate| {
+            let burst = NonZeroU32::new(config.handshake_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Arc::new(Self {
+            max_total: config.max_connections,
+            max_per_address: config.max_connections_per_ip,
+            handshakes,
+            handshake_count: AtomicU64::new(0),
+            open: Mutex::default(),
+            events: EventQuota {
+                rate: config.event_rate,
+                burst: config.event_burst,
+                disconnect_after: config.rate_limit_disconnect_after,
+            },
+            engine_path: engine_path.trim_end_matches('/').into(),
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| IpNet::parse(p))
+                .collect(),
+        })
+    }
+
+    /// The address a request counts against: the TCP peer, or, when the peer
+    /// is a trusted proxy, the nearest `X-Forwarded-For` hop that is not one
+    /// (the entries further left were written by the client and prove nothing).
+    pub fn client_address(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if trusted(ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+
+    /// Admits a new connection from `address` or says why not.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<ConnectionPermit, Refusal> {
+        if let Some(limiter) = &self.handshakes {
+            if self
+                .handshake_count
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(SWEEP_EVERY)
+            {
+                limiter.retain_recent();
+            }
+            if limiter.check_key(&address).is_err() {
+                return Err(Refusal::HandshakeRate);
+            }
+        }
+        let total = {
+            let Ok(mut open) = self.open.lock() else {
+                return Err(Refusal::NodeFull);
+            };
+            if self.max_total > 0 && open.total >= self.max_total {
+                return Err(Refusal::NodeFull);
+            }
+            let mine = open.by_address.entry(address).or_default();
+            if self.max_per_address > 0 && *mine >= self.max_per_address {
+                return Err(Refusal::PerAddress);
+            }
+            *mine += 1;
+            open.total += 1;
+            open.total
+        };
+        metrics::engine_connections(total);
+        Ok(ConnectionPermit(Arc::new(PermitInner {
+            limiter: self.clone(),
+            address,
+            budget: EventBudget::new(self.events),
+        })))
+    }
+
+    /// Connections held now.
+    pub fn open_connections(&self) -> usize {
+        self.open.lock().map(|o| o.total).unwrap_or_default()
+    }
+
+    fn release(&self, address: IpAddr) {
+        let total = {
+            let Ok(mut open) = self.open.lock() else {
+                return;
+            };
+            open.total = open.total.saturating_sub(1);
+            if let Some(n) = open.by_address.get_mut(&address) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.by_address.remove(&address);
+                }
+            }
+            open.total
+        };
+        metrics::engine_connections(total);
+    }
+
+    /// Whether a request opens a new Engine.IO connection (a GET to the endpoint without `sid`).
+    pub fn is_handshake(&self, request: &Request<Body>) -> bool {
+        let path = request.uri().path();
+        let on_endpoint = path
+            .strip_prefix(&*self.engine_path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        let has_sid = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")));
+        on_endpoint && request.method() == axum::http::Method::GET && !has_sid
+    }
+}
+
+/// An admitted connection; released when the last clone is dropped.
+#[derive(Clone)]
+pub struct ConnectionPermit(Arc<PermitInner>);
+
+struct PermitInner {
+    limiter: Arc<ConnectionLimiter>,
+    address: IpAddr,
+    budget: EventBudget,
+}
+
+impl ConnectionPermit {
+    /// The connection's event budget.
+    pub fn budget(&self) -> &EventBudget {
+        &self.0.budget
+    }
+
+    /// The client address the permit counts against.
+    pub fn address(&self) -> IpAddr {
+        self.0.address
+    }
+}
+
+impl Drop for PermitInner {
+    fn drop(&mut self) {
+        self.limiter.release(self.address);
+    }
+}
+
+/// Middleware: refuses handshakes over a limit, gives admitted ones their permit.
+pub async fn enforce(
+    limiter: Arc<ConnectionLimiter>,
+    mut request: Request<Body>,
+    next: Next,
+) -> Response {
+    if !limiter.is_handshake(&request) {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
+    let address = limiter.client_address(peer, request.headers());
+    match limiter.admit(address) {
+        Ok(permit) => {
+            request.extensions_mut().insert(permit);
+            next.run(request).await
+        }
+        Err(refusal) => {
+            metrics::rate_limited(refusal.metric_label());
+            tracing::info!(%address, code = refusal.code(), "refused a new connection");
+            refusal.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(total: usize, per_ip: usize, rate: u32, burst: u32) -> LimitsConfig {
+        LimitsConfig {
+            max_connections: total,
+            max_connections_per_ip: per_ip,
+            handshake_rate: rate,
+            handshake_burst: burst,
+            event_rate: 0,
+            event_burst: 0,
+            rate_limit_disconnect_after: 0,
+            max_tcp_connections: 0,
+            max_tcp_connections_per_ip: 0,
+            trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
+        }
+    }
+
+    #[test]
+    fn networks_match_their_addresses() {
+        let net = IpNet::parse("10.1.0.0/16").expect("cidr");
+        assert!(net.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.1.0.9".parse().expect("mapped ip")));
+        assert!(IpNet::parse("0.0.0.0/0").expect("all").contains(ip(9)));
+        assert!(
+            IpNet::parse("fd00::/8")
+                .expect("v6")
+                .contains("fd12::1".parse().expect("ip"))
+        );
+        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0/8", "::1/129"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let limiter = ConnectionLimiter::new(&config(0, 0, 0, 0), "/socket.io");
+        let headers = |value: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("x-forwarded-for", value.parse().expect("header"));
+            h
+        };
+        let proxy = ip(1);
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let public: IpAddr = "198.51.100.1".parse().expect("ip");
+        // Spoofed leftmost entry, then the real client as the proxy saw it.
+        let h = headers("1.2.3.4, 203.0.113.7");
+        assert_eq!(limiter.client_address(proxy, &h), client);
+        // Two trusted hops.
+        let h = headers("203.0.113.7, 10.9.9.9");
+        assert_eq!(limiter.client_address(proxy, &h), client);
+        // An untrusted peer's header proves nothing.
+        assert_eq!(limiter.client_address(public, &h), public);
+        // A trusted proxy without the header, or with junk.
+        assert_eq!(
+            limiter.client_address(proxy, &axum::http::HeaderMap::new()),
+            proxy
+        );
+        assert_eq!(limiter.client_address(proxy, &headers("junk")), proxy);
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn per_address_and_node_caps_release_on_drop() {
+        let limiter = ConnectionLimiter::new(&config(3, 2, 0, 0), "/socket.io");
+        let a1 = limiter.admit(ip(1)).expect("first");
+        let a2 = limiter.admit(ip(1)).expect("second");
+        assert_eq!(limiter.admit(ip(1)).err(), Some(Refusal::PerAddress));
+        let b1 = limiter.admit(ip(2)).expect("other address");
+        assert_eq!(limiter.admit(ip(3)).err(), Some(Refusal::NodeFull));
+        drop(a1);
+        assert_eq!(limiter.open_connections(), 2);
+        let again = limiter.admit(ip(1)).expect("slot freed");
+        drop((a2, b1, again));
+        assert_eq!(limiter.open_connections(), 0);
+        assert!(limiter.open.lock().expect("lock").by_address.is_empty());
+    }
+
+    #[test]
+    fn handshake_rate_is_per_address() {
+        let limiter = ConnectionLimiter::new(&config(0, 0, 1, 2), "/socket.io");
+        let _a = limiter.admit(ip(1)).expect("burst 1");
+        let _b = limiter.admit(ip(1)).expect("burst 2");
+        assert_eq!(limiter.admit(ip(1)).err(), Some(Refusal::HandshakeRate));
+        assert!(limiter.admit(ip(2)).is_ok(), "others are not affected");
+    }
+
+    #[test]
+    fn only_handshakes_are_counted() {
+        let limiter = ConnectionLimiter::new(&config(0, 0, 0, 0), "/socket.io");
+        let req = |method: &str, uri: &str| {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .expect("request")
+        };
+        assert!(limiter.is_handshake(&req("GET", "/socket.io/?EIO=4&transport=polling")));
+        assert!(limiter.is_handshake(&req("GET", "/socket.io/?EIO=4&transport=websocket")));
+        assert!(!limiter.is_handshake(&req("GET", "/socket.io/?EIO=4&transport=polling&sid=x")));
+        assert!(!limiter.is_handshake(&req("POST", "/socket.io/?EIO=4&transport=polling")));
+        assert!(!limiter.is_handshake(&req("GET", "/healthz")));
+        assert!(!limiter.is_handshake(&req("GET", "/socket.iox/?EIO=4")));
+    }
+
+    #[test]
+    fn refusals_are_json_with_codes() {
+        let response = Refusal::NodeFull.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(Refusal::HandshakeRate.into_response().status(), 429);
+        assert_eq!(Refusal::PerAddress.code(), "too_many_connections");
+    }
+}

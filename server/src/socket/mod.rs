@@ -1,0 +1,41 @@
+//! What every socket of every namespace goes through, whatever app serves it.
+//!
+//! - [`lifecycle`]: connect and disconnect (sid room, session state, logs, metrics).
+//! - [`ordering`]: a socket's events start their handlers in arrival order.
+//!
+//! With [`crate::security::limits::events`] (the event budget checked before any
+//! handler), this is the per-socket path every app's handlers sit behind.
+
+pub mod lifecycle;
+pub mod ordering;
+
+/// The adapters a node can run on (in-memory, Redis): socketioxide's
+/// `Adapter` plus the marker it requires before namespaces can be added.
+pub trait NodeAdapter:
+    socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
+{
+}
+
+impl<T> NodeAdapter for T where
+    T: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
+{
+}
+
+/// The connect handler of every namespace: nothing is left to do once connected.
+///
+/// socketioxide runs the connect handler in a task of its own after it has sent
+/// the CONNECT packet, so handlers registered there can miss a client's first
+/// event. Namespaces therefore register their handlers in their last connect
+/// middleware, which runs before the CONNECT packet, and end with this.
+pub async fn connected() {}
+
+/// Sends the acknowledgement of a client → server event.
+pub fn send_reply<A: socketioxide::adapter::Adapter, T: serde::Serialize>(
+    ack: socketioxide::extract::AckSender<A>,
+    result: Result<T, crate::protocol::EventError>,
+) {
+    let reply: crate::protocol::Reply<T> = result.into();
+    if let Err(e) = ack.send(&reply) {
+        tracing::debug!(error = %e, "cannot send acknowledgement");
+    }
+}

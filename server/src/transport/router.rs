@@ -1,0 +1,67 @@
+//! The HTTP surface of one node: Socket.IO endpoint, health, static files.
+//!
+//! Kept apart from the listener so routes can be tested with
+//! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
+//! wraps the engine in the same origin, limit, version and tracing layers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::from_fn;
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::ops::health::{self, Health};
+use crate::security::limits::connections::{self, ConnectionLimiter};
+use crate::security::origin::{self, OriginPolicy};
+use crate::transport::sessions::{self, Sessions};
+use crate::{security::auth, transport::engine, transport::owned_head};
+
+/// Builds the router of a node around its Socket.IO layer; `routes` are the mode's own.
+pub fn build<A: Adapter>(
+    config: &Config,
+    socketio: SocketIoLayer<A>,
+    sessions: Arc<Sessions>,
+    health: Health,
+    routes: Router,
+) -> Router {
+    let mut router = Router::new().merge(health::routes(health)).merge(routes);
+    if let Some(dev_tokens) = auth::dev_token::routes(&config.auth) {
+        router = router.merge(dev_tokens);
+    }
+    if let Some(dir) = &config.server.static_dir {
+        router = router.fallback_service(static_files(dir));
+    }
+    // The Socket.IO layer sees requests first and passes the rest to the routes.
+    router = router.layer(socketio);
+    router = router.layer(from_fn(owned_head::own_session_head));
+    router = router.layer(from_fn(move |request, next| {
+        sessions::guard(sessions.clone(), request, next)
+    }));
+    if !config.engine.allow_eio3 {
+        router = router.layer(from_fn(engine::reject_eio3));
+    }
+    // Limits come after the origin check (foreign pages cost no handshake tokens).
+    let limiter = ConnectionLimiter::new(&config.limits, &config.engine.path);
+    router = router.layer(from_fn(move |request, next| {
+        connections::enforce(limiter.clone(), request, next)
+    }));
+    let policy = OriginPolicy::new(&config.server.cors_origins, &config.engine.path);
+    let cors = policy.cors_layer();
+    router
+        .layer(from_fn(move |request, next| {
+            origin::enforce(policy.clone(), request, next)
+        }))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Files of `dir`; unknown paths get its `index.html` so client-side routes work.
+fn static_files(dir: &Path) -> ServeDir<ServeFile> {
+    // `fallback`, not `not_found_service`: client-side routes answer 200, not 404.
+    ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))
+}
