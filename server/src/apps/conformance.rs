@@ -8,6 +8,7 @@
 //! arguments, binary attachments included.
 
 use crate::socket::NodeAdapter;
+use crate::socket::guard;
 use rmpv::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
@@ -17,7 +18,6 @@ use socketioxide_core::adapter::Spawnable;
 
 use crate::config::{ConformanceArgs, EngineConfig, ParserKind, Transport};
 use crate::protocol::event_args::EventArgs;
-use crate::security::limits;
 use crate::socket::lifecycle;
 
 /// The engine settings the official suite is written against.
@@ -71,7 +71,7 @@ async fn setup<A: NodeAdapter>(socket: SocketRef<A>) -> Result<(), std::convert:
     socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s, reason);
     });
-    limits::events::on(
+    guard::on(
         &socket,
         "message",
         async |s: SocketRef<A>, Data(args): Data<EventArgs>| {
@@ -80,7 +80,7 @@ async fn setup<A: NodeAdapter>(socket: SocketRef<A>) -> Result<(), std::convert:
             }
         },
     );
-    limits::events::on(
+    guard::on(
         &socket,
         "message-with-ack",
         async |Data(args): Data<EventArgs>, ack: AckSender<A>| {
@@ -90,7 +90,7 @@ async fn setup<A: NodeAdapter>(socket: SocketRef<A>) -> Result<(), std::convert:
         },
     );
     // Server → client acknowledgement: ask the client, then report its answer.
-    limits::events::on(
+    guard::on(
         &socket,
         "emit-with-ack",
         async |s: SocketRef<A>, Data(args): Data<EventArgs>| {

@@ -19,8 +19,8 @@ use crate::backends::delivery;
 use crate::config::NotificationsConfig;
 use crate::protocol::notifications::{Notification, TopicRequest, TopicsReply};
 use crate::protocol::{ErrorCode, EventError, parse_payload, validate_room};
-use crate::security::identity::{self, user_of};
-use crate::security::limits;
+use crate::socket::connect::user_of;
+use crate::socket::guard;
 use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
 use std::convert::Infallible;
 
@@ -45,7 +45,9 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, config: Arc<NotificationsConfi
     };
     io.ns(
         NAMESPACE,
-        connected.with(setup).with(identity::identify::<A>),
+        connected
+            .with(setup)
+            .with(crate::socket::connect::identify::<A>),
     )
     .spawn();
 }
@@ -61,7 +63,7 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsCon
     socket.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         lifecycle::on_disconnect(s, reason);
     });
-    limits::events::on(
+    guard::on(
         &socket,
         "subscribe",
         async move |s: SocketRef<A>, TryData(req): TryData<TopicRequest>, ack: AckSender<A>| {
@@ -69,7 +71,7 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsCon
             send_reply(ack, result);
         },
     );
-    limits::events::on(
+    guard::on(
         &socket,
         "unsubscribe",
         async |s: SocketRef<A>, TryData(req): TryData<TopicRequest>, ack: AckSender<A>| {

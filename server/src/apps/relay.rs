@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::socket::NodeAdapter;
+use crate::socket::guard;
 use futures_util::StreamExt;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -22,7 +23,6 @@ use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, Rooms, RoomsReply};
 use crate::protocol::{ErrorCode, EventError, parse_payload, validate_relay_event, validate_room};
 use crate::socket::{connected, lifecycle, send_reply};
-use crate::{security::identity, security::limits};
 use std::convert::Infallible;
 
 /// What generic namespaces allow their clients.
@@ -62,7 +62,7 @@ pub fn register<A: NodeAdapter>(
         connected
             .with(setup)
             .with(connect_hook)
-            .with(identity::authenticate::<A>),
+            .with(crate::socket::connect::authenticate::<A>),
     )
     .spawn();
 }
@@ -84,7 +84,7 @@ fn on_connect<A: NodeAdapter>(
         return;
     }
     let join_policy = policy.clone();
-    limits::events::on(
+    guard::on(
         &socket,
         "rooms:join",
         async move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
@@ -95,7 +95,7 @@ fn on_connect<A: NodeAdapter>(
             send_reply(ack, result);
         },
     );
-    limits::events::on(
+    guard::on(
         &socket,
         "rooms:leave",
         async |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
@@ -115,7 +115,7 @@ fn on_connect<A: NodeAdapter>(
             send_reply(ack, result);
         },
     );
-    limits::events::on(
+    guard::on(
         &socket,
         "relay",
         async move |s: SocketRef<A>, Checked(req): Checked<RelayRequest>, ack: AckSender<A>| {

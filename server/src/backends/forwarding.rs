@@ -31,7 +31,8 @@ use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::Rooms;
 use crate::protocol::{Done, ErrorCode, EventError};
-use crate::security::identity::{ConnectRefusal, user_of};
+use crate::security::identity::ConnectRefusal;
+use crate::socket::connect::user_of;
 use crate::socket::{NodeAdapter, send_reply};
 
 /// Largest backend answer read, in bytes.
@@ -523,7 +524,7 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
         return;
     };
     // Behind the event budget like every handler (this replaces the unknown-event fallback).
-    socket.on_fallback(crate::security::limits::events::guarded(
+    socket.on_fallback(crate::socket::guard::guarded(
         async move |s: SocketRef<A>, Event(event): Event, Checked(args): Checked<EventArgs>, ack: AckSender<A>| {
             let Some(url) = forwarder.events.get(s.ns()) else {
                 return;

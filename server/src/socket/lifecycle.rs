@@ -12,11 +12,12 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
+use crate::socket::guard;
 use crate::socket::ordering::EventQueue;
 
-use crate::security::auth::expiry;
+use crate::ops::metrics;
+use crate::socket::expiry;
 use crate::transport::sessions;
-use crate::{ops::metrics, security::limits};
 
 /// The client's address as the TCP peer saw it (a proxy's when behind one).
 pub fn remote_addr<A: Adapter>(socket: &SocketRef<A>) -> Option<SocketAddr> {
@@ -36,7 +37,7 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
     }
     socket.extensions.insert(EventQueue::new());
     socket.join(socket.id.to_string());
-    limits::events::drop_unknown(socket);
+    guard::drop_unknown(socket);
     expiry::watch(socket);
     metrics::socket_connected(socket.ns());
     let forwarded = socket

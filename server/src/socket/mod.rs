@@ -1,11 +1,15 @@
 //! What every socket of every namespace goes through, whatever app serves it.
 //!
 //! - [`lifecycle`]: connect and disconnect (sid room, session state, logs, metrics).
+//! - [`connect`]: the connect middlewares: charge, token check, the user.
+//! - [`guard`]: every event is charged to the connection's budget before any
+//!   handler runs (apps register handlers through [`guard::on`]).
 //! - [`ordering`]: a socket's events start their handlers in arrival order.
-//!
-//! With [`crate::security::limits::events`] (the event budget checked before any
-//! handler), this is the per-socket path every app's handlers sit behind.
+//! - [`expiry`]: a socket whose token expires is told and disconnected, or refreshes it.
 
+pub mod connect;
+pub mod expiry;
+pub mod guard;
 pub mod lifecycle;
 pub mod ordering;
 

@@ -29,8 +29,9 @@ use crate::protocol::chat::{
     RoomRequest, RoomSummary, RoomsReply, SendReply, SendRequest, TypingEvent, TypingRequest, User,
 };
 use crate::protocol::{Done, ErrorCode, EventError, parse_payload, validate_room};
-use crate::security::identity::{self, ConnectRefusal, provenance_of, user_of};
-use crate::security::limits;
+use crate::security::identity::{self, ConnectRefusal};
+use crate::socket::connect::{provenance_of, user_of};
+use crate::socket::guard;
 use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
 use names::NameRegistry;
@@ -93,7 +94,9 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, chat: Arc<Chat>) {
     };
     io.ns(
         NAMESPACE,
-        connected.with(setup).with(identity::identify::<A>),
+        connected
+            .with(setup)
+            .with(crate::socket::connect::identify::<A>),
     )
     .spawn();
 }
@@ -147,7 +150,7 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, node: Arc<Node>) {
         ($event:literal, $request:ty, $handler:ident) => {{
             let node = node.clone();
             let user = user.clone();
-            limits::events::on(
+            guard::on(
                 &socket,
                 $event,
                 async move |s: SocketRef<A>, TryData(req): TryData<$request>, ack: AckSender<A>| {
@@ -167,7 +170,7 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, node: Arc<Node>) {
     on!("history", HistoryRequest, history);
     on!("members", MembersRequest, members);
     let rooms_node = node.clone();
-    limits::events::on(
+    guard::on(
         &socket,
         "rooms",
         async move |s: SocketRef<A>, ack: AckSender<A>| {

@@ -11,7 +11,6 @@
 //! (`token_missing`, `token_expired`, `token_invalid`).
 
 pub mod dev_token;
-pub mod expiry;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

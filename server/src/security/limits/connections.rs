@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::config::LimitsConfig;
 use crate::ops::metrics;
-use crate::security::limits::events::EventBudget;
+use crate::security::limits::budget::{EventBudget, EventQuota};
 
 /// How many handshakes pass between two sweeps of idle rate-limit entries.
 const SWEEP_EVERY: u64 = 1024;
@@ -151,17 +151,6 @@ pub struct ConnectionLimiter {
 struct OpenConnections {
     total: usize,
     by_address: HashMap<IpAddr, usize>,
-}
-
-/// The event rate every connection gets.
-#[derive(Debug, Clone, Copy)]
-pub struct EventQuota {
-    /// Events per second (0 = unlimited).
-    pub rate: u32,
-    /// Burst above the rate.
-    pub burst: u32,
-    /// Dropped events before a disconnect (0 = never).
-    pub disconnect_after: u32,
 }
 
 impl ConnectionLimiter {

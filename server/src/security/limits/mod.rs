@@ -5,14 +5,14 @@
 //!   Refusals are HTTP answers with a JSON body, before socketioxide sees the
 //!   request.
 //! - [`tcp`]: TCP connections per node and per peer address, checked at accept.
-//! - [`events`]: the event rate of each client, checked before any handler
-//!   runs: every handler is registered through [`events::on`], and unknown
-//!   events go through [`events::drop_unknown`], so no namespace can forget it.
+//! - [`budget`]: the event budget of each connection (events per second, burst,
+//!   drops before a disconnect); [`crate::socket::guard`] spends it before any
+//!   handler runs, for every event, known or not.
 //!
 //! Payload sizes (`--max-payload`), queued packets and bytes (`--max-buffer-size`,
 //! `--max-queued-bytes`, see [`crate::transport::conn`]),
 //! rooms per socket and text lengths are bounded where they are used.
 
+pub mod budget;
 pub mod connections;
-pub mod events;
 pub mod tcp;

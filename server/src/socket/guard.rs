@@ -1,4 +1,4 @@
-//! The event rate of each client, checked before any handler runs.
+//! The per-socket guard: every event is charged to the connection's budget before any handler runs.
 //!
 //! socketioxide has no per-message middleware, so every handler is registered
 //! through [`on`], which wraps it in [`Guarded`]: a [`MessageHandler`] that
@@ -12,12 +12,9 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -26,7 +23,8 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
 use crate::ops::metrics::{self, EventOutcome};
-use crate::security::limits::connections::{ConnectionPermit, EventQuota};
+use crate::security::limits::budget::Verdict;
+use crate::security::limits::connections::ConnectionPermit;
 use crate::socket::ordering::EventQueue;
 
 /// Tries to queue a flooder's disconnect (50 ms apart) before giving up.
@@ -34,73 +32,6 @@ const DISCONNECT_TRIES: usize = 100;
 
 /// Name of the event that tells a client it is over its rate.
 pub const ERROR_EVENT: &str = "error";
-
-/// What to do with an incoming event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Within the rate: handle it.
-    Admit,
-    /// Over the rate: drop it; `notify` on the first drop of a streak.
-    Drop {
-        /// Whether to send the `error` event now.
-        notify: bool,
-    },
-    /// Over the rate for too long: drop it and disconnect.
-    Disconnect,
-}
-
-/// The event budget of one connection.
-pub struct EventBudget {
-    limiter: Option<DefaultDirectRateLimiter>,
-    dropped: AtomicU32,
-    in_streak: AtomicBool,
-    disconnect_after: u32,
-}
-
-impl EventBudget {
-    /// A full budget for `quota`.
-    pub fn new(quota: EventQuota) -> Self {
-        let limiter = NonZeroU32::new(quota.rate).map(|rate| {
-            let burst = NonZeroU32::new(quota.burst).unwrap_or(rate);
-            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
-        });
-        Self {
-            limiter,
-            dropped: AtomicU32::new(0),
-            in_streak: AtomicBool::new(false),
-            disconnect_after: quota.disconnect_after,
-        }
-    }
-
-    /// Spends one event.
-    pub fn spend(&self) -> Verdict {
-        let Some(limiter) = &self.limiter else {
-            return Verdict::Admit;
-        };
-        if limiter.check().is_ok() {
-            self.in_streak.store(false, Ordering::Relaxed);
-            return Verdict::Admit;
-        }
-        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.disconnect_after > 0 && dropped >= self.disconnect_after {
-            return Verdict::Disconnect;
-        }
-        let first_of_streak = !self.in_streak.swap(true, Ordering::Relaxed);
-        Verdict::Drop {
-            notify: first_of_streak,
-        }
-    }
-
-    /// The last notice could not be sent: the next drop sends one again.
-    pub fn renotify(&self) {
-        self.in_streak.store(false, Ordering::Relaxed);
-    }
-
-    /// Events dropped so far.
-    pub fn dropped(&self) -> u32 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
 
 /// Spends a token for an event on `socket`; false when the event must be dropped
 /// (the client has then been told, and disconnected if it kept flooding).
@@ -300,38 +231,4 @@ impl<A: Adapter> MessageHandler<A, (ViaGuard, DropUnknown)> for DropUnknown {
 /// Makes `socket` charge and drop events no handler takes (a later `on_fallback` replaces it).
 pub fn drop_unknown<A: Adapter>(socket: &SocketRef<A>) {
     socket.on_fallback(DropUnknown);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_drops_then_disconnects() {
-        let budget = EventBudget::new(EventQuota {
-            rate: 1,
-            burst: 3,
-            disconnect_after: 4,
-        });
-        for _ in 0..3 {
-            assert_eq!(budget.spend(), Verdict::Admit);
-        }
-        assert_eq!(budget.spend(), Verdict::Drop { notify: true });
-        assert_eq!(budget.spend(), Verdict::Drop { notify: false });
-        assert_eq!(budget.spend(), Verdict::Drop { notify: false });
-        assert_eq!(budget.spend(), Verdict::Disconnect);
-        assert_eq!(budget.dropped(), 4);
-    }
-
-    #[test]
-    fn zero_rate_is_unlimited() {
-        let budget = EventBudget::new(EventQuota {
-            rate: 0,
-            burst: 0,
-            disconnect_after: 1,
-        });
-        for _ in 0..10_000 {
-            assert_eq!(budget.spend(), Verdict::Admit);
-        }
-    }
 }

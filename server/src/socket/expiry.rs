@@ -21,12 +21,13 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::metrics;
 use crate::protocol::auth::{EXPIRY_NOTICE, REFRESH_EVENT, RefreshReply, RefreshRequest};
 use crate::protocol::chat::User;
 use crate::protocol::{ErrorCode, EventError, parse_payload};
 use crate::security::auth::{AuthError, AuthGate, CLOCK_SKEW_SECS};
-use crate::security::limits::events::ERROR_EVENT;
-use crate::{ops::metrics, security::limits};
+use crate::socket::guard;
+use crate::socket::guard::ERROR_EVENT;
 
 /// How long a socket's token still counts; kept in the socket's extensions.
 #[derive(Clone)]
@@ -85,7 +86,7 @@ pub fn watch<A: Adapter>(socket: &SocketRef<A>) {
         return;
     };
     tokio::spawn(enforce(socket.clone(), lease));
-    limits::events::on(
+    guard::on(
         socket,
         REFRESH_EVENT,
         async |s: SocketRef<A>,

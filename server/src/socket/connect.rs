@@ -1,0 +1,94 @@
+//! The connect middlewares: every namespace CONNECT is charged, its token
+//! checked, and its user resolved before the socket exists for anyone.
+//!
+//! A CONNECT costs a token of the connection's event budget (so a client that
+//! floods CONNECTs is refused like one that floods events), then the token the
+//! client presented (auth payload, header or query) is checked by
+//! [`AuthGate`]; a token's expiry is scheduled ([`super::expiry`]). `/chat` and
+//! `/notifications` also resolve a guest's name ([`identity::guest`]).
+
+use std::sync::Arc;
+
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use crate::protocol::chat::{GuestAuth, User};
+use crate::security::auth::{self, Admission, AuthGate};
+use crate::security::identity::{self, ConnectRefusal, Provenance};
+use crate::socket::{NodeAdapter, expiry, guard};
+
+/// Connect middleware of `/chat` and `/notifications`: resolves the user (a
+/// valid token's, or a guest's where the namespace takes guests) or refuses.
+pub async fn identify<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
+) -> Result<(), ConnectRefusal> {
+    let (user, provenance) = match admit(&socket, auth.as_ref().ok(), &gate)? {
+        Admission::User(grant) => {
+            expiry::grant(&socket, grant.expires_at);
+            (grant.user, Provenance::Token)
+        }
+        Admission::Guest => {
+            let guest_auth = auth
+                .ok()
+                .and_then(|value| serde_json::from_value::<GuestAuth>(value).ok())
+                .ok_or_else(|| {
+                    ConnectRefusal::invalid_name(
+                        "the handshake auth must be an object like {\"name\": \"Ada\"}",
+                    )
+                })?;
+            (identity::guest(&guest_auth)?, Provenance::Guest)
+        }
+    };
+    socket.extensions.insert(user);
+    socket.extensions.insert(provenance);
+    Ok(())
+}
+
+/// Connect middleware of generic namespaces: refuses bad tokens (and missing
+/// ones where the namespace is private); a valid token's user is kept.
+pub async fn authenticate<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(gate): State<Arc<AuthGate>>,
+) -> Result<(), ConnectRefusal> {
+    if let Admission::User(grant) = admit(&socket, auth.as_ref().ok(), &gate)? {
+        expiry::grant(&socket, grant.expires_at);
+        socket.extensions.insert(grant.user);
+    }
+    Ok(())
+}
+
+/// What every connect middleware does first: charge the CONNECT, then check
+/// the token the client presented (auth payload, header or query).
+fn admit<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    auth: Option<&serde_json::Value>,
+    gate: &AuthGate,
+) -> Result<Admission, ConnectRefusal> {
+    charge_connect(socket)?;
+    let token = auth::presented_token(auth, socket.req_parts());
+    Ok(gate.admit(socket.ns(), token)?)
+}
+
+/// A CONNECT costs a token of the connection's event budget: each one runs the
+/// token check, so a client that floods CONNECTs is refused like one that floods events.
+fn charge_connect<A: NodeAdapter>(socket: &SocketRef<A>) -> Result<(), ConnectRefusal> {
+    if guard::charge_connect(socket) {
+        return Ok(());
+    }
+    Err(ConnectRefusal {
+        code: "rate_limited",
+        message: "too many connection attempts; slow down".to_owned(),
+    })
+}
+
+/// The user resolved at connect time.
+pub fn user_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Option<User> {
+    socket.extensions.get::<User>()
+}
+
+/// How the user of `socket` was established.
+pub fn provenance_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Option<Provenance> {
+    socket.extensions.get::<Provenance>()
+}
