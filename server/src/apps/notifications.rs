@@ -1,11 +1,10 @@
-//! The built-in `/notifications` namespace and the one path that delivers to it.
+//! The built-in `/notifications` namespace: who hears which notifications.
 //!
 //! Each socket joins `user:{id}` for its user and `topic:{name}` for each
-//! topic it subscribes to. The publish API and the Flask bridge both deliver
-//! through [`Notifier::deliver`], so there is one delivery path to test.
+//! topic it subscribes to (names in [`crate::protocol::notifications`]).
+//! Backends publish through [`crate::backends::notifier`], the one delivery path.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -13,29 +12,14 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
-use crate::apps::chat::history::now_ms;
-use crate::apps::relay::own_rooms;
-use crate::backends::delivery;
 use crate::config::NotificationsConfig;
-use crate::protocol::notifications::{Notification, TopicRequest, TopicsReply};
+use crate::protocol::notifications::{NAMESPACE, TopicRequest, TopicsReply, topic_room, user_room};
 use crate::protocol::{ErrorCode, EventError, parse_payload, validate_room};
 use crate::socket::connect::user_of;
 use crate::socket::guard;
+use crate::socket::rooms::{self, own_rooms};
 use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
 use std::convert::Infallible;
-
-/// Path of the namespace.
-pub const NAMESPACE: &str = "/notifications";
-
-/// Room of all sockets of one user.
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
-}
-
-/// Room of the subscribers of one topic.
-pub fn topic_room(topic: &str) -> String {
-    format!("topic:{topic}")
-}
 
 /// Registers `/notifications`.
 pub fn register<A: NodeAdapter>(io: &SocketIo<A>, config: Arc<NotificationsConfig>) {
@@ -111,91 +95,14 @@ fn subscribe<A: NodeAdapter>(
             format!("topic {topic:?} is not open to subscriptions"),
         ));
     }
-    let current = topics_of(socket).topics;
-    if !current.iter().any(|t| t == topic) && current.len() >= config.max_topics_per_socket {
-        return Err(EventError::new(
-            ErrorCode::TooManyRooms,
-            format!(
-                "a socket may subscribe to {} topics at most",
-                config.max_topics_per_socket
-            ),
-        ));
-    }
+    rooms::admit_one_more(
+        &topics_of(socket).topics,
+        topic,
+        config.max_topics_per_socket,
+        "topics",
+    )?;
     socket.join(topic_room(topic));
     Ok(topics_of(socket))
-}
-
-/// Who a notification is for: these users, the subscribers of a topic, or both.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Audience {
-    /// User ids; every socket of each gets it.
-    pub users: Vec<String>,
-    /// Topic; every subscriber gets it.
-    pub topic: Option<String>,
-}
-
-/// What a backend publishes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    /// Short title.
-    pub title: String,
-    /// Body text.
-    pub body: String,
-    /// Free-form data.
-    pub data: serde_json::Value,
-}
-
-/// Delivery failed in the adapter (e.g. the Redis link is down).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot deliver notification: {0}")]
-pub struct DeliveryError(String);
-
-/// Sends notifications to `/notifications` sockets.
-#[derive(Clone)]
-pub struct Notifier<A: NodeAdapter> {
-    io: SocketIo<A>,
-    node: Arc<str>,
-    sequence: Arc<AtomicU64>,
-}
-
-impl<A: NodeAdapter> Notifier<A> {
-    /// A notifier on `io`; `node` makes ids unique across nodes.
-    pub fn new(io: SocketIo<A>, node: &str) -> Self {
-        Self {
-            io,
-            node: node.into(),
-            sequence: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// Delivers one notification to its audience (each socket once) and returns it.
-    pub async fn deliver(
-        &self,
-        audience: &Audience,
-        draft: Draft,
-    ) -> Result<Notification, DeliveryError> {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        let notification = Notification {
-            id: format!("{}-{n}", self.node),
-            topic: audience.topic.clone(),
-            title: draft.title,
-            body: draft.body,
-            data: draft.data,
-            ts: now_ms(),
-        };
-        let mut rooms: Vec<String> = audience.users.iter().map(|u| user_room(u)).collect();
-        rooms.extend(audience.topic.as_deref().map(topic_room));
-        if rooms.is_empty() {
-            return Ok(notification);
-        }
-        let ns = self.io.of(NAMESPACE).ok_or_else(|| {
-            DeliveryError("the /notifications namespace is not served".to_owned())
-        })?;
-        delivery::emit(ns.to(rooms), "notification", &notification)
-            .await
-            .map_err(|e| DeliveryError(e.to_string()))?;
-        Ok(notification)
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::socket::NodeAdapter;
 use crate::socket::guard;
+use crate::socket::rooms::{self, own_rooms, refuse_socket_room};
 use futures_util::StreamExt;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -128,48 +129,6 @@ fn on_connect<A: NodeAdapter>(
     );
 }
 
-/// Refuses a room that is a socket's own id room (anywhere in the cluster):
-/// joining it would receive what is addressed to that socket alone.
-pub async fn refuse_socket_room<A: NodeAdapter>(
-    socket: &SocketRef<A>,
-    room: &str,
-) -> Result<(), EventError> {
-    let refused = || {
-        EventError::new(
-            ErrorCode::InvalidRoom,
-            "that name belongs to a connection; choose another room name",
-        )
-    };
-    if room == socket.id.as_str() {
-        return Err(refused());
-    }
-    let holders = socket
-        .within(room.to_owned())
-        .fetch_sockets()
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "cannot look up a room's sockets");
-            EventError::new(ErrorCode::Internal, "cannot check the room now; try again")
-        })?;
-    if holders.iter().any(|s| s.data().id.as_str() == room) {
-        return Err(refused());
-    }
-    Ok(())
-}
-
-/// The rooms a socket joined itself, without its sid room.
-pub fn own_rooms<A: NodeAdapter>(socket: &SocketRef<A>) -> Vec<String> {
-    let sid = socket.id.to_string();
-    let mut rooms: Vec<String> = socket
-        .rooms()
-        .into_iter()
-        .map(|r| r.to_string())
-        .filter(|r| *r != sid)
-        .collect();
-    rooms.sort();
-    rooms
-}
-
 async fn join<A: NodeAdapter>(
     socket: &SocketRef<A>,
     policy: &RelayPolicy,
@@ -177,13 +136,7 @@ async fn join<A: NodeAdapter>(
 ) -> Result<RoomsReply, EventError> {
     validate_room(room)?;
     refuse_socket_room(socket, room).await?;
-    let rooms = own_rooms(socket);
-    if !rooms.iter().any(|r| r == room) && rooms.len() >= policy.max_rooms {
-        return Err(EventError::new(
-            ErrorCode::TooManyRooms,
-            format!("a socket may be in {} rooms at most", policy.max_rooms),
-        ));
-    }
+    rooms::admit_one_more(&own_rooms(socket), room, policy.max_rooms, "rooms")?;
     let is_new_here = socket.within(room.to_owned()).local().sockets().is_empty();
     if is_new_here && namespace_rooms(socket).await >= policy.max_namespace_rooms {
         return Err(EventError::new(

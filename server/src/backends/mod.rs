@@ -1,6 +1,7 @@
 //! How backends act on sockets: one publisher, and every way into it.
 //!
 //! - [`publisher`]: the one path backends act through (emit, rooms, disconnect, notify).
+//! - [`notifier`]: notifications to `/notifications` users and topics.
 //! - [`delivery`]: broadcasts that survive a lost cluster link and never leave holes.
 //! - [`api`]: the HTTP publish API (`/api/v1`) with its OpenAPI document.
 //! - [`flask_bridge`]: the Flask-SocketIO message queue (Redis) applied to sockets.
@@ -10,4 +11,5 @@ pub mod api;
 pub mod delivery;
 pub mod flask_bridge;
 pub mod forwarding;
+pub mod notifier;
 pub mod publisher;

@@ -13,7 +13,7 @@ use rmpv::Value;
 use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 
-use crate::apps::notifications::{Audience, Draft, Notifier};
+use crate::backends::notifier::{Audience, Draft, Notifier};
 use crate::ops::metrics;
 use crate::protocol::RESERVED_EVENTS;
 use crate::protocol::event_args::EventArgs;

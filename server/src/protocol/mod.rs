@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod clock;
 pub mod event_args;
 pub mod notifications;
 pub mod placeholders;

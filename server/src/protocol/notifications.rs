@@ -38,3 +38,16 @@ pub struct Notification {
     /// When it was published, milliseconds since the Unix epoch.
     pub ts: u64,
 }
+
+/// Path of the namespace.
+pub const NAMESPACE: &str = "/notifications";
+
+/// Room of all sockets of one user.
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// Room of the subscribers of one topic.
+pub fn topic_room(topic: &str) -> String {
+    format!("topic:{topic}")
+}

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ops::metrics;
 use crate::protocol::auth::{EXPIRY_NOTICE, REFRESH_EVENT, RefreshReply, RefreshRequest};
 use crate::protocol::chat::User;
+use crate::protocol::clock::now_ms;
 use crate::protocol::{ErrorCode, EventError, parse_payload};
 use crate::security::auth::{AuthError, AuthGate, CLOCK_SKEW_SECS};
 use crate::socket::guard;
@@ -69,12 +70,6 @@ pub fn remaining(expires_at: u64, now_ms: u128) -> Duration {
     Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX))
 }
 
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
 /// Connect middleware: the socket's token counts until `expires_at`.
 pub fn grant<A: Adapter>(socket: &SocketRef<A>, expires_at: u64) {
     socket.extensions.insert(Lease::new(expires_at));
@@ -112,7 +107,7 @@ async fn enforce<A: Adapter>(socket: SocketRef<A>, lease: Lease) {
         tokio::select! {
             () = lease.0.gone.cancelled() => return,
             () = lease.0.moved.notified() => {}
-            () = tokio::time::sleep(remaining(expires_at, now_ms())) => {
+            () = tokio::time::sleep(remaining(expires_at, u128::from(now_ms()))) => {
                 if lease.expires_at() == expires_at {
                     expire(socket);
                     return;

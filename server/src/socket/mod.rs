@@ -4,6 +4,7 @@
 //! - [`connect`]: the connect middlewares: charge, token check, the user.
 //! - [`guard`]: every event is charged to the connection's budget before any
 //!   handler runs (apps register handlers through [`guard::on`]).
+//! - [`rooms`]: a socket's own rooms, the names it may not take, the caps.
 //! - [`ordering`]: a socket's events start their handlers in arrival order.
 //! - [`expiry`]: a socket whose token expires is told and disconnected, or refreshes it.
 
@@ -12,6 +13,7 @@ pub mod expiry;
 pub mod guard;
 pub mod lifecycle;
 pub mod ordering;
+pub mod rooms;
 
 /// The adapters a node can run on (in-memory, Redis): socketioxide's
 /// `Adapter` plus the marker it requires before namespaces can be added.

@@ -15,6 +15,7 @@ use lru::LruCache;
 use tokio::time::Instant;
 
 use crate::protocol::chat::{ChatMessage, User};
+use crate::protocol::clock::now_ms;
 
 /// Which part of a room's history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +63,6 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// forget rooms forgets the empty ones first. Stores that never forget a
     /// room that is in use (Redis: a TTL from the last message) ignore it.
     fn set_occupied(&self, _room: &str, _occupied: bool) {}
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 /// Selects a page from messages sorted by id (shared by every store).

@@ -21,7 +21,6 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
-use crate::apps::relay::{own_rooms, refuse_socket_room};
 use crate::backends::delivery;
 use crate::config::ChatConfig;
 use crate::protocol::chat::{
@@ -32,6 +31,7 @@ use crate::protocol::{Done, ErrorCode, EventError, parse_payload, validate_room}
 use crate::security::identity::{self, ConnectRefusal};
 use crate::socket::connect::{provenance_of, user_of};
 use crate::socket::guard;
+use crate::socket::rooms::{self, own_rooms, refuse_socket_room};
 use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
 use names::NameRegistry;
@@ -249,16 +249,13 @@ async fn join<A: NodeAdapter>(
     validate_room(&req.room)?;
     refuse_socket_room(socket, &req.room).await?;
     let joined = own_rooms(socket);
-    let already = joined.contains(&req.room);
-    if !already && joined.len() >= chat.config.max_rooms_per_socket {
-        return Err(EventError::new(
-            ErrorCode::TooManyRooms,
-            format!(
-                "a socket may be in {} rooms at most",
-                chat.config.max_rooms_per_socket
-            ),
-        ));
-    }
+
+    rooms::admit_one_more(
+        &joined,
+        &req.room,
+        chat.config.max_rooms_per_socket,
+        "rooms",
+    )?;
     socket.join(req.room.clone());
     if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
         joined.insert(&req.room);

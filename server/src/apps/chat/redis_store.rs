@@ -16,10 +16,11 @@
 use futures_util::future::BoxFuture;
 use redis::AsyncCommands;
 
-use crate::apps::chat::history::{HistoryPage, HistoryQuery, HistoryStore, StoreError, now_ms};
+use crate::apps::chat::history::{HistoryPage, HistoryQuery, HistoryStore, StoreError};
 use crate::apps::chat::presence::{Joined, Left, PresenceStore};
 use crate::cluster::RedisLink;
 use crate::protocol::chat::{ChatMessage, MembersPage, User};
+use crate::protocol::clock::now_ms;
 
 fn store_error(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())

@@ -9,13 +9,13 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 
-use crate::apps::notifications::{Audience, Draft};
 use crate::backends::api::ApiState;
 use crate::backends::api::error::ApiError;
 use crate::backends::api::payloads::{
     DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
     RoomList, RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
 };
+use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, Scope};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::validate_room;

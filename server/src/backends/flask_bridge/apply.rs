@@ -96,8 +96,8 @@ mod tests {
     use rmpv::Value;
 
     use super::*;
-    use crate::apps::notifications::{Audience, Draft};
     use crate::backends::flask_bridge::message::{Emit, RoomChange};
+    use crate::backends::notifier::{Audience, Draft};
     use crate::backends::publisher::SocketInfo;
     use crate::protocol::notifications::Notification;
 
