@@ -1,18 +1,25 @@
-//! Harness of the end-to-end tests: the real `iorelay` binary on a free port,
-//! and raw Engine.IO / Socket.IO clients over HTTP long-polling and WebSocket.
+//! Harness of the end-to-end tests: iorelay nodes on a free port, and raw
+//! Engine.IO / Socket.IO clients over HTTP long-polling and WebSocket.
 //!
-//! The binary comes from `IORELAY_BIN` or `target/debug/iorelay`. It binds port
-//! 0 and the harness reads the port from its `listening on http(s)://ADDR` log
-//! line, so tests run in parallel without port races. Each [`Server`] is
-//! killed when dropped.
+//! [`Server`] runs a node in this process (`iorelay::node::run` on a runtime
+//! of its own, bound to `127.0.0.1:0`, the port read from the listener), the
+//! way the binary runs one. [`Process`] runs the real binary (`IORELAY_BIN` or
+//! `target/debug/iorelay`) for what only a process shows: its exit code, its
+//! log lines, signals; it binds port 0 too and its port comes from its
+//! `listening on http(s)://ADDR` log line. Both stop when dropped.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches};
 use futures_util::{SinkExt, StreamExt};
+use iorelay::config::{Cli, Command as Subcommand, Config};
+use iorelay::node::{self, Apps};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -29,17 +36,122 @@ pub fn binary() -> PathBuf {
         })
 }
 
-/// A running `iorelay` process.
+/// An iorelay node running in this process, on a runtime of its own.
 pub struct Server {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The configuration and apps that `iorelay ARGS --listen 127.0.0.1:0` would run.
+fn node_settings(args: &[&str]) -> (Config, Apps) {
+    let argv = std::iter::once("iorelay")
+        .chain(args.iter().copied())
+        .chain(["--listen", "127.0.0.1:0"]);
+    let matches = Cli::command()
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| panic!("bad arguments {args:?}: {e}"));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{e}"));
+    match cli.command {
+        Some(Subcommand::Conformance(conformance)) => (
+            iorelay::apps::conformance::config(&conformance),
+            Apps::Conformance,
+        ),
+        Some(Subcommand::CheckConfig(_)) => panic!("check-config runs no node"),
+        None => (
+            cli.serve
+                .resolve(&matches)
+                .unwrap_or_else(|e| panic!("bad configuration {args:?}: {e}")),
+            Apps::Production,
+        ),
+    }
+}
+
+impl Server {
+    /// Runs `iorelay ARGS --listen 127.0.0.1:0` in this process (ARGS may begin with a subcommand).
+    pub fn start(args: &[&str]) -> Server {
+        let (config, apps) = node_settings(args);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = Arc::new(AtomicBool::new(true));
+        let alive = running.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = match node::bind(&config).await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let addr = listener.local_addr().map_err(|e| e.to_string());
+                let _ = addr_tx.send(addr);
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = node::run(config, listener, apps, stopped).await {
+                    eprintln!("node stopped: {e}");
+                }
+            });
+            alive.store(false, Ordering::Release);
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the node did not start"))
+            .unwrap_or_else(|e| panic!("the node did not start: {e}"));
+        Server {
+            addr: addr.to_string(),
+            stop: Some(stop),
+            running,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts the conformance server.
+    pub fn conformance() -> Server {
+        Server::start(&["conformance"])
+    }
+
+    /// Base URL of the Engine.IO endpoint, `http://ADDR/socket.io/`.
+    pub fn engine_url(&self) -> String {
+        format!("http://{}/socket.io/", self.addr)
+    }
+
+    /// Whether the node is still running.
+    pub fn is_alive(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running `iorelay` process.
+pub struct Process {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     log: Arc<Mutex<String>>,
 }
 
-impl Server {
+impl Process {
     /// Starts `iorelay ARGS --listen 127.0.0.1:0` (ARGS may begin with a subcommand).
-    pub fn start(args: &[&str]) -> Server {
+    pub fn start(args: &[&str]) -> Process {
         let mut child = Command::new(binary())
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
@@ -82,12 +194,7 @@ impl Server {
                     log.lock().map(|l| l.clone()).unwrap_or_default()
                 )
             });
-        Server { child, addr, log }
-    }
-
-    /// Starts the conformance server.
-    pub fn conformance() -> Server {
-        Server::start(&["conformance"])
+        Process { child, addr, log }
     }
 
     /// Base URL of the Engine.IO endpoint, `http://ADDR/socket.io/`.
@@ -121,7 +228,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -210,7 +210,7 @@ async fn concurrent_polls_close_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_post_is_refused_and_the_server_lives() {
-    let mut server = Server::start(&["--max-payload", "2048"]);
+    let server = Server::start(&["--max-payload", "2048"]);
     let session = Polling::open(&server).await;
     assert_eq!(session.handshake["maxPayload"], 2048);
     let big = format!(r#"42["x","{}"]"#, "a".repeat(5000));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use iorelay_tests::{Server, binary, http};
+use iorelay_tests::{Process, Server, binary, http};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -167,7 +167,7 @@ fn tls_settings_must_come_in_pairs_and_be_usable() {
 
 #[tokio::test]
 async fn metrics_can_live_on_their_own_listener() {
-    let server = Server::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let server = Process::start(&["--metrics-listen", "127.0.0.1:0"]);
     let log = server.log();
     let addr = log
         .split("metrics on http://")
@@ -213,7 +213,7 @@ async fn dev_tokens_are_off_by_default_and_loud_when_on() {
         .expect("request");
     assert_eq!(response.status(), 404);
 
-    let server = Server::start(&[
+    let server = Process::start(&[
         "--dev-auth",
         "--jwt-secret",
         "0123456789abcdef0123456789abcdef",

@@ -136,7 +136,7 @@ async fn binary_over_polling_is_base64() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_packets_close_the_connection() {
-    let mut server = Server::conformance();
+    let server = Server::conformance();
     for bad in ["4abc", "42{}", r#"42abc["message"]"#] {
         let mut ws = connected_ws(&server).await;
         ws.send(bad).await;
