@@ -31,7 +31,7 @@ pub fn api_bodies(data: &[u8]) {
         }
     }
     if let Ok(req) = serde_json::from_slice::<RoomsRequest>(data) {
-        for room in req.rooms.into_vec() {
+        for room in req.rooms {
             let _ = validate_room(&room);
         }
     }
@@ -79,12 +79,7 @@ pub fn event_payloads(data: &[u8]) {
     let _ = serde_json::from_slice::<chat::TypingRequest>(data);
     let _ = serde_json::from_slice::<chat::HistoryRequest>(data);
     if let Ok(req) = serde_json::from_slice::<relay::RelayRequest>(data) {
-        for room in req
-            .to
-            .clone()
-            .map(relay::Rooms::into_vec)
-            .unwrap_or_default()
-        {
+        for room in req.to.clone().unwrap_or_default() {
             let _ = validate_room(&room);
         }
         let _ = req.emit_args();

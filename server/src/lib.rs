@@ -13,11 +13,15 @@
 //! - [`protocol`]: the wire contract: event names and payloads, error codes, their rules.
 //! - [`ops`]: metrics, logs, health.
 //! - [`config`]: the one typed configuration (flags, `IORELAY_*`, TOML file).
+//!
+//! `fuzz_logic` (the decoders as functions for `fuzz/` and the tests) is
+//! compiled only for tests and with the `fuzzing` feature: it is not API.
 
 pub mod apps;
 pub mod backends;
 pub mod cluster;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_logic;
 pub mod node;
 pub mod ops;

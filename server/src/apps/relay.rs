@@ -21,7 +21,7 @@ use socketioxide_core::adapter::Spawnable;
 use crate::backends::forwarding::{self, Forwarder};
 use crate::backends::publisher::Recipients;
 use crate::protocol::placeholders::{self, Checked};
-use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, Rooms, RoomsReply};
+use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::protocol::{ErrorCode, EventError, parse_payload, validate_relay_event, validate_room};
 use crate::socket::{connected, lifecycle, send_reply};
 use std::convert::Infallible;
@@ -176,7 +176,7 @@ async fn relay<A: NodeAdapter>(
 ) -> Result<RelayReply, EventError> {
     validate_relay_event(&req.event)?;
     placeholders::refuse_forged(&req.args)?;
-    let rooms = match Recipients::of(req.to.clone().map(Rooms::into_vec)) {
+    let rooms = match Recipients::of(req.to.clone()) {
         Recipients::Nobody => {
             return Ok(RelayReply {
                 acks: req.ack.then(Vec::new),

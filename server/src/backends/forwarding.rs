@@ -29,7 +29,6 @@ use crate::backends::publisher::{EmitCommand, Publisher, Scope};
 use crate::config::{ForwardingConfig, parse_namespace_urls};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
-use crate::protocol::relay::Rooms;
 use crate::protocol::{Done, ErrorCode, EventError};
 use crate::security::identity::ConnectRefusal;
 use crate::socket::connect::user_of;
@@ -81,6 +80,7 @@ pub struct ForwardReply {
 }
 
 /// One emit a backend asks for, with Flask-SocketIO's `emit()` defaults.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct BackendEmit {
     /// Event name.
@@ -90,7 +90,8 @@ pub struct BackendEmit {
     pub args: Vec<serde_json::Value>,
     /// Rooms or sids (Flask's `to=`); absent = the sender alone, unless `broadcast`.
     #[serde(default)]
-    pub rooms: Option<Rooms>,
+    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
+    pub rooms: Option<Vec<String>>,
     /// Without `rooms`: everyone in the namespace.
     #[serde(default)]
     pub broadcast: bool,
@@ -388,7 +389,7 @@ fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
 /// no rooms = the sender alone (everyone with `broadcast`); `rooms: []` = nobody.
 fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) {
     let rooms = match (&emit.rooms, emit.broadcast) {
-        (Some(rooms), _) => Some(rooms.clone().into_vec()),
+        (Some(rooms), _) => Some(rooms.clone()),
         (None, true) => None,
         (None, false) => Some(vec![sid.to_owned()]),
     };

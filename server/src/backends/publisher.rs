@@ -100,7 +100,7 @@ pub enum PublishError {
     #[error("unknown namespace {0:?}")]
     UnknownNamespace(String),
     /// Empty, too long or reserved event name.
-    #[error("invalid event name {0:?}: 1 to 256 characters, not reserved by Socket.IO")]
+    #[error("invalid event name {0:?}: 1 to 64 characters, not reserved by Socket.IO")]
     InvalidEvent(String),
     /// An argument holds an object with a `_placeholder` key (see [`crate::protocol::placeholders`]).
     #[error("{0}")]
@@ -152,12 +152,11 @@ pub trait Publisher: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Notification, PublishError>>;
 }
 
-/// Checks an event name a backend wants to emit.
+/// Checks an event name a backend wants to emit (the rule clients relay by,
+/// Socket.IO's reserved names only).
 pub fn validate_event(event: &str) -> Result<(), PublishError> {
-    if event.is_empty() || event.len() > 256 || RESERVED_EVENTS.contains(&event) {
-        return Err(PublishError::InvalidEvent(event.to_owned()));
-    }
-    Ok(())
+    crate::protocol::validate_event_name(event, &RESERVED_EVENTS)
+        .map_err(|_| PublishError::InvalidEvent(event.to_owned()))
 }
 
 /// The [`Publisher`] of a socketioxide server.

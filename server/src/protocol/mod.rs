@@ -173,16 +173,27 @@ pub const RELAY_RESERVED_EVENTS: [&str; 16] = [
     "reconnecting",
 ];
 
-/// Checks an event name a client wants to relay: 1 to 64 characters, not reserved.
-pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
+/// Longest event name, in characters, whoever sends it (a relaying client, a backend).
+pub const MAX_EVENT_CHARS: usize = 64;
+
+/// Checks an event name: 1 to [`MAX_EVENT_CHARS`] characters, none of `reserved`.
+pub fn validate_event_name(event: &str, reserved: &[&str]) -> Result<(), EventError> {
     let chars = event.chars().count();
-    if chars == 0 || chars > 64 || RELAY_RESERVED_EVENTS.contains(&event) {
+    if chars == 0 || chars > MAX_EVENT_CHARS || reserved.contains(&event) {
         return Err(EventError::new(
             ErrorCode::InvalidEvent,
-            "event names have 1 to 64 characters and are not reserved by Socket.IO or iorelay",
+            format!(
+                "event names have 1 to {MAX_EVENT_CHARS} characters and are not reserved by Socket.IO or iorelay"
+            ),
         ));
     }
     Ok(())
+}
+
+/// Checks an event name a client wants to relay: not one a client could mistake
+/// for its own life cycle or for the server's notices.
+pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
+    validate_event_name(event, &RELAY_RESERVED_EVENTS)
 }
 
 /// Longest room name accepted from clients, in characters.

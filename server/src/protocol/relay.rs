@@ -23,33 +23,15 @@ pub struct RoomsReply {
     pub rooms: Vec<String>,
 }
 
-/// One room or several, as clients write them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Rooms {
-    /// A single room.
-    One(String),
-    /// A list of rooms.
-    Many(Vec<String>),
-}
-
-impl Rooms {
-    /// The rooms as a list.
-    pub fn into_vec(self) -> Vec<String> {
-        match self {
-            Rooms::One(room) => vec![room],
-            Rooms::Many(rooms) => rooms,
-        }
-    }
-}
-
 /// Client → server `relay` payload: emit `event` with `args` to others.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayRequest {
-    /// Target rooms; absent = every socket of the namespace, `[]` = nobody. The sender must be in them.
+    /// Target rooms, one or a list; absent = every socket of the namespace, `[]` = nobody. The sender must be in them.
+    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
     #[serde(default)]
-    pub to: Option<Rooms>,
+    pub to: Option<Vec<String>>,
     /// Event name the receivers get.
     pub event: String,
     /// Arguments the receivers get, binary included.

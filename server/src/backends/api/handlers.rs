@@ -13,7 +13,7 @@ use crate::backends::api::ApiState;
 use crate::backends::api::error::ApiError;
 use crate::backends::api::payloads::{
     DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
-    RoomList, RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
+    RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
 };
 use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, Scope};
@@ -71,8 +71,8 @@ pub async fn emit(
         namespace: req.namespace,
         event: req.event,
         args: EventArgs(args),
-        rooms: req.rooms.map(RoomList::into_vec),
-        except: req.except.map(|r| r.into_vec()).unwrap_or_default(),
+        rooms: req.rooms,
+        except: req.except.unwrap_or_default(),
         ack_timeout,
         scope: Scope::Cluster,
     };
@@ -112,7 +112,7 @@ async fn move_rooms(
     req: RoomsRequest,
     join: bool,
 ) -> Result<Json<OkResponse>, ApiError> {
-    let rooms = req.rooms.into_vec();
+    let rooms = req.rooms;
     for room in &rooms {
         validate_room(room).map_err(|e| ApiError::bad_request(e.message))?;
     }

@@ -8,31 +8,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One room or several.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum RoomList {
-    /// A single room or socket id.
-    One(String),
-    /// Several rooms or socket ids.
-    Many(Vec<String>),
-}
-
-impl RoomList {
-    /// The rooms as a list.
-    pub fn into_vec(self) -> Vec<String> {
-        match self {
-            RoomList::One(room) => vec![room],
-            RoomList::Many(rooms) => rooms,
-        }
-    }
-}
-
 fn root_namespace() -> String {
     "/".to_owned()
 }
 
 /// `POST /api/v1/emit`.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitRequest {
@@ -45,12 +26,16 @@ pub struct EmitRequest {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub args: Vec<serde_json::Value>,
-    /// Rooms or socket ids to deliver to; absent = everyone in the namespace, `[]` = nobody.
+    /// Rooms or socket ids to deliver to, one or a list; absent = everyone in the namespace, `[]` = nobody.
+    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
     #[serde(default)]
-    pub rooms: Option<RoomList>,
-    /// Rooms or socket ids to leave out.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub rooms: Option<Vec<String>>,
+    /// Rooms or socket ids to leave out, one or a list.
+    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
     #[serde(default)]
-    pub except: Option<RoomList>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub except: Option<Vec<String>>,
     /// Wait up to this long for each receiver's acknowledgement and return them.
     #[serde(default)]
     pub ack_timeout_ms: Option<u64>,
@@ -83,6 +68,7 @@ pub struct DisconnectRequest {
 }
 
 /// `POST /api/v1/rooms/join` and `/leave`: sockets in `target` join or leave `rooms`.
+#[serde_with::serde_as]
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomsRequest {
@@ -91,8 +77,10 @@ pub struct RoomsRequest {
     pub namespace: String,
     /// A socket id, or a room whose sockets all move.
     pub target: String,
-    /// Rooms to join or leave.
-    pub rooms: RoomList,
+    /// Rooms to join or leave, one or a list.
+    #[serde_as(as = "serde_with::OneOrMany<_>")]
+    #[schema(value_type = Vec<String>)]
+    pub rooms: Vec<String>,
 }
 
 /// A plain success.
