@@ -110,6 +110,15 @@ pub enum PublishError {
     Delivery(String),
 }
 
+/// Rooms that sockets join or leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomMove {
+    /// Join these rooms.
+    Join(Vec<String>),
+    /// Leave these rooms.
+    Leave(Vec<String>),
+}
+
 /// Acts on the sockets of a node (and, with the Redis adapter, of the cluster).
 pub trait Publisher: Send + Sync + 'static {
     /// Emits an event; with `ack_timeout`, returns the receivers' acknowledgements.
@@ -122,20 +131,12 @@ pub trait Publisher: Send + Sync + 'static {
         room: &'a str,
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
-    /// Makes the sockets in `target` (a room or socket id) join `rooms`.
-    fn join<'a>(
+    /// Makes the sockets in `target` (a room or socket id) join or leave `rooms`.
+    fn move_rooms<'a>(
         &'a self,
         namespace: &'a str,
         target: &'a str,
-        rooms: Vec<String>,
-        scope: Scope,
-    ) -> BoxFuture<'a, Result<(), PublishError>>;
-    /// Makes the sockets in `target` (a room or socket id) leave `rooms`.
-    fn leave<'a>(
-        &'a self,
-        namespace: &'a str,
-        target: &'a str,
-        rooms: Vec<String>,
+        change: RoomMove,
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
     /// Lists the sockets in `room` (all sockets when `None`).
@@ -245,35 +246,20 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         })
     }
 
-    fn join<'a>(
+    fn move_rooms<'a>(
         &'a self,
         namespace: &'a str,
         target: &'a str,
-        rooms: Vec<String>,
+        change: RoomMove,
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.namespace(namespace, scope)?
-                .within(target.to_owned())
-                .join(rooms)
-                .await
-                .map_err(delivery)
-        })
-    }
-
-    fn leave<'a>(
-        &'a self,
-        namespace: &'a str,
-        target: &'a str,
-        rooms: Vec<String>,
-        scope: Scope,
-    ) -> BoxFuture<'a, Result<(), PublishError>> {
-        Box::pin(async move {
-            self.namespace(namespace, scope)?
-                .within(target.to_owned())
-                .leave(rooms)
-                .await
-                .map_err(delivery)
+            let sockets = self.namespace(namespace, scope)?.within(target.to_owned());
+            match change {
+                RoomMove::Join(rooms) => sockets.join(rooms).await,
+                RoomMove::Leave(rooms) => sockets.leave(rooms).await,
+            }
+            .map_err(delivery)
         })
     }
 

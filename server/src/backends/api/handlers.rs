@@ -16,7 +16,7 @@ use crate::backends::api::payloads::{
     RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
 };
 use crate::backends::notifier::{Audience, Draft};
-use crate::backends::publisher::{EmitCommand, Scope};
+use crate::backends::publisher::{EmitCommand, RoomMove, Scope};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::validate_room;
 
@@ -110,23 +110,20 @@ pub async fn disconnect(
 async fn move_rooms(
     state: &ApiState,
     req: RoomsRequest,
-    join: bool,
+    change: fn(Vec<String>) -> RoomMove,
 ) -> Result<Json<OkResponse>, ApiError> {
-    let rooms = req.rooms;
-    for room in &rooms {
+    for room in &req.rooms {
         validate_room(room).map_err(|e| ApiError::bad_request(e.message))?;
     }
-    if join {
-        state
-            .publisher
-            .join(&req.namespace, &req.target, rooms, Scope::Cluster)
-            .await?;
-    } else {
-        state
-            .publisher
-            .leave(&req.namespace, &req.target, rooms, Scope::Cluster)
-            .await?;
-    }
+    state
+        .publisher
+        .move_rooms(
+            &req.namespace,
+            &req.target,
+            change(req.rooms),
+            Scope::Cluster,
+        )
+        .await?;
     Ok(Json(OkResponse { ok: true }))
 }
 
@@ -142,7 +139,7 @@ pub async fn join_rooms(
     body: Body<RoomsRequest>,
 ) -> Result<Json<OkResponse>, ApiError> {
     let Json(req) = body?;
-    move_rooms(&state, req, true).await
+    move_rooms(&state, req, RoomMove::Join).await
 }
 
 /// Make a socket (or every socket in a room) leave rooms.
@@ -157,7 +154,7 @@ pub async fn leave_rooms(
     body: Body<RoomsRequest>,
 ) -> Result<Json<OkResponse>, ApiError> {
     let Json(req) = body?;
-    move_rooms(&state, req, false).await
+    move_rooms(&state, req, RoomMove::Leave).await
 }
 
 /// List the sockets in a room (cluster-wide with the Redis adapter).

@@ -6,7 +6,7 @@
 //! sharing a queue do. Room and sid addressing relies on every socket being
 //! in a room named by its sid (see `namespaces::lifecycle`).
 
-use crate::backends::publisher::{EmitCommand, PublishError, Publisher, Scope};
+use crate::backends::publisher::{EmitCommand, PublishError, Publisher, RoomMove, Scope};
 use crate::protocol::event_args::EventArgs;
 
 use super::message::{QueueMessage, Rejection};
@@ -58,25 +58,30 @@ pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<O
             publisher.emit(command).await.map_err(rejection)?;
         }
         QueueMessage::EnterRoom(change) => publisher
-            .join(
+            .move_rooms(
                 &change.namespace,
                 &change.sid,
-                vec![change.room],
+                RoomMove::Join(vec![change.room]),
                 Scope::Local,
             )
             .await
             .map_err(rejection)?,
         QueueMessage::LeaveRoom(change) => publisher
-            .leave(
+            .move_rooms(
                 &change.namespace,
                 &change.sid,
-                vec![change.room],
+                RoomMove::Leave(vec![change.room]),
                 Scope::Local,
             )
             .await
             .map_err(rejection)?,
         QueueMessage::CloseRoom { namespace, room } => publisher
-            .leave(&namespace, &room, vec![room.clone()], Scope::Local)
+            .move_rooms(
+                &namespace,
+                &room,
+                RoomMove::Leave(vec![room.clone()]),
+                Scope::Local,
+            )
             .await
             .map_err(rejection)?,
         QueueMessage::Disconnect { namespace, sid } => publisher
@@ -139,25 +144,17 @@ mod tests {
             );
             Box::pin(async move { result })
         }
-        fn join<'a>(
+        fn move_rooms<'a>(
             &'a self,
             namespace: &'a str,
             target: &'a str,
-            rooms: Vec<String>,
+            change: RoomMove,
             scope: Scope,
         ) -> BoxFuture<'a, Result<(), PublishError>> {
-            let call = format!("join {namespace} {target} {rooms:?} {scope:?}");
-            let result = self.record(call, namespace);
-            Box::pin(async move { result })
-        }
-        fn leave<'a>(
-            &'a self,
-            namespace: &'a str,
-            target: &'a str,
-            rooms: Vec<String>,
-            scope: Scope,
-        ) -> BoxFuture<'a, Result<(), PublishError>> {
-            let call = format!("leave {namespace} {target} {rooms:?} {scope:?}");
+            let call = match change {
+                RoomMove::Join(rooms) => format!("join {namespace} {target} {rooms:?} {scope:?}"),
+                RoomMove::Leave(rooms) => format!("leave {namespace} {target} {rooms:?} {scope:?}"),
+            };
             let result = self.record(call, namespace);
             Box::pin(async move { result })
         }

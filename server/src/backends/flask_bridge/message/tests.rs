@@ -232,14 +232,8 @@ fn python_conventions() {
 
 #[test]
 fn mutated_fixtures_never_panic() {
-    // Deterministic xorshift: the same mutations on every run.
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    // Deterministic: the same mutations on every run.
+    let mut next = crate::fuzz_logic::xorshift();
     let dir = format!(
         "{}/src/backends/flask_bridge/fixtures",
         env!("CARGO_MANIFEST_DIR")
