@@ -177,8 +177,6 @@ impl fmt::Display for Refusal {
     }
 }
 
-impl std::error::Error for Refusal {}
-
 /// Which HTTP surface answers a refusal; each keeps the body shape its clients
 /// already read, so the one [`Refusal`] has two HTTP renderings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
