@@ -14,7 +14,7 @@ use socketioxide_core::adapter::Spawnable;
 
 use crate::config::NotificationsConfig;
 use crate::protocol::notifications::{NAMESPACE, TopicRequest, TopicsReply, topic_room, user_room};
-use crate::protocol::{ErrorCode, EventError, parse_payload, validate_room};
+use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_room};
 use crate::socket::connect::user_of;
 use crate::socket::guard;
 use crate::socket::rooms::{self, own_rooms};
@@ -69,9 +69,9 @@ fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsCon
     );
 }
 
-fn validate_topic(topic: &str) -> Result<(), EventError> {
+fn validate_topic(topic: &str) -> Result<(), Refusal> {
     validate_room(topic)
-        .map_err(|e| EventError::new(ErrorCode::InvalidTopic, e.message.replace("room", "topic")))
+        .map_err(|e| Refusal::new(ErrorCode::InvalidTopic, e.message.replace("room", "topic")))
 }
 
 fn topics_of<A: NodeAdapter>(socket: &SocketRef<A>) -> TopicsReply {
@@ -87,10 +87,10 @@ fn subscribe<A: NodeAdapter>(
     socket: &SocketRef<A>,
     config: &NotificationsConfig,
     topic: &str,
-) -> Result<TopicsReply, EventError> {
+) -> Result<TopicsReply, Refusal> {
     validate_topic(topic)?;
     if !config.allows_topic(topic) {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidTopic,
             format!("topic {topic:?} is not open to subscriptions"),
         ));

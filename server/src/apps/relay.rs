@@ -22,7 +22,7 @@ use crate::backends::forwarding::{self, Forwarder};
 use crate::backends::publisher::Recipients;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
-use crate::protocol::{ErrorCode, EventError, parse_payload, validate_relay_event, validate_room};
+use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_relay_event, validate_room};
 use crate::socket::{connected, lifecycle, send_reply};
 use std::convert::Infallible;
 
@@ -103,7 +103,7 @@ fn on_connect<A: NodeAdapter>(
             let result = parse_payload(req).and_then(|r| {
                 validate_room(&r.room)?;
                 if r.room == s.id.as_str() {
-                    return Err(EventError::new(
+                    return Err(Refusal::new(
                         ErrorCode::InvalidRoom,
                         "a connection cannot leave its own id room",
                     ));
@@ -133,13 +133,13 @@ async fn join<A: NodeAdapter>(
     socket: &SocketRef<A>,
     policy: &RelayPolicy,
     room: &str,
-) -> Result<RoomsReply, EventError> {
+) -> Result<RoomsReply, Refusal> {
     validate_room(room)?;
     refuse_socket_room(socket, room).await?;
     rooms::admit_one_more(&own_rooms(socket), room, policy.max_rooms, "rooms")?;
     let is_new_here = socket.within(room.to_owned()).local().sockets().is_empty();
     if is_new_here && namespace_rooms(socket).await >= policy.max_namespace_rooms {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::TooManyRooms,
             format!(
                 "this namespace has {} rooms; join an existing one",
@@ -173,7 +173,7 @@ async fn relay<A: NodeAdapter>(
     io: &SocketIo<A>,
     policy: &RelayPolicy,
     req: RelayRequest,
-) -> Result<RelayReply, EventError> {
+) -> Result<RelayReply, Refusal> {
     validate_relay_event(&req.event)?;
     placeholders::refuse_forged(&req.args)?;
     let rooms = match Recipients::of(req.to.clone()) {
@@ -189,7 +189,7 @@ async fn relay<A: NodeAdapter>(
     for room in &rooms {
         validate_room(room)?;
         if !joined.contains(room) {
-            return Err(EventError::new(
+            return Err(Refusal::new(
                 ErrorCode::NotInRoom,
                 format!("join {room:?} before relaying to it"),
             ));
@@ -201,7 +201,7 @@ async fn relay<A: NodeAdapter>(
         (true, false) => socket.broadcast(),
         (true, true) => io
             .of(socket.ns())
-            .ok_or_else(|| EventError::new(ErrorCode::Internal, "namespace is gone"))?,
+            .ok_or_else(|| Refusal::new(ErrorCode::Internal, "namespace is gone"))?,
     };
     let args = req.emit_args();
     if !req.ack {
@@ -209,7 +209,7 @@ async fn relay<A: NodeAdapter>(
             .await
             .map_err(|e| {
                 tracing::warn!(sid = %socket.id, error = %e, "relay broadcast failed");
-                EventError::new(ErrorCode::Internal, "broadcast failed")
+                Refusal::new(ErrorCode::Internal, "broadcast failed")
             })?;
         return Ok(RelayReply { acks: None });
     }
@@ -220,7 +220,7 @@ async fn relay<A: NodeAdapter>(
         .await
         .map_err(|e| {
             tracing::warn!(sid = %socket.id, error = %e, "relay broadcast with ack failed");
-            EventError::new(ErrorCode::Internal, "broadcast failed")
+            Refusal::new(ErrorCode::Internal, "broadcast failed")
         })?;
     // A receiver's ack goes back to the sender: a forged placeholder in it is left out.
     let acks = stream

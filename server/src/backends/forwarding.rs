@@ -13,7 +13,7 @@
 //! "backend_error", message}}`, and a connection is refused with a code.
 //!
 //! Refusals reach the client as `connect_error` whose `message` is
-//! `"<code>: <explanation>"` ([`ConnectRefusal`]): socketioxide sends no
+//! `"<code>: <explanation>"` ([`Refusal`]): socketioxide sends no
 //! `data` field in CONNECT_ERROR packets, so the backend's `message` becomes
 //! the explanation and its `data`, when given, follows as ` data=<JSON>`.
 
@@ -29,8 +29,7 @@ use crate::backends::publisher::{EmitCommand, Publisher, Scope};
 use crate::config::{ForwardingConfig, parse_namespace_urls};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
-use crate::protocol::{Done, ErrorCode, EventError};
-use crate::security::identity::ConnectRefusal;
+use crate::protocol::{Done, ErrorCode, Refusal};
 use crate::socket::connect::user_of;
 use crate::socket::{NodeAdapter, send_reply};
 
@@ -155,20 +154,13 @@ pub enum BackendFailure {
     Error(String),
 }
 
-impl BackendFailure {
-    fn code(&self) -> &'static str {
-        match self {
-            BackendFailure::Unavailable(_) => "backend_unavailable",
-            BackendFailure::Error(_) => "backend_error",
-        }
-    }
-
-    fn event_error(&self) -> EventError {
-        let code = match self {
+impl From<BackendFailure> for Refusal {
+    fn from(failure: BackendFailure) -> Self {
+        let code = match failure {
             BackendFailure::Unavailable(_) => ErrorCode::BackendUnavailable,
             BackendFailure::Error(_) => ErrorCode::BackendError,
         };
-        EventError::new(code, self.to_string())
+        Refusal::new(code, failure.to_string())
     }
 }
 
@@ -265,25 +257,15 @@ impl Forwarder {
     }
 
     /// Asks the backend about a connection; `Ok` is its acceptance.
-    async fn decide(
-        &self,
-        url: &str,
-        request: &ConnectRequest,
-    ) -> Result<ConnectReply, ConnectRefusal> {
-        let refusal = |failure: BackendFailure| ConnectRefusal {
-            code: failure.code(),
-            message: failure.to_string(),
-        };
-        let (status, reply) = self
-            .post::<_, ConnectReply>(url, request)
-            .await
-            .map_err(refusal)?;
+    async fn decide(&self, url: &str, request: &ConnectRequest) -> Result<ConnectReply, Refusal> {
+        let (status, reply) = self.post::<_, ConnectReply>(url, request).await?;
         match reply {
             Some(reply) if reply.ok && status.is_success() => Ok(reply),
             Some(reply) if !reply.ok => Err(refusal_of(reply)),
-            _ => Err(refusal(BackendFailure::Error(format!(
+            _ => Err(BackendFailure::Error(format!(
                 "the connect hook answered {status} without a JSON {{ok}} body"
-            )))),
+            ))
+            .into()),
         }
     }
 
@@ -371,7 +353,7 @@ impl Forwarder {
 
 /// What the client's `connect_error` says when the backend refuses:
 /// `connection_refused: <message>[ data=<JSON>]`.
-fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
+fn refusal_of(reply: ConnectReply) -> Refusal {
     let mut message = reply
         .message
         .unwrap_or_else(|| "the backend refused the connection".to_owned());
@@ -379,10 +361,7 @@ fn refusal_of(reply: ConnectReply) -> ConnectRefusal {
         message.push_str(" data=");
         message.push_str(&data.to_string());
     }
-    ConnectRefusal {
-        code: "connection_refused",
-        message,
-    }
+    Refusal::new(ErrorCode::ConnectionRefused, message)
 }
 
 /// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
@@ -421,7 +400,7 @@ pub async fn connect_hook<A: NodeAdapter>(
     forwarder: Option<Arc<Forwarder>>,
     socket: SocketRef<A>,
     auth: Result<serde_json::Value, socketioxide::ParserError>,
-) -> Result<(), ConnectRefusal> {
+) -> Result<(), Refusal> {
     let Some(forwarder) = forwarder else {
         return Ok(());
     };
@@ -453,7 +432,7 @@ pub async fn connect_hook<A: NodeAdapter>(
             Ok(())
         }
         Err(refusal) => {
-            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = refusal.code, refusal = %refusal, "connect hook refused a connection");
+            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = refusal.code.as_str(), refusal = %refusal, "connect hook refused a connection");
             Err(refusal)
         }
     }
@@ -551,7 +530,7 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
                 }
                 Err(failure) => {
                     tracing::warn!(sid = %s.id, ns = s.ns(), event, cause = %failure, "event forwarding failed");
-                    send_reply::<A, Done>(ack, Err(failure.event_error()));
+                    send_reply::<A, Done>(ack, Err(failure.into()));
                 }
             }
         },

@@ -1,11 +1,13 @@
 //! Payloads of token refresh, on every namespace a socket joined with a token.
 //!
 //! A token is checked at connect and its expiry is enforced while the socket
-//! stays connected (see `auth::expiry`): the socket gets the notice
-//! [`ExpiryNotice`] as an `error` event, then a namespace disconnect. A client
+//! stays connected (see `socket::expiry`): the socket gets the notice
+//! [`expiry_notice`] as an `error` event, then a namespace disconnect. A client
 //! that renews its token in time sends it with [`REFRESH_EVENT`].
 
 use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ErrorCode, Refusal};
 
 /// Client → server: replace the connection's token with a fresh one of the same user.
 pub const REFRESH_EVENT: &str = "auth:refresh";
@@ -25,18 +27,11 @@ pub struct RefreshReply {
     pub expires_at: u64,
 }
 
-/// Server → client `error` payload when a socket's token expired, just before
-/// the namespace disconnect.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpiryNotice {
-    /// Always `token_expired`.
-    pub code: &'static str,
-    /// Explanation for people.
-    pub message: &'static str,
+/// The `error` notice a socket gets when its token expired, just before the
+/// namespace disconnect.
+pub fn expiry_notice() -> Refusal {
+    Refusal::new(
+        ErrorCode::TokenExpired,
+        "the token has expired: connect again with a new one",
+    )
 }
-
-/// The notice an expiring socket gets.
-pub const EXPIRY_NOTICE: ExpiryNotice = ExpiryNotice {
-    code: "token_expired",
-    message: "the token has expired: connect again with a new one",
-};

@@ -201,10 +201,3 @@ pub struct PresenceEvent {
     /// Users in the room after the change.
     pub count: usize,
 }
-
-/// The `data` of a `/chat` or `/notifications` `connect_error`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectErrorData {
-    /// Stable code, e.g. `invalid_name`.
-    pub code: &'static str,
-}

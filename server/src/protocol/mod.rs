@@ -2,11 +2,14 @@
 //!
 //! Handlers and tests share these types so that what the README's protocol
 //! table promises, the code does. Client → server events are acknowledged
-//! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+//! with [`Reply`]: `{ok: true, ...}` or `{ok: false, error: {code, message}}`,
+//! with the codes of [`error`], the one list of what clients can be told.
+//! The lowest module: it imports nothing else of the crate.
 
 pub mod auth;
 pub mod chat;
 pub mod clock;
+pub mod error;
 pub mod event_args;
 pub mod notifications;
 pub mod placeholders;
@@ -14,70 +17,7 @@ pub mod relay;
 
 use serde::Serialize;
 
-/// A stable, machine-readable error code sent to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The payload is not of the documented shape.
-    BadRequest,
-    /// A room name is empty, too long or has characters that are not allowed.
-    InvalidRoom,
-    /// An event name is empty, too long or reserved by Socket.IO.
-    InvalidEvent,
-    /// The socket is in as many rooms as it may be.
-    TooManyRooms,
-    /// The room must be joined first.
-    NotInRoom,
-    /// A text is empty or too long.
-    InvalidText,
-    /// A display name is empty, too long or has control characters.
-    InvalidName,
-    /// A topic is not one the server allows.
-    InvalidTopic,
-    /// A cursor (`before`, `after`, `limit`) is out of range.
-    InvalidCursor,
-    /// The server could not complete the request; the cause is in its log.
-    Internal,
-    /// The backend an event is forwarded to did not answer (in time).
-    BackendUnavailable,
-    /// The backend an event is forwarded to answered with an error or a malformed answer.
-    BackendError,
-    /// Binary placeholders that do not match the attachments sent, or an
-    /// argument holding an object with a `_placeholder` key.
-    InvalidBinary,
-    /// A token sent to refresh the connection's has expired.
-    TokenExpired,
-    /// A token sent to refresh the connection's is not valid, or is another user's.
-    TokenInvalid,
-}
-
-/// The `error` object of a failed acknowledgement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorBody {
-    /// Stable code for programs.
-    pub code: ErrorCode,
-    /// Explanation for people.
-    pub message: String,
-}
-
-/// An error to send back in an acknowledgement.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventError {
-    /// Stable code.
-    pub code: ErrorCode,
-    /// Explanation.
-    pub message: String,
-}
-
-impl EventError {
-    /// An error with its code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
+pub use error::{ErrorCode, Refusal};
 
 /// The acknowledgement of a client → server event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,21 +36,16 @@ pub enum Reply<T: Serialize> {
         /// Always `false`.
         ok: bool,
         /// What went wrong.
-        error: ErrorBody,
+        error: Refusal,
     },
 }
 
-impl<T: Serialize> From<Result<T, EventError>> for Reply<T> {
-    fn from(result: Result<T, EventError>) -> Self {
+/// The one rendering of a refusal into an acknowledgement.
+impl<T: Serialize> From<Result<T, Refusal>> for Reply<T> {
+    fn from(result: Result<T, Refusal>) -> Self {
         match result {
             Ok(body) => Reply::Ok { ok: true, body },
-            Err(e) => Reply::Err {
-                ok: false,
-                error: ErrorBody {
-                    code: e.code,
-                    message: e.message,
-                },
-            },
+            Err(error) => Reply::Err { ok: false, error },
         }
     }
 }
@@ -133,8 +68,8 @@ where
 }
 
 /// Turns a payload that did not deserialize into the `bad_request` error.
-pub fn parse_payload<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, EventError> {
-    data.map_err(|e| EventError::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
+pub fn parse_payload<T>(data: Result<T, socketioxide::ParserError>) -> Result<T, Refusal> {
+    data.map_err(|e| Refusal::new(ErrorCode::BadRequest, format!("malformed payload: {e}")))
 }
 
 /// An empty success body: the ack is `{ok: true}`.
@@ -177,10 +112,10 @@ pub const RELAY_RESERVED_EVENTS: [&str; 16] = [
 pub const MAX_EVENT_CHARS: usize = 64;
 
 /// Checks an event name: 1 to [`MAX_EVENT_CHARS`] characters, none of `reserved`.
-pub fn validate_event_name(event: &str, reserved: &[&str]) -> Result<(), EventError> {
+pub fn validate_event_name(event: &str, reserved: &[&str]) -> Result<(), Refusal> {
     let chars = event.chars().count();
     if chars == 0 || chars > MAX_EVENT_CHARS || reserved.contains(&event) {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidEvent,
             format!(
                 "event names have 1 to {MAX_EVENT_CHARS} characters and are not reserved by Socket.IO or iorelay"
@@ -192,7 +127,7 @@ pub fn validate_event_name(event: &str, reserved: &[&str]) -> Result<(), EventEr
 
 /// Checks an event name a client wants to relay: not one a client could mistake
 /// for its own life cycle or for the server's notices.
-pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
+pub fn validate_relay_event(event: &str) -> Result<(), Refusal> {
     validate_event_name(event, &RELAY_RESERVED_EVENTS)
 }
 
@@ -200,17 +135,17 @@ pub fn validate_relay_event(event: &str) -> Result<(), EventError> {
 pub const MAX_ROOM_CHARS: usize = 64;
 
 /// Checks a client-chosen room name: 1 to 64 letters, digits, `-`, `_`, `.`, `:`.
-pub fn validate_room(room: &str) -> Result<(), EventError> {
+pub fn validate_room(room: &str) -> Result<(), Refusal> {
     let count = room.chars().count();
     if count == 0 || count > MAX_ROOM_CHARS {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidRoom,
             format!("room names have 1 to {MAX_ROOM_CHARS} characters"),
         ));
     }
     let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
     if !room.chars().all(allowed) {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidRoom,
             "room names use letters, digits, '-', '_', '.' and ':' only",
         ));
@@ -237,7 +172,7 @@ mod tests {
             serde_json::to_value(ok).expect("json"),
             json!({"ok": true, "rooms": ["a"]})
         );
-        let err: Reply<Done> = Err(EventError::new(ErrorCode::NotInRoom, "join first")).into();
+        let err: Reply<Done> = Err(Refusal::new(ErrorCode::NotInRoom, "join first")).into();
         assert_eq!(
             serde_json::to_value(err).expect("json"),
             json!({"ok": false, "error": {"code": "not_in_room", "message": "join first"}})

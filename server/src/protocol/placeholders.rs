@@ -27,7 +27,7 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
-use crate::protocol::{ErrorCode, EventError};
+use crate::protocol::{ErrorCode, Refusal};
 
 /// The key Socket.IO reserves for binary placeholders.
 pub const PLACEHOLDER_KEY: &str = "_placeholder";
@@ -39,7 +39,7 @@ const MISMATCH: &str = "binary placeholders must be {\"_placeholder\": true, \"n
 ///
 /// Only the default parser writes placeholders; msgpack packets carry binary
 /// natively and pass (their values still go through [`forged_in`]).
-pub fn check_packet(value: &Value) -> Result<(), EventError> {
+pub fn check_packet(value: &Value) -> Result<(), Refusal> {
     let Value::Str(text, attachments) = value else {
         return Ok(());
     };
@@ -47,7 +47,7 @@ pub fn check_packet(value: &Value) -> Result<(), EventError> {
     let mut found = 0;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let walked = Walk { found: &mut found }.deserialize(&mut deserializer);
-    let mismatch = || Err(EventError::new(ErrorCode::InvalidBinary, MISMATCH));
+    let mismatch = || Err(Refusal::new(ErrorCode::InvalidBinary, MISMATCH));
     match walked {
         Ok(_) if usize::try_from(found).is_ok_and(|found| found == sent) => Ok(()),
         Ok(_) => mismatch(),
@@ -147,15 +147,15 @@ pub fn forged_in(value: &rmpv::Value) -> bool {
 }
 
 /// The refusal of arguments that hold a forged placeholder.
-fn forged_error() -> EventError {
-    EventError::new(
+fn forged_error() -> Refusal {
+    Refusal::new(
         ErrorCode::InvalidBinary,
         "arguments may not hold an object with a \"_placeholder\" key (Socket.IO reserves it for binary attachments)",
     )
 }
 
 /// Checks every argument with [`forged_in`].
-pub fn refuse_forged(args: &[rmpv::Value]) -> Result<(), EventError> {
+pub fn refuse_forged(args: &[rmpv::Value]) -> Result<(), Refusal> {
     if args.iter().any(forged_in) {
         return Err(forged_error());
     }
@@ -165,7 +165,7 @@ pub fn refuse_forged(args: &[rmpv::Value]) -> Result<(), EventError> {
 /// Like socketioxide's `TryData<T>`, once the packet's placeholders matched
 /// its attachments ([`check_packet`]); a mismatch is `invalid_binary`, a
 /// payload of the wrong shape `bad_request`.
-pub struct Checked<T>(pub Result<T, EventError>);
+pub struct Checked<T>(pub Result<T, Refusal>);
 
 impl<A: Adapter, T: serde::de::DeserializeOwned> FromMessageParts<A> for Checked<T> {
     type Error = std::convert::Infallible;

@@ -7,41 +7,16 @@
 //! in the handshake, whose name must pass the rules here. A refusal becomes the
 //! client's `connect_error`.
 
-use std::fmt;
-
 use unicode_normalization::UnicodeNormalization;
 
 use crate::protocol::chat::{GuestAuth, User};
+use crate::protocol::{ErrorCode, Refusal};
 
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
 
-/// Why a connection was refused; its `Display` is what the client's
-/// `connect_error` carries as `message`: `"<code>: <explanation>"`.
-///
-/// socketioxide sends only `{message}` in a CONNECT_ERROR packet (no `data`
-/// field), so the stable code leads the message, where programs can split it off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectRefusal {
-    /// Stable code, e.g. `invalid_name`.
-    pub code: &'static str,
-    /// Explanation for people.
-    pub message: String,
-}
-
-impl fmt::Display for ConnectRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl ConnectRefusal {
-    pub(crate) fn invalid_name(message: &str) -> Self {
-        Self {
-            code: "invalid_name",
-            message: message.to_owned(),
-        }
-    }
+fn invalid_name(message: impl Into<String>) -> Refusal {
+    Refusal::new(ErrorCode::InvalidName, message)
 }
 
 /// Whether `c` shows nothing by itself: a default-ignorable code point (zero-width
@@ -73,24 +48,24 @@ fn is_variation_selector(c: char) -> bool {
 /// run of white space one space, trimmed. Control characters and the other
 /// invisible characters ([`is_invisible`]: zero-width, bidi controls) are refused,
 /// not stripped, so that no one is silently renamed.
-pub fn validate_name(name: &str) -> Result<String, ConnectRefusal> {
+pub fn validate_name(name: &str) -> Result<String, Refusal> {
     let name: String = name.nfkc().filter(|c| !is_variation_selector(*c)).collect();
     if name.chars().any(char::is_control) {
-        return Err(ConnectRefusal::invalid_name(
+        return Err(invalid_name(
             "display names may not contain control characters",
         ));
     }
     if name.chars().any(is_invisible) {
-        return Err(ConnectRefusal::invalid_name(
+        return Err(invalid_name(
             "display names may not contain invisible characters (zero-width, direction controls)",
         ));
     }
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if !name.chars().any(is_visible) {
-        return Err(ConnectRefusal::invalid_name("a display name is required"));
+        return Err(invalid_name("a display name is required"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ConnectRefusal::invalid_name(&format!(
+        return Err(invalid_name(format!(
             "display names have at most {MAX_NAME_CHARS} characters"
         )));
     }
@@ -112,7 +87,7 @@ pub fn name_skeletons(name: &str) -> [String; 2] {
 
 /// The user a guest handshake (`auth: {name}`) stands for: `guest:` and the
 /// case-folded name, so names that differ only by case are one guest.
-pub fn guest(auth: &GuestAuth) -> Result<User, ConnectRefusal> {
+pub fn guest(auth: &GuestAuth) -> Result<User, Refusal> {
     let name = validate_name(auth.name.as_deref().unwrap_or_default())?;
     Ok(User {
         id: format!("guest:{}", caseless::default_case_fold_str(&name)),
@@ -151,7 +126,7 @@ mod tests {
     fn bad_names_are_refused_with_a_code() {
         for name in ["", "   ", "a\u{7}b", &"x".repeat(33)] {
             let refusal = guest(&auth(name)).expect_err(name);
-            assert_eq!(refusal.code, "invalid_name");
+            assert_eq!(refusal.code, ErrorCode::InvalidName);
             assert!(refusal.to_string().starts_with("invalid_name: "));
         }
         assert!(guest(&GuestAuth::default()).is_err());
@@ -192,7 +167,7 @@ mod tests {
             "\u{0301}",    // a combining mark alone
         ] {
             let refusal = guest(&auth(bad)).expect_err(bad);
-            assert_eq!(refusal.code, "invalid_name", "{bad:?}");
+            assert_eq!(refusal.code, ErrorCode::InvalidName, "{bad:?}");
         }
     }
 

@@ -9,10 +9,13 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+use crate::protocol::ErrorCode;
+use crate::protocol::error::HttpRefusal;
 
 /// The allowlist, as configured with `--cors-origins`.
 #[derive(Debug, Clone)]
@@ -73,7 +76,7 @@ impl OriginPolicy {
     }
 }
 
-/// Middleware: 403 for Engine.IO requests from an origin the policy refuses.
+/// Middleware: 403 `origin_not_allowed` for Engine.IO requests from an origin the policy refuses.
 pub async fn enforce(policy: OriginPolicy, request: Request<Body>, next: Next) -> Response {
     if policy.is_engine_request(request.uri().path())
         && let Some(origin) = request.headers().get(header::ORIGIN)
@@ -85,11 +88,7 @@ pub async fn enforce(policy: OriginPolicy, request: Request<Body>, next: Next) -
         let allowed = origin.to_str().is_ok_and(|o| policy.allows(o, host));
         if !allowed {
             tracing::warn!(origin = ?origin, "refused a connection from a foreign origin");
-            return (
-                StatusCode::FORBIDDEN,
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"code":"origin_not_allowed","message":"Origin not allowed"}"#,
-            )
+            return HttpRefusal::engine_io(ErrorCode::OriginNotAllowed, "Origin not allowed")
                 .into_response();
         }
     }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::protocol::chat::{GuestAuth, User};
+use crate::protocol::{ErrorCode, Refusal};
 use crate::security::auth::{self, Admission, AuthGate};
-use crate::security::identity::{self, ConnectRefusal, Provenance};
+use crate::security::identity::{self, Provenance};
 use crate::socket::{NodeAdapter, expiry, guard};
 
 /// Connect middleware of `/chat` and `/notifications`: resolves the user (a
@@ -22,7 +23,7 @@ pub async fn identify<A: NodeAdapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
-) -> Result<(), ConnectRefusal> {
+) -> Result<(), Refusal> {
     let (user, provenance) = match admit(&socket, auth.as_ref().ok(), &gate)? {
         Admission::User(grant) => {
             expiry::grant(&socket, grant.expires_at);
@@ -33,7 +34,8 @@ pub async fn identify<A: NodeAdapter>(
                 .ok()
                 .and_then(|value| serde_json::from_value::<GuestAuth>(value).ok())
                 .ok_or_else(|| {
-                    ConnectRefusal::invalid_name(
+                    Refusal::new(
+                        ErrorCode::InvalidName,
                         "the handshake auth must be an object like {\"name\": \"Ada\"}",
                     )
                 })?;
@@ -51,7 +53,7 @@ pub async fn authenticate<A: NodeAdapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
-) -> Result<(), ConnectRefusal> {
+) -> Result<(), Refusal> {
     if let Admission::User(grant) = admit(&socket, auth.as_ref().ok(), &gate)? {
         expiry::grant(&socket, grant.expires_at);
         socket.extensions.insert(grant.user);
@@ -65,7 +67,7 @@ fn admit<A: NodeAdapter>(
     socket: &SocketRef<A>,
     auth: Option<&serde_json::Value>,
     gate: &AuthGate,
-) -> Result<Admission, ConnectRefusal> {
+) -> Result<Admission, Refusal> {
     charge_connect(socket)?;
     let token = auth::presented_token(auth, socket.req_parts());
     Ok(gate.admit(socket.ns(), token)?)
@@ -73,14 +75,14 @@ fn admit<A: NodeAdapter>(
 
 /// A CONNECT costs a token of the connection's event budget: each one runs the
 /// token check, so a client that floods CONNECTs is refused like one that floods events.
-fn charge_connect<A: NodeAdapter>(socket: &SocketRef<A>) -> Result<(), ConnectRefusal> {
+fn charge_connect<A: NodeAdapter>(socket: &SocketRef<A>) -> Result<(), Refusal> {
     if guard::charge_connect(socket) {
         return Ok(());
     }
-    Err(ConnectRefusal {
-        code: "rate_limited",
-        message: "too many connection attempts; slow down".to_owned(),
-    })
+    Err(Refusal::new(
+        ErrorCode::RateLimited,
+        "too many connection attempts; slow down",
+    ))
 }
 
 /// The user resolved at connect time.

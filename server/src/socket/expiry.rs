@@ -22,13 +22,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::metrics;
-use crate::protocol::auth::{EXPIRY_NOTICE, REFRESH_EVENT, RefreshReply, RefreshRequest};
+use crate::protocol::auth::{REFRESH_EVENT, RefreshReply, RefreshRequest, expiry_notice};
 use crate::protocol::chat::User;
 use crate::protocol::clock::now_ms;
-use crate::protocol::{ErrorCode, EventError, parse_payload};
+use crate::protocol::error::ERROR_EVENT;
+use crate::protocol::{ErrorCode, Refusal, parse_payload};
 use crate::security::auth::{AuthError, AuthGate, CLOCK_SKEW_SECS};
 use crate::socket::guard;
-use crate::socket::guard::ERROR_EVENT;
 
 /// How long a socket's token still counts; kept in the socket's extensions.
 #[derive(Clone)]
@@ -124,7 +124,7 @@ fn expire<A: Adapter>(socket: SocketRef<A>) {
     }
     metrics::token_expired(socket.ns());
     tracing::info!(sid = %socket.id, ns = socket.ns(), "token expired; socket disconnected");
-    if let Err(e) = socket.emit(ERROR_EVENT, &EXPIRY_NOTICE) {
+    if let Err(e) = socket.emit(ERROR_EVENT, &expiry_notice()) {
         tracing::debug!(sid = %socket.id, error = %e, "cannot send the token expiry notice");
     }
     if let Err(e) = socket.disconnect() {
@@ -137,9 +137,9 @@ fn refresh<A: Adapter>(
     socket: &SocketRef<A>,
     gate: &AuthGate,
     token: &str,
-) -> Result<RefreshReply, EventError> {
+) -> Result<RefreshReply, Refusal> {
     let lease = socket.extensions.get::<Lease>().ok_or_else(|| {
-        EventError::new(
+        Refusal::new(
             ErrorCode::TokenInvalid,
             "this connection has no token to refresh",
         )
@@ -147,14 +147,14 @@ fn refresh<A: Adapter>(
     let grant = match gate.verify(token) {
         Some(Ok(grant)) => grant,
         Some(Err(AuthError::Expired)) => {
-            return Err(EventError::new(
+            return Err(Refusal::new(
                 ErrorCode::TokenExpired,
                 "the new token has expired already",
             ));
         }
-        Some(Err(e)) => return Err(EventError::new(ErrorCode::TokenInvalid, e.to_string())),
+        Some(Err(e)) => return Err(e.into()),
         None => {
-            return Err(EventError::new(
+            return Err(Refusal::new(
                 ErrorCode::TokenInvalid,
                 "this server does not verify tokens",
             ));
@@ -165,7 +165,7 @@ fn refresh<A: Adapter>(
         .get::<User>()
         .is_some_and(|user| user.id == grant.user.id);
     if !same_user {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::TokenInvalid,
             "the new token is another user's (sub differs)",
         ));

@@ -15,7 +15,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::{FromMessage, FromMessageParts, MessageHandler};
@@ -23,15 +22,14 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
 use crate::ops::metrics::{self, EventOutcome};
+use crate::protocol::error::ERROR_EVENT;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::security::limits::budget::Verdict;
 use crate::security::limits::connections::ConnectionPermit;
 use crate::socket::ordering::EventQueue;
 
 /// Tries to queue a flooder's disconnect (50 ms apart) before giving up.
 const DISCONNECT_TRIES: usize = 100;
-
-/// Name of the event that tells a client it is over its rate.
-pub const ERROR_EVENT: &str = "error";
 
 /// Spends a token for an event on `socket`; false when the event must be dropped
 /// (the client has then been told, and disconnected if it kept flooding).
@@ -108,10 +106,7 @@ struct Disconnecting;
 /// Sends the `error {code: "rate_limited", message}` notice.
 fn tell<A: Adapter>(socket: &Arc<Socket<A>>, message: &str) -> Result<(), ()> {
     socket
-        .emit(
-            ERROR_EVENT,
-            &json!({"code": "rate_limited", "message": message}),
-        )
+        .emit(ERROR_EVENT, &Refusal::new(ErrorCode::RateLimited, message))
         .map_err(|_| ())
 }
 

@@ -38,7 +38,7 @@ pub async fn connected() {}
 /// Sends the acknowledgement of a client → server event.
 pub fn send_reply<A: socketioxide::adapter::Adapter, T: serde::Serialize>(
     ack: socketioxide::extract::AckSender<A>,
-    result: Result<T, crate::protocol::EventError>,
+    result: Result<T, crate::protocol::Refusal>,
 ) {
     let reply: crate::protocol::Reply<T> = result.into();
     if let Err(e) = ack.send(&reply) {

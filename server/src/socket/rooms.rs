@@ -6,7 +6,7 @@
 
 use socketioxide::extract::SocketRef;
 
-use crate::protocol::{ErrorCode, EventError};
+use crate::protocol::{ErrorCode, Refusal};
 use crate::socket::NodeAdapter;
 
 /// Refuses a room that is a socket's own id room (anywhere in the cluster):
@@ -14,9 +14,9 @@ use crate::socket::NodeAdapter;
 pub async fn refuse_socket_room<A: NodeAdapter>(
     socket: &SocketRef<A>,
     room: &str,
-) -> Result<(), EventError> {
+) -> Result<(), Refusal> {
     let refused = || {
-        EventError::new(
+        Refusal::new(
             ErrorCode::InvalidRoom,
             "that name belongs to a connection; choose another room name",
         )
@@ -30,7 +30,7 @@ pub async fn refuse_socket_room<A: NodeAdapter>(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot look up a room's sockets");
-            EventError::new(ErrorCode::Internal, "cannot check the room now; try again")
+            Refusal::new(ErrorCode::Internal, "cannot check the room now; try again")
         })?;
     if holders.iter().any(|s| s.data().id.as_str() == room) {
         return Err(refused());
@@ -59,11 +59,11 @@ pub fn admit_one_more(
     room: &str,
     max: usize,
     what: &str,
-) -> Result<(), EventError> {
+) -> Result<(), Refusal> {
     if current.iter().any(|r| r == room) || current.len() < max {
         return Ok(());
     }
-    Err(EventError::new(
+    Err(Refusal::new(
         ErrorCode::TooManyRooms,
         format!("a socket may be in {max} {what} at most"),
     ))

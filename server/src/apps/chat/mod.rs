@@ -27,8 +27,8 @@ use crate::protocol::chat::{
     HistoryReply, HistoryRequest, JoinReply, MembersPage, MembersRequest, PresenceEvent,
     RoomRequest, RoomSummary, RoomsReply, SendReply, SendRequest, TypingEvent, TypingRequest, User,
 };
-use crate::protocol::{Done, ErrorCode, EventError, parse_payload, validate_room};
-use crate::security::identity::{self, ConnectRefusal};
+use crate::protocol::{Done, ErrorCode, Refusal, parse_payload, validate_room};
+use crate::security::identity;
 use crate::socket::connect::{provenance_of, user_of};
 use crate::socket::guard;
 use crate::socket::rooms::{self, own_rooms, refuse_socket_room};
@@ -87,7 +87,7 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, chat: Arc<Chat>) {
         feed,
         names: NameRegistry::default(),
     });
-    let setup = async move |socket: SocketRef<A>| -> Result<(), ConnectRefusal> {
+    let setup = async move |socket: SocketRef<A>| -> Result<(), Refusal> {
         claim_name(&socket, &node.names)?;
         on_connect(socket, node.clone());
         Ok(())
@@ -102,10 +102,7 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, chat: Arc<Chat>) {
 }
 
 /// Takes the socket's display name in this node's registry (see [`names`]).
-fn claim_name<A: NodeAdapter>(
-    socket: &SocketRef<A>,
-    names: &NameRegistry,
-) -> Result<(), ConnectRefusal> {
+fn claim_name<A: NodeAdapter>(socket: &SocketRef<A>, names: &NameRegistry) -> Result<(), Refusal> {
     let (Some(user), Some(provenance)) = (user_of(socket), provenance_of(socket)) else {
         return Ok(());
     };
@@ -219,20 +216,20 @@ impl JoinedRooms {
     }
 }
 
-fn internal(e: StoreError) -> EventError {
+fn internal(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "chat store failed");
-    EventError::new(
+    Refusal::new(
         ErrorCode::Internal,
         "the chat store is unavailable; try again",
     )
 }
 
-fn require_joined<A: NodeAdapter>(socket: &SocketRef<A>, room: &str) -> Result<(), EventError> {
+fn require_joined<A: NodeAdapter>(socket: &SocketRef<A>, room: &str) -> Result<(), Refusal> {
     validate_room(room)?;
     if own_rooms(socket).iter().any(|r| r == room) {
         Ok(())
     } else {
-        Err(EventError::new(
+        Err(Refusal::new(
             ErrorCode::NotInRoom,
             format!("join {room:?} first"),
         ))
@@ -244,7 +241,7 @@ async fn join<A: NodeAdapter>(
     node: &Node,
     user: &User,
     req: RoomRequest,
-) -> Result<JoinReply, EventError> {
+) -> Result<JoinReply, Refusal> {
     let chat = &node.chat;
     validate_room(&req.room)?;
     refuse_socket_room(socket, &req.room).await?;
@@ -303,7 +300,7 @@ async fn leave<A: NodeAdapter>(
     node: &Node,
     _user: &User,
     req: RoomRequest,
-) -> Result<Done, EventError> {
+) -> Result<Done, Refusal> {
     require_joined(socket, &req.room)?;
     socket.leave(req.room.clone());
     if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
@@ -340,12 +337,12 @@ async fn members<A: NodeAdapter>(
     node: &Node,
     _user: &User,
     req: MembersRequest,
-) -> Result<MembersPage, EventError> {
+) -> Result<MembersPage, Refusal> {
     require_joined(socket, &req.room)?;
     let max = node.chat.config.presence_page_size;
     let limit = req.limit.unwrap_or(max);
     if limit == 0 || limit > max {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidCursor,
             format!("limit must be between 1 and {max}"),
         ));
@@ -360,15 +357,15 @@ async fn members<A: NodeAdapter>(
 /// Checks a chat message text: at least one visible character (not only
 /// blanks, zero-width or direction controls), at most `max_chars`, no control
 /// characters but newline and tab.
-pub fn validate_text(text: &str, max_chars: usize) -> Result<(), EventError> {
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), Refusal> {
     if !text.chars().any(identity::is_visible) {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidText,
             "the message has no visible character",
         ));
     }
     if text.chars().count() > max_chars {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidText,
             format!("messages have at most {max_chars} characters"),
         ));
@@ -377,7 +374,7 @@ pub fn validate_text(text: &str, max_chars: usize) -> Result<(), EventError> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidText,
             "messages may not contain control characters",
         ));
@@ -390,7 +387,7 @@ async fn send<A: NodeAdapter>(
     node: &Node,
     user: &User,
     req: SendRequest,
-) -> Result<SendReply, EventError> {
+) -> Result<SendReply, Refusal> {
     let chat = &node.chat;
     require_joined(socket, &req.room)?;
     validate_text(&req.text, chat.config.chat_max_message_chars)?;
@@ -411,7 +408,7 @@ async fn typing<A: NodeAdapter>(
     _node: &Node,
     user: &User,
     req: TypingRequest,
-) -> Result<Done, EventError> {
+) -> Result<Done, Refusal> {
     require_joined(socket, &req.room)?;
     let event = TypingEvent {
         room: req.room.clone(),
@@ -429,13 +426,13 @@ async fn history<A: NodeAdapter>(
     node: &Node,
     _user: &User,
     req: HistoryRequest,
-) -> Result<HistoryReply, EventError> {
+) -> Result<HistoryReply, Refusal> {
     let chat = &node.chat;
     require_joined(socket, &req.room)?;
     let max = chat.config.chat_history_size;
     let limit = req.limit.unwrap_or(chat.config.chat_join_history);
     if limit == 0 || limit > max {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidCursor,
             format!("limit must be between 1 and {max}"),
         ));
@@ -443,7 +440,7 @@ async fn history<A: NodeAdapter>(
     if let (Some(before), Some(after)) = (req.before, req.after)
         && before <= after
     {
-        return Err(EventError::new(
+        return Err(Refusal::new(
             ErrorCode::InvalidCursor,
             "before must be greater than after",
         ));
@@ -467,10 +464,7 @@ async fn history<A: NodeAdapter>(
 }
 
 /// The rooms the caller may see: its own, and the public ones (`--chat-public-rooms`).
-async fn rooms<A: NodeAdapter>(
-    socket: &SocketRef<A>,
-    node: &Node,
-) -> Result<RoomsReply, EventError> {
+async fn rooms<A: NodeAdapter>(socket: &SocketRef<A>, node: &Node) -> Result<RoomsReply, Refusal> {
     let chat = &node.chat;
     let mut counts = std::collections::BTreeMap::new();
     if !chat.config.chat_public_rooms.is_empty() {

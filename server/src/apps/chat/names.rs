@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::protocol::chat::User;
-use crate::security::identity::{ConnectRefusal, Provenance, name_skeletons};
+use crate::protocol::{ErrorCode, Refusal};
+use crate::security::identity::{Provenance, name_skeletons};
 
 /// The users holding one skeleton: by user id, how they came and how many sockets.
 type Holders = HashMap<String, (Provenance, usize)>;
@@ -28,12 +29,12 @@ pub struct NameRegistry {
 
 impl NameRegistry {
     /// Takes `user`'s name for one socket, or refuses a guest whose name a token user holds.
-    pub fn claim(&self, user: &User, provenance: Provenance) -> Result<(), ConnectRefusal> {
+    pub fn claim(&self, user: &User, provenance: Provenance) -> Result<(), Refusal> {
         let keys = keys(&user.name);
         let mut holders = self
             .holders
             .lock()
-            .map_err(|_| ConnectRefusal::invalid_name("the name registry is unavailable"))?;
+            .map_err(|_| Refusal::new(ErrorCode::Internal, "the name registry is unavailable"))?;
         let taken = provenance == Provenance::Guest
             && keys.iter().any(|key| {
                 holders.get(key).is_some_and(|same| {
@@ -42,10 +43,13 @@ impl NameRegistry {
                 })
             });
         if taken {
-            return Err(ConnectRefusal::invalid_name(&format!(
-                "{:?} is the name of a signed-in user; choose another",
-                user.name
-            )));
+            return Err(Refusal::new(
+                ErrorCode::InvalidName,
+                format!(
+                    "{:?} is the name of a signed-in user; choose another",
+                    user.name
+                ),
+            ));
         }
         for key in keys {
             holders
@@ -109,7 +113,7 @@ mod tests {
         for alike in ["Ada", "ADA", "\u{0410}da", "lris", "IRIS"] {
             let guest = user(&format!("guest:{}", alike.to_lowercase()), alike);
             let refusal = names.claim(&guest, Provenance::Guest).expect_err(alike);
-            assert_eq!(refusal.code, "invalid_name");
+            assert_eq!(refusal.code, ErrorCode::InvalidName);
         }
         names
             .claim(&user("guest:bob", "Bob"), Provenance::Guest)

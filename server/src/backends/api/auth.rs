@@ -12,7 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use crate::backends::api::error::ApiError;
+use crate::backends::api::error::unauthorized;
+use crate::protocol::error::HttpRefusal;
 
 /// The configured keys.
 #[derive(Debug, Clone)]
@@ -32,9 +33,9 @@ impl ApiKeys {
     }
 
     /// Checks the request's credentials.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), HttpRefusal> {
         if self.0.is_empty() {
-            return Err(ApiError::unauthorized(
+            return Err(unauthorized(
                 "the publish API is disabled: the server has no API keys configured",
             ));
         }
@@ -44,11 +45,11 @@ impl ApiKeys {
             .and_then(|v| v.strip_prefix("Bearer "));
         let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
         match bearer.or(api_key) {
-            None => Err(ApiError::unauthorized(
+            None => Err(unauthorized(
                 "an API key is required (Authorization: Bearer <key> or X-API-Key)",
             )),
             Some(key) if self.accepts(key.trim()) => Ok(()),
-            Some(_) => Err(ApiError::unauthorized("the API key is not valid")),
+            Some(_) => Err(unauthorized("the API key is not valid")),
         }
     }
 }
@@ -58,7 +59,7 @@ pub async fn require_key(keys: ApiKeys, request: Request<Body>, next: Next) -> R
     match keys.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(e) => {
-            tracing::warn!(path = %request.uri().path(), code = e.code, "publish API call refused");
+            tracing::warn!(path = %request.uri().path(), code = e.refusal.code.as_str(), "publish API call refused");
             e.into_response()
         }
     }
@@ -67,6 +68,7 @@ pub async fn require_key(keys: ApiKeys, request: Request<Body>, next: Next) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ErrorCode;
     use axum::http::HeaderValue;
 
     fn headers(name: &'static str, value: &str) -> HeaderMap {
@@ -88,8 +90,8 @@ mod tests {
         );
         assert_eq!(
             keys.check(&headers("x-api-key", "new-key-012345678"))
-                .map_err(|e| e.code),
-            Err("unauthorized")
+                .map_err(|e| e.refusal.code),
+            Err(ErrorCode::Unauthorized)
         );
         assert!(keys.check(&HeaderMap::new()).is_err());
         assert!(
@@ -102,6 +104,6 @@ mod tests {
     fn no_keys_means_disabled() {
         let keys = ApiKeys::new(&[]);
         let err = keys.check(&headers("x-api-key", "")).expect_err("disabled");
-        assert!(err.message.contains("disabled"));
+        assert!(err.refusal.message.contains("disabled"));
     }
 }

@@ -10,13 +10,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 
 use crate::backends::api::ApiState;
-use crate::backends::api::error::ApiError;
+use crate::backends::api::error::bad_request;
 use crate::backends::api::payloads::{
     DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
     RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
 };
 use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, RoomMove, Scope};
+use crate::protocol::error::{ErrorResponse, HttpRefusal};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::validate_room;
 
@@ -35,32 +36,30 @@ fn namespace_path(ns: &str) -> String {
     post, path = "/api/v1/emit", request_body = EmitRequest,
     responses(
         (status = 200, body = EmitResponse),
-        (status = 400, body = crate::backends::api::error::ErrorResponse, description = "bad body or event name"),
-        (status = 401, body = crate::backends::api::error::ErrorResponse, description = "missing or wrong API key"),
-        (status = 404, body = crate::backends::api::error::ErrorResponse, description = "unknown namespace"),
-        (status = 413, body = crate::backends::api::error::ErrorResponse, description = "body too large"),
+        (status = 400, body = ErrorResponse, description = "bad body or event name"),
+        (status = 401, body = ErrorResponse, description = "missing or wrong API key"),
+        (status = 404, body = ErrorResponse, description = "unknown namespace"),
+        (status = 413, body = ErrorResponse, description = "body too large"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn emit(
     State(state): State<ApiState>,
     body: Body<EmitRequest>,
-) -> Result<Json<EmitResponse>, ApiError> {
+) -> Result<Json<EmitResponse>, HttpRefusal> {
     let Json(req) = body?;
     let args = req
         .args
         .into_iter()
         .map(to_socket_value)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::bad_request)?;
+        .map_err(bad_request)?;
     let ack_timeout = match req.ack_timeout_ms {
         Some(0) => {
-            return Err(ApiError::bad_request(
-                "ack_timeout_ms must be greater than 0",
-            ));
+            return Err(bad_request("ack_timeout_ms must be greater than 0"));
         }
         Some(ms) if ms > state.max_ack_timeout_ms => {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad_request(format!(
                 "ack_timeout_ms may be at most {}",
                 state.max_ack_timeout_ms
             )));
@@ -86,19 +85,19 @@ pub async fn emit(
 /// Disconnect one socket or every socket in a room.
 #[utoipa::path(
     post, path = "/api/v1/disconnect", request_body = DisconnectRequest,
-    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
-              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn disconnect(
     State(state): State<ApiState>,
     body: Body<DisconnectRequest>,
-) -> Result<Json<OkResponse>, ApiError> {
+) -> Result<Json<OkResponse>, HttpRefusal> {
     let Json(req) = body?;
     let target = match (req.sid, req.room) {
         (Some(sid), None) => sid,
         (None, Some(room)) => room,
-        _ => return Err(ApiError::bad_request("give exactly one of sid and room")),
+        _ => return Err(bad_request("give exactly one of sid and room")),
     };
     state
         .publisher
@@ -111,9 +110,9 @@ async fn move_rooms(
     state: &ApiState,
     req: RoomsRequest,
     change: fn(Vec<String>) -> RoomMove,
-) -> Result<Json<OkResponse>, ApiError> {
+) -> Result<Json<OkResponse>, HttpRefusal> {
     for room in &req.rooms {
-        validate_room(room).map_err(|e| ApiError::bad_request(e.message))?;
+        validate_room(room).map_err(|e| bad_request(e.message))?;
     }
     state
         .publisher
@@ -130,14 +129,14 @@ async fn move_rooms(
 /// Make a socket (or every socket in a room) join rooms.
 #[utoipa::path(
     post, path = "/api/v1/rooms/join", request_body = RoomsRequest,
-    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
-              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn join_rooms(
     State(state): State<ApiState>,
     body: Body<RoomsRequest>,
-) -> Result<Json<OkResponse>, ApiError> {
+) -> Result<Json<OkResponse>, HttpRefusal> {
     let Json(req) = body?;
     move_rooms(&state, req, RoomMove::Join).await
 }
@@ -145,14 +144,14 @@ pub async fn join_rooms(
 /// Make a socket (or every socket in a room) leave rooms.
 #[utoipa::path(
     post, path = "/api/v1/rooms/leave", request_body = RoomsRequest,
-    responses((status = 200, body = OkResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
-              (status = 401, body = crate::backends::api::error::ErrorResponse), (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    responses((status = 200, body = OkResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn leave_rooms(
     State(state): State<ApiState>,
     body: Body<RoomsRequest>,
-) -> Result<Json<OkResponse>, ApiError> {
+) -> Result<Json<OkResponse>, HttpRefusal> {
     let Json(req) = body?;
     move_rooms(&state, req, RoomMove::Leave).await
 }
@@ -164,14 +163,14 @@ pub async fn leave_rooms(
     get, path = "/api/v1/namespaces/{ns}/rooms/{room}/sockets",
     params(("ns" = String, Path, description = "namespace, e.g. `chat`; `%2F` for `/`"),
            ("room" = String, Path, description = "room or socket id")),
-    responses((status = 200, body = SocketsResponse), (status = 401, body = crate::backends::api::error::ErrorResponse),
-              (status = 404, body = crate::backends::api::error::ErrorResponse)),
+    responses((status = 200, body = SocketsResponse), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn room_sockets(
     State(state): State<ApiState>,
     Path((ns, room)): Path<(String, String)>,
-) -> Result<Json<SocketsResponse>, ApiError> {
+) -> Result<Json<SocketsResponse>, HttpRefusal> {
     let sockets = state
         .publisher
         .sockets(&namespace_path(&ns), Some(&room))
@@ -191,30 +190,27 @@ pub async fn room_sockets(
 /// Send a `/notifications` notification to users and/or a topic.
 #[utoipa::path(
     post, path = "/api/v1/notify", request_body = NotifyRequest,
-    responses((status = 200, body = NotifyResponse), (status = 400, body = crate::backends::api::error::ErrorResponse),
-              (status = 401, body = crate::backends::api::error::ErrorResponse)),
+    responses((status = 200, body = NotifyResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse)),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn notify(
     State(state): State<ApiState>,
     body: Body<NotifyRequest>,
-) -> Result<Json<NotifyResponse>, ApiError> {
+) -> Result<Json<NotifyResponse>, HttpRefusal> {
     let Json(req) = body?;
     if req.users.is_empty() && req.topic.is_none() {
-        return Err(ApiError::bad_request("give users, a topic, or both"));
+        return Err(bad_request("give users, a topic, or both"));
     }
     let title_chars = req.title.chars().count();
     if title_chars == 0 || title_chars > 200 {
-        return Err(ApiError::bad_request("title must have 1 to 200 characters"));
+        return Err(bad_request("title must have 1 to 200 characters"));
     }
     if req.body.chars().count() > 4000 {
-        return Err(ApiError::bad_request(
-            "body may have at most 4000 characters",
-        ));
+        return Err(bad_request("body may have at most 4000 characters"));
     }
     if let Some(topic) = &req.topic {
-        validate_room(topic)
-            .map_err(|e| ApiError::bad_request(e.message.replace("room", "topic")))?;
+        validate_room(topic).map_err(|e| bad_request(e.message.replace("room", "topic")))?;
     }
     let audience = Audience {
         users: req.users,

@@ -11,14 +11,14 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use jsonwebtoken::{EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::AuthConfig;
+use crate::protocol::ErrorCode;
+use crate::protocol::error::HttpRefusal;
 use crate::security::identity::validate_name;
 
 /// Lifetime of a dev token.
@@ -39,28 +39,6 @@ pub struct DevTokenResponse {
     pub token: String,
     /// Seconds until it expires.
     pub expires_in: u64,
-}
-
-/// Why no token was minted.
-#[derive(Debug, thiserror::Error)]
-pub enum DevTokenError {
-    /// The body is not `{name}` or the name is not acceptable.
-    #[error("{0}")]
-    BadRequest(String),
-    /// Signing failed (a bug or a broken crypto backend).
-    #[error("cannot sign the token")]
-    Signing,
-}
-
-impl IntoResponse for DevTokenError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            DevTokenError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            DevTokenError::Signing => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        let body = json!({"error": {"code": code, "message": self.to_string()}});
-        (status, Json(body)).into_response()
-    }
 }
 
 struct Minter {
@@ -93,9 +71,11 @@ pub fn routes(config: &AuthConfig) -> Option<Router> {
 async fn mint(
     State(minter): State<Arc<Minter>>,
     body: Result<Json<DevTokenRequest>, JsonRejection>,
-) -> Result<Json<DevTokenResponse>, DevTokenError> {
-    let Json(req) = body.map_err(|e| DevTokenError::BadRequest(e.body_text()))?;
-    let name = validate_name(&req.name).map_err(|e| DevTokenError::BadRequest(e.to_string()))?;
+) -> Result<Json<DevTokenResponse>, HttpRefusal> {
+    // Any unreadable body, an oversized one included, is a 400 `bad_request`.
+    let Json(req) = body.map_err(|e| HttpRefusal::api(ErrorCode::BadRequest, e.body_text()))?;
+    let name =
+        validate_name(&req.name).map_err(|e| HttpRefusal::api(ErrorCode::BadRequest, e.message))?;
     let now = jsonwebtoken::get_current_timestamp();
     let mut claims = json!({
         "sub": format!("dev:{}", name.to_lowercase()),
@@ -111,7 +91,7 @@ async fn mint(
     }
     let token = jsonwebtoken::encode(&Header::default(), &claims, &minter.key).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a dev token");
-        DevTokenError::Signing
+        HttpRefusal::api(ErrorCode::Internal, "cannot sign the token")
     })?;
     Ok(Json(DevTokenResponse {
         token,
@@ -124,7 +104,7 @@ mod tests {
     use super::*;
     use crate::security::auth::{Admission, AuthGate};
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
     fn config(dev_auth: bool) -> AuthConfig {

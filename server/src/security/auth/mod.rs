@@ -7,8 +7,8 @@
 //! and `/notifications` act as, until the token expires ([`expiry`]: the
 //! socket is disconnected then, unless it sent a fresh token in time). Namespaces listed in
 //! `--private-namespaces` refuse connections without a valid token; the
-//! others still take guests. A refusal's message leads with a stable code
-//! (`token_missing`, `token_expired`, `token_invalid`).
+//! others still take guests. A refusal carries a stable code (`token_missing`,
+//! `token_expired`, `token_invalid`), which leads the client's `connect_error`.
 
 pub mod dev_token;
 
@@ -23,7 +23,8 @@ use serde::Deserialize;
 use crate::config::AuthConfig;
 use crate::ops::metrics;
 use crate::protocol::chat::User;
-use crate::security::identity::{ConnectRefusal, MAX_NAME_CHARS};
+use crate::protocol::{ErrorCode, Refusal};
+use crate::security::identity::MAX_NAME_CHARS;
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 pub const CLOCK_SKEW_SECS: u64 = 30;
@@ -31,43 +32,34 @@ pub const CLOCK_SKEW_SECS: u64 = 30;
 /// Longest token accepted, in bytes; longer ones are refused unparsed.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// Why a connection's token was refused.
+/// Why a connection's token was refused; its `Display` is the message clients get.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// The namespace is private and no token came.
-    #[error(
-        "token_missing: this namespace requires a token (auth.token, Authorization: Bearer or ?token=)"
-    )]
+    #[error("this namespace requires a token (auth.token, Authorization: Bearer or ?token=)")]
     Missing,
     /// The token's `exp` has passed.
-    #[error("token_expired: the token has expired")]
+    #[error("the token has expired")]
     Expired,
     /// Bad signature, shape, algorithm, audience, issuer, or not valid yet.
-    #[error("token_invalid: {0}")]
+    #[error("{0}")]
     Invalid(String),
 }
 
 impl AuthError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::Missing => "token_missing",
-            AuthError::Expired => "token_expired",
-            AuthError::Invalid(_) => "token_invalid",
+            AuthError::Missing => ErrorCode::TokenMissing,
+            AuthError::Expired => ErrorCode::TokenExpired,
+            AuthError::Invalid(_) => ErrorCode::TokenInvalid,
         }
     }
 }
 
-impl From<AuthError> for ConnectRefusal {
+impl From<AuthError> for Refusal {
     fn from(e: AuthError) -> Self {
-        let message = e.to_string();
-        let message = message
-            .split_once(": ")
-            .map_or(message.clone(), |(_, m)| m.to_owned());
-        ConnectRefusal {
-            code: e.code(),
-            message,
-        }
+        Refusal::new(e.code(), e.to_string())
     }
 }
 
@@ -329,11 +321,11 @@ impl AuthGate {
             (Some(_), Ok(None)) => Ok(Admission::Guest),
         };
         if let Err(e) = &result {
-            metrics::auth_failure(e.code());
+            metrics::auth_failure(e.code().as_str());
             // `refused`: a client can repeat this at will, so it is limited like a warning.
             tracing::info!(
                 ns = namespace,
-                refused = e.code(),
+                refused = e.code().as_str(),
                 "connection refused: {e}"
             );
         }
@@ -406,27 +398,30 @@ mod tests {
     fn refusals_carry_their_code() {
         let g = gate(&config());
         let code = |token: Option<String>, ns: &str| g.admit(ns, Ok(token)).map_err(|e| e.code());
-        assert_eq!(code(None, "/chat"), Err("token_missing"));
+        assert_eq!(code(None, "/chat"), Err(ErrorCode::TokenMissing));
         assert_eq!(code(None, "/"), Ok(Admission::Guest));
         let expired = sign(json!({"sub": "u", "exp": now() - 3600}), SECRET);
-        assert_eq!(code(Some(expired), "/"), Err("token_expired"));
+        assert_eq!(code(Some(expired), "/"), Err(ErrorCode::TokenExpired));
         let forged = sign(
             json!({"sub": "u", "exp": now() + 60}),
             "another-secret-another-secret-xx",
         );
-        assert_eq!(code(Some(forged), "/chat"), Err("token_invalid"));
+        assert_eq!(code(Some(forged), "/chat"), Err(ErrorCode::TokenInvalid));
         let early = sign(
             json!({"sub": "u", "exp": now() + 7200, "nbf": now() + 3600}),
             SECRET,
         );
-        assert_eq!(code(Some(early), "/chat"), Err("token_invalid"));
+        assert_eq!(code(Some(early), "/chat"), Err(ErrorCode::TokenInvalid));
         for junk in ["", "a.b.c", "not a token", &"x".repeat(MAX_TOKEN_BYTES + 1)] {
-            assert_eq!(code(Some(junk.to_owned()), "/"), Err("token_invalid"));
+            assert_eq!(
+                code(Some(junk.to_owned()), "/"),
+                Err(ErrorCode::TokenInvalid)
+            );
         }
         let no_exp = sign(json!({"sub": "u"}), SECRET);
-        assert_eq!(code(Some(no_exp), "/"), Err("token_invalid"));
+        assert_eq!(code(Some(no_exp), "/"), Err(ErrorCode::TokenInvalid));
         let foreign_aud = sign(json!({"sub": "u", "exp": now() + 60, "aud": "x"}), SECRET);
-        assert_eq!(code(Some(foreign_aud), "/"), Err("token_invalid"));
+        assert_eq!(code(Some(foreign_aud), "/"), Err(ErrorCode::TokenInvalid));
     }
 
     #[test]
@@ -436,7 +431,7 @@ mod tests {
         let err = gate(&config())
             .admit("/", Ok(Some(none.to_owned())))
             .expect_err("alg none");
-        assert_eq!(err.code(), "token_invalid");
+        assert_eq!(err.code(), ErrorCode::TokenInvalid);
     }
 
     #[test]
@@ -453,7 +448,7 @@ mod tests {
         let missing = sign(json!({"sub": "u", "exp": now() + 60}), SECRET);
         assert_eq!(
             g.admit("/", Ok(Some(missing))).map_err(|e| e.code()),
-            Err("token_invalid")
+            Err(ErrorCode::TokenInvalid)
         );
         let wrong = sign(
             json!({"sub": "u", "exp": now() + 60, "aud": "chat-app", "iss": "https://evil"}),
@@ -500,7 +495,7 @@ mod tests {
 
     #[test]
     fn refusal_message_leads_with_the_code() {
-        let refusal = ConnectRefusal::from(AuthError::Expired);
+        let refusal = Refusal::from(AuthError::Expired);
         assert_eq!(refusal.to_string(), "token_expired: the token has expired");
     }
 
@@ -572,7 +567,7 @@ mod tests {
                 encode(&Header::default(), &claims, &EncodingKey::from_secret(&pem)).expect("sign");
             assert_eq!(
                 g.admit("/chat", Ok(Some(forged))).map_err(|e| e.code()),
-                Err("token_invalid"),
+                Err(ErrorCode::TokenInvalid),
                 "{algorithm}"
             );
         }

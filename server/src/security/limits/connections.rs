@@ -14,77 +14,58 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 
 use crate::config::LimitsConfig;
 use crate::ops::metrics;
+use crate::protocol::ErrorCode;
+use crate::protocol::error::HttpRefusal;
 use crate::security::limits::budget::{EventBudget, EventQuota};
 
 /// How many handshakes pass between two sweeps of idle rate-limit entries.
 const SWEEP_EVERY: u64 = 1024;
 
-/// Why a handshake was refused; each is answered with a status and a stable code.
+/// Why a handshake was refused; its `Display` is the message clients get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum HandshakeRefusal {
     /// Too many handshakes from one address lately.
-    #[error("rate_limited: too many new connections from this address; retry later")]
+    #[error("too many new connections from this address; retry later")]
     HandshakeRate,
     /// The address holds as many connections as it may.
-    #[error("too_many_connections: this address holds as many connections as it may")]
+    #[error("this address holds as many connections as it may")]
     PerAddress,
     /// The node holds as many connections as it may.
-    #[error(
-        "server_full: this server holds as many connections as it may; retry or try another node"
-    )]
+    #[error("this server holds as many connections as it may; retry or try another node")]
     NodeFull,
 }
 
-impl Refusal {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
+impl HandshakeRefusal {
+    /// The stable code (its HTTP status follows from it: 429 or 503).
+    pub fn code(self) -> ErrorCode {
         match self {
-            Refusal::HandshakeRate => "rate_limited",
-            Refusal::PerAddress => "too_many_connections",
-            Refusal::NodeFull => "server_full",
-        }
-    }
-
-    fn status(self) -> StatusCode {
-        match self {
-            Refusal::HandshakeRate | Refusal::PerAddress => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::NodeFull => StatusCode::SERVICE_UNAVAILABLE,
+            HandshakeRefusal::HandshakeRate => ErrorCode::RateLimited,
+            HandshakeRefusal::PerAddress => ErrorCode::TooManyConnections,
+            HandshakeRefusal::NodeFull => ErrorCode::ServerFull,
         }
     }
 
     fn metric_label(self) -> &'static str {
         match self {
-            Refusal::HandshakeRate => "handshake_rate",
-            Refusal::PerAddress => "connections_per_ip",
-            Refusal::NodeFull => "connections",
+            HandshakeRefusal::HandshakeRate => "handshake_rate",
+            HandshakeRefusal::PerAddress => "connections_per_ip",
+            HandshakeRefusal::NodeFull => "connections",
         }
     }
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let text = self.to_string();
-        let message = text.split_once(": ").map_or(text.as_str(), |(_, m)| m);
-        let mut response = (
-            self.status(),
-            Json(json!({"code": self.code(), "message": message})),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        response
+impl From<HandshakeRefusal> for HttpRefusal {
+    fn from(refusal: HandshakeRefusal) -> Self {
+        HttpRefusal::engine_io(refusal.code(), refusal.to_string())
     }
 }
 
@@ -207,7 +188,7 @@ impl ConnectionLimiter {
     }
 
     /// Admits a new connection from `address` or says why not.
-    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<ConnectionPermit, Refusal> {
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<ConnectionPermit, HandshakeRefusal> {
         if let Some(limiter) = &self.handshakes {
             if self
                 .handshake_count
@@ -217,19 +198,19 @@ impl ConnectionLimiter {
                 limiter.retain_recent();
             }
             if limiter.check_key(&address).is_err() {
-                return Err(Refusal::HandshakeRate);
+                return Err(HandshakeRefusal::HandshakeRate);
             }
         }
         let total = {
             let Ok(mut open) = self.open.lock() else {
-                return Err(Refusal::NodeFull);
+                return Err(HandshakeRefusal::NodeFull);
             };
             if self.max_total > 0 && open.total >= self.max_total {
-                return Err(Refusal::NodeFull);
+                return Err(HandshakeRefusal::NodeFull);
             }
             let mine = open.by_address.entry(address).or_default();
             if self.max_per_address > 0 && *mine >= self.max_per_address {
-                return Err(Refusal::PerAddress);
+                return Err(HandshakeRefusal::PerAddress);
             }
             *mine += 1;
             open.total += 1;
@@ -328,8 +309,8 @@ pub async fn enforce(
         }
         Err(refusal) => {
             metrics::rate_limited(refusal.metric_label());
-            tracing::info!(%address, code = refusal.code(), "refused a new connection");
-            refusal.into_response()
+            tracing::info!(%address, code = refusal.code().as_str(), "refused a new connection");
+            HttpRefusal::from(refusal).into_response()
         }
     }
 }
@@ -406,9 +387,12 @@ mod tests {
         let limiter = ConnectionLimiter::new(&config(3, 2, 0, 0), "/socket.io");
         let a1 = limiter.admit(ip(1)).expect("first");
         let a2 = limiter.admit(ip(1)).expect("second");
-        assert_eq!(limiter.admit(ip(1)).err(), Some(Refusal::PerAddress));
+        assert_eq!(
+            limiter.admit(ip(1)).err(),
+            Some(HandshakeRefusal::PerAddress)
+        );
         let b1 = limiter.admit(ip(2)).expect("other address");
-        assert_eq!(limiter.admit(ip(3)).err(), Some(Refusal::NodeFull));
+        assert_eq!(limiter.admit(ip(3)).err(), Some(HandshakeRefusal::NodeFull));
         drop(a1);
         assert_eq!(limiter.open_connections(), 2);
         let again = limiter.admit(ip(1)).expect("slot freed");
@@ -422,7 +406,10 @@ mod tests {
         let limiter = ConnectionLimiter::new(&config(0, 0, 1, 2), "/socket.io");
         let _a = limiter.admit(ip(1)).expect("burst 1");
         let _b = limiter.admit(ip(1)).expect("burst 2");
-        assert_eq!(limiter.admit(ip(1)).err(), Some(Refusal::HandshakeRate));
+        assert_eq!(
+            limiter.admit(ip(1)).err(),
+            Some(HandshakeRefusal::HandshakeRate)
+        );
         assert!(limiter.admit(ip(2)).is_ok(), "others are not affected");
     }
 
@@ -444,11 +431,27 @@ mod tests {
         assert!(!limiter.is_handshake(&req("GET", "/socket.iox/?EIO=4")));
     }
 
-    #[test]
-    fn refusals_are_json_with_codes() {
-        let response = Refusal::NodeFull.into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(Refusal::HandshakeRate.into_response().status(), 429);
-        assert_eq!(Refusal::PerAddress.code(), "too_many_connections");
+    #[tokio::test]
+    async fn refusals_are_json_with_codes() {
+        let response = HttpRefusal::from(HandshakeRefusal::NodeFull).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("json"),
+            serde_json::json!({
+                "code": "server_full",
+                "message": "this server holds as many connections as it may; retry or try another node"
+            })
+        );
+        let status = |r: HandshakeRefusal| HttpRefusal::from(r).into_response().status();
+        assert_eq!(status(HandshakeRefusal::HandshakeRate), 429);
+        assert_eq!(status(HandshakeRefusal::PerAddress), 429);
+        assert_eq!(
+            HandshakeRefusal::PerAddress.code().as_str(),
+            "too_many_connections"
+        );
     }
 }
