@@ -6,13 +6,18 @@
 //! flag > environment > file > built-in default, so a file can hold the
 //! defaults of a deployment and the environment can still override them.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use serde_with::{DeserializeFromStr, SerializeDisplay};
+use url::{Position, Url};
 
 /// Command line of the `iorelay` binary.
 #[derive(Debug, Parser)]
@@ -137,6 +142,10 @@ pub struct FlaskConfig {
     pub flask_max_buffered_bytes: usize,
 }
 
+/// Largest Flask-SocketIO queue message the bridge decodes, in bytes;
+/// `--flask-max-buffered-bytes` must hold at least one.
+pub const FLASK_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Forwarding client events to HTTP backends (Flask handlers become routes).
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,7 +157,7 @@ pub struct ForwardingConfig {
         value_delimiter = ',',
         help_heading = "Event forwarding"
     )]
-    pub forward_url: Vec<String>,
+    pub forward_url: Vec<NamespaceUrl>,
 
     /// Connect hook per generic namespace (NS=URL pairs): the backend accepts or refuses each connection.
     #[arg(
@@ -157,7 +166,7 @@ pub struct ForwardingConfig {
         value_delimiter = ',',
         help_heading = "Event forwarding"
     )]
-    pub connect_url: Vec<String>,
+    pub connect_url: Vec<NamespaceUrl>,
 
     /// How long to wait for a backend answer before the client gets `backend_unavailable`.
     #[arg(
@@ -176,25 +185,43 @@ impl ForwardingConfig {
     }
 }
 
-/// Parses `NS=URL` pairs into (namespace, URL), refusing duplicates and non-http URLs.
-pub fn parse_namespace_urls(pairs: &[String]) -> Result<Vec<(String, String)>, String> {
-    let mut routes: Vec<(String, String)> = Vec::new();
-    for pair in pairs {
-        let Some((ns, url)) = pair.split_once('=') else {
+/// A namespace and the backend URL that serves it, written `NS=URL`
+/// (`/=http://127.0.0.1:5000/socketio/event`), for `--forward-url` and `--connect-url`.
+///
+/// Parsing checks one pair; [`Config::validate`] checks the list (one URL per
+/// namespace, generic namespaces only).
+#[derive(Debug, Clone, PartialEq, Eq, DeserializeFromStr, SerializeDisplay)]
+pub struct NamespaceUrl {
+    /// The namespace path, e.g. `/admin`.
+    pub namespace: String,
+    /// Where to POST, always `http://`.
+    pub url: Url,
+}
+
+impl FromStr for NamespaceUrl {
+    type Err = String;
+
+    fn from_str(pair: &str) -> Result<Self, String> {
+        let Some((namespace, url)) = pair.split_once('=') else {
             return Err(format!("{pair:?} is not NS=URL"));
         };
-        let (ns, url) = (ns.trim(), url.trim());
-        if !url.starts_with("http://") || url.len() <= "http://".len() {
-            return Err(format!(
+        let (namespace, url) = (namespace.trim(), url.trim());
+        match Url::parse(url) {
+            Ok(parsed) if parsed.scheme() == "http" && parsed.has_host() => Ok(Self {
+                namespace: namespace.to_owned(),
+                url: parsed,
+            }),
+            _ => Err(format!(
                 "{url:?} is not an http:// URL (TLS to backends is not supported; reach them over a private network)"
-            ));
+            )),
         }
-        if routes.iter().any(|(known, _)| known == ns) {
-            return Err(format!("{ns} has two URLs"));
-        }
-        routes.push((ns.to_owned(), url.to_owned()));
     }
-    Ok(routes)
+}
+
+impl fmt::Display for NamespaceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.namespace, self.url)
+    }
 }
 
 /// Who may connect: JWT verification and which namespaces require a token.
@@ -328,7 +355,47 @@ pub struct LimitsConfig {
         value_delimiter = ',',
         help_heading = "Limits"
     )]
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<TrustedProxy>,
+}
+
+/// A trusted proxy of `--trusted-proxies`: one address (`10.0.0.1`, `::1`) or
+/// a network (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, DeserializeFromStr, SerializeDisplay)]
+pub struct TrustedProxy(IpNet);
+
+impl TrustedProxy {
+    /// Whether `ip` is this proxy. An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`,
+    /// how a dual-stack listener sees an IPv4 peer) matches as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.0, ip) {
+            (IpNet::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .map(Self)
+            .map_err(|_| format!("{text:?} is not an IP address or CIDR like 10.0.0.0/8"))
+    }
+}
+
+impl fmt::Display for TrustedProxy {
+    /// A single address as it was written, without `/32` or `/128`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            self.0.addr().fmt(f)
+        } else {
+            self.0.fmt(f)
+        }
+    }
 }
 
 /// Serving HTTPS and WSS directly (without a TLS-terminating proxy).
@@ -878,6 +945,10 @@ pub enum LogFormat {
 /// A configuration that cannot be used; shown to the operator as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A flag or `IORELAY_*` value that does not parse, or `--help` / `--version`:
+    /// clap prints it and exits with its code ([`clap::Error::exit`]).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
     /// The `--config` file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -962,19 +1033,16 @@ impl Config {
         Ok(config)
     }
 
-    /// The settings with nothing on the command line: environment and built-in defaults.
+    /// The built-in defaults: no flag, no file, and the environment ignored.
     pub fn defaults() -> Config {
-        let command = Config::augment_args(clap::Command::new("iorelay"));
-        command
-            .try_get_matches_from(["iorelay"])
-            .ok()
-            .and_then(|m| Config::from_arg_matches(&m).ok())
-            .unwrap_or_else(|| {
-                // Only a malformed IORELAY_* variable gets here; parse again to report it.
-                let m = Config::augment_args(clap::Command::new("iorelay"))
-                    .get_matches_from(["iorelay"]);
-                Config::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
-            })
+        let command =
+            Config::augment_args(clap::Command::new("iorelay")).mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(["iorelay"]);
+        // Only the literals of this file are parsed (`defaults_are_valid` runs this), so
+        // a failure is a bug in them, not an input to report.
+        matches
+            .and_then(|m| Config::from_arg_matches(&m))
+            .expect("the built-in defaults parse")
     }
 
     /// Checks ranges and combinations that the types alone do not.
@@ -1099,9 +1167,7 @@ impl Config {
                 );
             }
         }
-        if self.flask.flask_max_buffered_bytes
-            < crate::backends::flask_bridge::message::MAX_MESSAGE_BYTES
-        {
+        if self.flask.flask_max_buffered_bytes < FLASK_MAX_MESSAGE_BYTES {
             return invalid(
                 "flask.flask_max_buffered_bytes",
                 "must hold at least one message (4 MiB)",
@@ -1113,19 +1179,21 @@ impl Config {
             return invalid("flask.flask_channel", "must be a non-empty word");
         }
         let generic = self.namespaces.generic_paths();
-        for (key, pairs) in [
+        for (key, routes) in [
             ("forwarding.forward_url", &self.forwarding.forward_url),
             ("forwarding.connect_url", &self.forwarding.connect_url),
         ] {
-            let routes = match parse_namespace_urls(pairs) {
-                Ok(routes) => routes,
-                Err(message) => return invalid(key, &message),
-            };
-            if let Some((ns, _)) = routes.iter().find(|(ns, _)| !generic.contains(ns)) {
-                return invalid(
-                    key,
-                    &format!("{ns} is not a generic namespace (`/` or one of --namespaces)"),
-                );
+            for (i, route) in routes.iter().enumerate() {
+                let ns = &route.namespace;
+                if routes[..i].iter().any(|known| &known.namespace == ns) {
+                    return invalid(key, &format!("{ns} has two URLs"));
+                }
+                if !generic.contains(ns) {
+                    return invalid(
+                        key,
+                        &format!("{ns} is not a generic namespace (`/` or one of --namespaces)"),
+                    );
+                }
             }
         }
         if self.forwarding.forward_timeout_ms == 0 {
@@ -1214,14 +1282,6 @@ impl Config {
         if l.event_rate > 0 && l.event_burst == 0 {
             return invalid("limits.event_burst", "must be greater than 0");
         }
-        for proxy in &l.trusted_proxies {
-            if crate::security::limits::connections::IpNet::parse(proxy).is_none() {
-                return invalid(
-                    "limits.trusted_proxies",
-                    &format!("{proxy:?} is not an IP address or CIDR like 10.0.0.0/8"),
-                );
-            }
-        }
         if self.tls.tls_cert.is_some() != self.tls.tls_key.is_some() {
             return invalid("tls.tls_cert", "--tls-cert and --tls-key go together");
         }
@@ -1279,25 +1339,36 @@ impl EngineConfig {
     }
 }
 
-/// `redis://user:secret@host` → `redis://user:<redacted>@host`.
+/// `redis://user:secret@host` → `redis://user:<redacted>@host`; a URL
+/// without a password, or text that is no URL, is returned as it is.
 pub fn redact_url_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
+    match Url::parse(url) {
+        Ok(parsed) if parsed.password().is_some() => format!(
+            "{}<redacted>{}",
+            &parsed[..Position::BeforePassword],
+            &parsed[Position::AfterPassword..]
+        ),
         _ => url.to_owned(),
     }
 }
 
 /// Parses the process arguments into the command to run and its resolved config.
 pub fn parse() -> Result<(Option<Command>, Config), ConfigError> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the binary's name first) into the command to run and its resolved config.
+///
+/// For `conformance` the config is the flags' defaults and the environment,
+/// unvalidated: that command sets what it needs over it.
+pub fn parse_from<I, T>(args: I) -> Result<(Option<Command>, Config), ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     use clap::CommandFactory;
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Some(Command::CheckConfig(config)) => {
             let sub = matches
@@ -1314,20 +1385,9 @@ pub fn parse() -> Result<(Option<Command>, Config), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
-        let matches = Cli::command()
-            .try_get_matches_from(std::iter::once("iorelay").chain(args.iter().copied()))
-            .map_err(|e| ConfigError::Invalid {
-                key: "cli",
-                message: e.to_string(),
-            })?;
-        let cli = Cli::from_arg_matches(&matches).map_err(|e| ConfigError::Invalid {
-            key: "cli",
-            message: e.to_string(),
-        })?;
-        cli.serve.resolve(&matches)
+        parse_from(std::iter::once("iorelay").chain(args.iter().copied())).map(|(_, c)| c)
     }
 
     fn write_file(text: &str) -> PathBuf {
@@ -1349,6 +1409,15 @@ mod tests {
             c.engine.transports,
             vec![Transport::Polling, Transport::Websocket]
         );
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::defaults();
+        c.validate().expect("the built-in defaults are valid");
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(c.flask.flask_max_buffered_bytes, 33_554_432);
+        assert!(c.limits.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -1434,6 +1503,14 @@ mod tests {
             "redis://u:<redacted>@h"
         );
         assert_eq!(redact_url_password("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redact_url_password("redis://u:p@ss@h/1"),
+            "redis://u:<redacted>@h/1",
+            "the last @ ends the credentials"
+        );
+        for unparsable in ["u:pw@h", "", "redis://u:pw@h:port"] {
+            assert_eq!(redact_url_password(unparsable), unparsable);
+        }
         let err = resolve(&["--adapter", "redis"]).expect_err("url required");
         assert!(err.to_string().contains("cluster.redis_url"));
     }
@@ -1489,11 +1566,17 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.flask.flask_channel, "flask-socketio");
+        let routes: Vec<(&str, &str)> = c
+            .forwarding
+            .forward_url
+            .iter()
+            .map(|r| (r.namespace.as_str(), r.url.as_str()))
+            .collect();
         assert_eq!(
-            parse_namespace_urls(&c.forwarding.forward_url).expect("pairs"),
-            vec![
-                ("/".to_owned(), "http://b:5000/event".to_owned()),
-                ("/admin".to_owned(), "http://b:5000/admin".to_owned()),
+            routes,
+            [
+                ("/", "http://b:5000/event"),
+                ("/admin", "http://b:5000/admin")
             ]
         );
         let shown = c.to_toml();
@@ -1503,21 +1586,21 @@ mod tests {
             "{shown}"
         );
 
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 8] = [
             (&["--flask-queue", "amqp://guest@h//"], "flask.flask_queue"),
             (&["--flask-channel", "two words"], "flask.flask_channel"),
-            (
-                &["--forward-url", "http://b/event"],
-                "forwarding.forward_url",
-            ),
+            // A pair that does not parse is refused by its flag, one that does by its setting.
+            (&["--forward-url", "http://b/event"], "--forward-url"),
             (
                 &["--forward-url", "/chat=http://b/event"],
                 "forwarding.forward_url",
             ),
             (
-                &["--connect-url", "/=https://b/connect"],
-                "forwarding.connect_url",
+                &["--forward-url", "/=http://a/event,/=http://b/event"],
+                "forwarding.forward_url",
             ),
+            (&["--connect-url", "/=https://b/connect"], "--connect-url"),
+            (&["--connect-url", "/=http://"], "--connect-url"),
             (
                 &["--forward-timeout-ms", "0"],
                 "forwarding.forward_timeout_ms",
@@ -1527,5 +1610,64 @@ mod tests {
             let err = resolve(args).expect_err(key);
             assert!(err.to_string().contains(key), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn forward_urls_round_trip_through_toml() {
+        let c = resolve(&["--forward-url", " / = http://b:5000/event "]).expect("valid");
+        let path = write_file(&c.to_toml());
+        let path_arg = path.to_string_lossy().to_string();
+        let again = resolve(&["--config", &path_arg]).expect("printed config is valid input");
+        assert_eq!(again.forwarding.forward_url, c.forwarding.forward_url);
+        assert_eq!(
+            again.forwarding.forward_url[0].to_string(),
+            "/=http://b:5000/event"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let net = |text: &str| text.parse::<TrustedProxy>();
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        let cidr = net("10.1.0.0/16").expect("cidr");
+        assert!(cidr.contains(ip("10.1.200.3")));
+        assert!(!cidr.contains(ip("10.2.0.1")));
+        assert!(
+            cidr.contains(ip("::ffff:10.1.0.9")),
+            "an IPv4-mapped peer matches"
+        );
+        assert!(net("0.0.0.0/0").expect("all").contains(ip("10.0.0.9")));
+        assert!(net("fd00::/8").expect("v6").contains(ip("fd12::1")));
+        let one = net(" 10.0.0.1 ").expect("a bare address");
+        assert!(one.contains(ip("10.0.0.1")) && !one.contains(ip("10.0.0.2")));
+        assert!(net("::1").expect("v6 address").contains(ip("::1")));
+        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0/8", "::1/129"] {
+            assert!(net(bad).is_err(), "{bad}");
+        }
+        for text in ["10.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"] {
+            assert_eq!(
+                net(text).expect("valid").to_string(),
+                text,
+                "shown as written"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_where_they_are_read() {
+        let c = resolve(&["--trusted-proxies", "10.0.0.0/8,::1"]).expect("valid");
+        assert_eq!(c.limits.trusted_proxies.len(), 2);
+        let shown = c.to_toml();
+        assert!(
+            shown.contains(r#"trusted_proxies = ["10.0.0.0/8", "::1"]"#),
+            "{shown}"
+        );
+        let err = resolve(&["--trusted-proxies", "10.0.0.0/8,proxy.local"]).expect_err("a name");
+        assert!(matches!(err, ConfigError::Cli(_)), "{err}");
+        assert!(err.to_string().contains("proxy.local"), "{err}");
+        let path = write_file("[limits]\ntrusted_proxies = [\"10.0.0.0/33\"]\n");
+        let path_arg = path.to_string_lossy().to_string();
+        let err = resolve(&["--config", &path_arg]).expect_err("a bad prefix");
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
     }
 }

@@ -3,13 +3,14 @@
 use std::process::ExitCode;
 
 use iorelay::apps::conformance;
-use iorelay::config::{self, Command};
+use iorelay::config::{self, Command, ConfigError};
 use iorelay::node::{self, Apps, shutdown};
 use iorelay::ops::telemetry;
 
 fn main() -> ExitCode {
     let (command, config) = match config::parse() {
         Ok(parsed) => parsed,
+        Err(ConfigError::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("iorelay: {e}");
             return ExitCode::from(2);
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Conformance(args)) => (conformance::config(&args), Apps::Conformance),
+        Some(Command::Conformance(args)) => (conformance::config(config, &args), Apps::Conformance),
         None => (config, Apps::Production),
     };
     telemetry::init(

@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
 use futures_util::{SinkExt, StreamExt};
-use iorelay::config::{Cli, Command as Subcommand, Config};
+use iorelay::config::{self, Command as Subcommand, Config};
 use iorelay::node::{self, Apps};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -50,22 +49,14 @@ fn node_settings(args: &[&str]) -> (Config, Apps) {
     let argv = std::iter::once("iorelay")
         .chain(args.iter().copied())
         .chain(["--listen", "127.0.0.1:0"]);
-    let matches = Cli::command()
-        .try_get_matches_from(argv)
-        .unwrap_or_else(|e| panic!("bad arguments {args:?}: {e}"));
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{e}"));
-    match cli.command {
-        Some(Subcommand::Conformance(conformance)) => (
-            iorelay::apps::conformance::config(&conformance),
+    match config::parse_from(argv) {
+        Ok((Some(Subcommand::Conformance(conformance)), base)) => (
+            iorelay::apps::conformance::config(base, &conformance),
             Apps::Conformance,
         ),
-        Some(Subcommand::CheckConfig(_)) => panic!("check-config runs no node"),
-        None => (
-            cli.serve
-                .resolve(&matches)
-                .unwrap_or_else(|e| panic!("bad configuration {args:?}: {e}")),
-            Apps::Production,
-        ),
+        Ok((Some(Subcommand::CheckConfig(_)), _)) => panic!("check-config runs no node"),
+        Ok((None, config)) => (config, Apps::Production),
+        Err(e) => panic!("bad configuration {args:?}: {e}"),
     }
 }
 

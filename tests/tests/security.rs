@@ -1,5 +1,5 @@
 //! TLS (`--tls-cert`, `--tls-key`) with a self-signed certificate made by
-//! Debian's `openssl` for the test, `/metrics` on its own listener, and the
+//! `rcgen` for the test, `/metrics` on its own listener, and the
 //! settings that go with them refused cleanly when they are incomplete.
 
 use std::path::{Path, PathBuf};
@@ -17,31 +17,15 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Message;
 
-/// A fresh EC P-256 certificate for 127.0.0.1 and localhost: (dir, cert, key).
+/// A fresh self-signed EC P-256 certificate for 127.0.0.1 and localhost: (dir, cert, key).
 fn self_signed(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("iorelay-tls-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (Debian package openssl) is installed");
-    assert!(status.success(), "openssl req failed");
+    let names = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let pair = rcgen::generate_simple_self_signed(names).expect("certificate");
+    std::fs::write(&cert, pair.cert.pem()).expect("write cert");
+    std::fs::write(&key, pair.signing_key.serialize_pem()).expect("write key");
     (dir, cert, key)
 }
 

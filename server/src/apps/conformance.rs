@@ -16,7 +16,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
-use crate::config::{ConformanceArgs, EngineConfig, ParserKind, Transport};
+use crate::config::{Config, ConformanceArgs, EngineConfig, ParserKind, Transport};
 use crate::protocol::event_args::EventArgs;
 use crate::socket::lifecycle;
 
@@ -41,9 +41,10 @@ pub fn engine_config(parser: ParserKind) -> EngineConfig {
     }
 }
 
-/// Settings of the conformance server as a whole: its engine, CORS `*`, no apps.
-pub fn config(args: &ConformanceArgs) -> crate::config::Config {
-    let mut config = crate::config::Config::defaults();
+/// Settings of the conformance server as a whole: `base` (the defaults and the
+/// environment) with the suite's engine, CORS `*` and the command's flags.
+pub fn config(base: Config, args: &ConformanceArgs) -> Config {
+    let mut config = base;
     config.server.listen = args.listen;
     config.server.cors_origins = vec!["*".to_owned()];
     config.server.log_format = args.log_format;

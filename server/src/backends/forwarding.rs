@@ -23,10 +23,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::socket::DisconnectReason;
+use url::Url;
 
 use crate::backends::api::payloads::{to_json_value, to_socket_value};
 use crate::backends::publisher::{EmitCommand, Publisher, Scope};
-use crate::config::{ForwardingConfig, parse_namespace_urls};
+use crate::config::{ForwardingConfig, NamespaceUrl};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::{Done, ErrorCode, Refusal};
@@ -168,23 +169,22 @@ impl From<BackendFailure> for Refusal {
 pub struct Forwarder {
     client: reqwest::Client,
     timeout: std::time::Duration,
-    events: HashMap<String, String>,
-    connects: HashMap<String, String>,
+    events: HashMap<String, Url>,
+    connects: HashMap<String, Url>,
     publisher: Arc<dyn Publisher>,
 }
 
 impl Forwarder {
     /// The forwarder of `config`, or `None` when no namespace forwards anything.
-    /// `config` has been validated, so its URL pairs parse.
     pub fn new(config: &ForwardingConfig, publisher: Arc<dyn Publisher>) -> Option<Arc<Self>> {
-        let events: HashMap<_, _> = parse_namespace_urls(&config.forward_url)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let connects: HashMap<_, _> = parse_namespace_urls(&config.connect_url)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let by_namespace = |routes: &[NamespaceUrl]| -> HashMap<String, Url> {
+            routes
+                .iter()
+                .map(|route| (route.namespace.clone(), route.url.clone()))
+                .collect()
+        };
+        let events = by_namespace(&config.forward_url);
+        let connects = by_namespace(&config.connect_url);
         if events.is_empty() && connects.is_empty() {
             return None;
         }
@@ -213,7 +213,7 @@ impl Forwarder {
     /// POSTs `body`; the whole exchange, body included, is bounded by the forward timeout.
     async fn post<B: Serialize, R: serde::de::DeserializeOwned>(
         &self,
-        url: &str,
+        url: &Url,
         body: &B,
     ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
         tokio::time::timeout(self.timeout, self.exchange(url, body))
@@ -228,12 +228,12 @@ impl Forwarder {
 
     async fn exchange<B: Serialize, R: serde::de::DeserializeOwned>(
         &self,
-        url: &str,
+        url: &Url,
         body: &B,
     ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
         let response = self
             .client
-            .post(url)
+            .post(url.clone())
             .json(body)
             .send()
             .await
@@ -257,7 +257,7 @@ impl Forwarder {
     }
 
     /// Asks the backend about a connection; `Ok` is its acceptance.
-    async fn decide(&self, url: &str, request: &ConnectRequest) -> Result<ConnectReply, Refusal> {
+    async fn decide(&self, url: &Url, request: &ConnectRequest) -> Result<ConnectReply, Refusal> {
         let (status, reply) = self.post::<_, ConnectReply>(url, request).await?;
         match reply {
             Some(reply) if reply.ok && status.is_success() => Ok(reply),
@@ -273,7 +273,7 @@ impl Forwarder {
     async fn forward<A: NodeAdapter>(
         &self,
         socket: &SocketRef<A>,
-        url: &str,
+        url: &Url,
         event: String,
         args: EventArgs,
     ) -> Result<ForwardReply, BackendFailure> {

@@ -25,7 +25,6 @@ use crate::cluster;
 use crate::config::Config;
 use crate::ops::health::Health;
 use crate::ops::metrics;
-use crate::security::limits::connections::IpNet;
 use crate::security::limits::tcp::{self, TcpAdmission};
 use crate::socket::NodeAdapter;
 use crate::transport::listener::Serving;
@@ -201,10 +200,9 @@ fn tcp_admission(limits: &crate::config::LimitsConfig) -> Arc<TcpAdmission> {
         }
         n => n,
     };
-    let exempt = limits
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| IpNet::parse(p))
-        .collect();
-    TcpAdmission::new(max_total, limits.max_tcp_connections_per_ip, exempt)
+    TcpAdmission::new(
+        max_total,
+        limits.max_tcp_connections_per_ip,
+        limits.trusted_proxies.clone(),
+    )
 }

@@ -99,23 +99,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("iorelay-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let status = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success());
+        let pair =
+            rcgen::generate_simple_self_signed(["localhost".to_owned()]).expect("certificate");
+        std::fs::write(&cert, pair.cert.pem()).expect("write cert");
+        std::fs::write(&key, pair.signing_key.serialize_pem()).expect("write key");
         let config = TlsConfig {
             tls_cert: Some(cert.clone()),
             tls_key: Some(key),

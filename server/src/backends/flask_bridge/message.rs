@@ -18,9 +18,7 @@ use rmpv::Value;
 
 use super::pickle::{self, MAX_DEPTH, PickleError, PyValue};
 use super::stats::RejectReason;
-
-/// Largest message the bridge decodes, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+use crate::config::FLASK_MAX_MESSAGE_BYTES;
 
 /// One message of the queue, ready to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,10 +121,13 @@ enum Encoding {
 
 /// Decodes one message of the channel, JSON or pickle.
 pub fn decode(payload: &[u8]) -> Result<QueueMessage, Rejection> {
-    if payload.len() > MAX_MESSAGE_BYTES {
+    if payload.len() > FLASK_MAX_MESSAGE_BYTES {
         return Err(Rejection::new(
             RejectReason::TooLarge,
-            format!("{} bytes (at most {MAX_MESSAGE_BYTES})", payload.len()),
+            format!(
+                "{} bytes (at most {FLASK_MAX_MESSAGE_BYTES})",
+                payload.len()
+            ),
         ));
     }
     // Every pickle python-socketio writes starts with PROTO (protocol ≥ 2).

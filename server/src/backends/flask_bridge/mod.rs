@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::publisher::Publisher;
 use crate::cluster::resp3_client;
-use crate::config::FlaskConfig;
+use crate::config::{FLASK_MAX_MESSAGE_BYTES, FlaskConfig};
 use crate::ops::health::Health;
 use apply::Outcome;
 use stats::{BridgeStats, RejectReason};
@@ -97,7 +97,7 @@ impl Backlog {
     /// Queues `payload`, or says why it cannot be.
     fn push(&self, payload: Vec<u8>) -> Result<(), RejectReason> {
         let len = payload.len();
-        if len > message::MAX_MESSAGE_BYTES {
+        if len > FLASK_MAX_MESSAGE_BYTES {
             return Err(RejectReason::TooLarge);
         }
         let held = self.bytes.fetch_add(len, Ordering::AcqRel);
@@ -300,7 +300,7 @@ mod tests {
         }
         assert_eq!(backlog.push(vec![0; 1]), Err(RejectReason::Overflow));
         assert_eq!(
-            backlog.push(vec![0; message::MAX_MESSAGE_BYTES + 1]),
+            backlog.push(vec![0; FLASK_MAX_MESSAGE_BYTES + 1]),
             Err(RejectReason::TooLarge)
         );
         let applied = rx.try_recv().expect("queued");

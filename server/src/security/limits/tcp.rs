@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::config::TrustedProxy;
 use crate::ops::metrics;
-use crate::security::limits::connections::IpNet;
 
 /// Open TCP connections of one node, with the caps they may not pass.
 pub struct TcpAdmission {
     max_total: usize,
     max_per_address: usize,
-    exempt: Vec<IpNet>,
+    exempt: Vec<TrustedProxy>,
     // A std lock: held for a counter update, never across an await.
     open: Mutex<Open>,
 }
@@ -50,7 +50,7 @@ impl TcpRefusal {
 impl TcpAdmission {
     /// Caps of `max_total` connections and `max_per_address` per peer (0 = none);
     /// peers in `exempt` (trusted proxies carry many clients) have no per-address cap.
-    pub fn new(max_total: usize, max_per_address: usize, exempt: Vec<IpNet>) -> Arc<Self> {
+    pub fn new(max_total: usize, max_per_address: usize, exempt: Vec<TrustedProxy>) -> Arc<Self> {
         Arc::new(Self {
             max_total,
             max_per_address,
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn trusted_proxies_have_no_per_address_cap() {
-        let proxy = IpNet::parse("10.0.0.9").expect("net");
+        let proxy = "10.0.0.9".parse().expect("address");
         let admission = TcpAdmission::new(0, 1, vec![proxy]);
         let _a = admission.admit(ip(9)).expect("first");
         let _b = admission

@@ -164,7 +164,7 @@ fn garbage_is_refused_with_a_reason() {
         reason_of(br#"{"method": "shutdown"}"#),
         RejectReason::UnknownMethod
     );
-    let too_large = vec![b' '; MAX_MESSAGE_BYTES + 1];
+    let too_large = vec![b' '; FLASK_MAX_MESSAGE_BYTES + 1];
     assert_eq!(reason_of(&too_large), RejectReason::TooLarge);
 }
 
