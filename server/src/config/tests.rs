@@ -1,0 +1,260 @@
+//! The settings as an operator gives them: flags, environment, file, and the
+//! checks and masks that `check-config` shows.
+
+use super::*;
+
+fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
+    parse_from(std::iter::once("iorelay").chain(args.iter().copied())).map(|(_, c)| c)
+}
+
+fn write_file(text: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("iorelay-config-{}-{n}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write temp config");
+    path
+}
+
+#[test]
+fn defaults_are_documented_values() {
+    let c = resolve(&[]).expect("defaults are valid");
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:3000");
+    assert_eq!(c.engine.ping_interval_ms, 25_000);
+    assert_eq!(c.engine.max_payload, 1_000_000);
+    assert_eq!(
+        c.engine.transports,
+        vec![Transport::Polling, Transport::Websocket]
+    );
+}
+
+#[test]
+fn defaults_are_valid() {
+    let c = Config::defaults();
+    c.validate().expect("the built-in defaults are valid");
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:3000");
+    assert_eq!(c.flask.flask_max_buffered_bytes, 33_554_432);
+    assert!(c.limits.trusted_proxies.is_empty());
+}
+
+#[test]
+fn file_overrides_defaults_but_not_flags() {
+    let path = write_file(
+        "[server]\nlisten = \"127.0.0.1:4000\"\n[engine]\nping_interval_ms = 1000\nmax_payload = 5000\n",
+    );
+    let path_arg = path.to_string_lossy().to_string();
+    let c = resolve(&["--config", &path_arg, "--max-payload", "9000"]).expect("valid");
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(c.engine.ping_interval_ms, 1000);
+    assert_eq!(c.engine.max_payload, 9000, "flag wins over file");
+}
+
+#[test]
+fn unknown_file_key_is_an_error() {
+    let path = write_file("[engine]\nping_intervl_ms = 1000\n");
+    let path_arg = path.to_string_lossy().to_string();
+    let err = resolve(&["--config", &path_arg]).expect_err("typo must be caught");
+    assert!(
+        err.to_string()
+            .contains("unknown key engine.ping_intervl_ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_file_value_is_an_error() {
+    let path = write_file("[engine]\nping_interval_ms = \"soon\"\n");
+    let path_arg = path.to_string_lossy().to_string();
+    let err = resolve(&["--config", &path_arg]).expect_err("type error");
+    assert!(err.to_string().starts_with("invalid config file"), "{err}");
+}
+
+#[test]
+fn validation_names_the_setting() {
+    let err = resolve(&["--ping-interval-ms", "0"]).expect_err("zero interval");
+    assert_eq!(
+        err.to_string(),
+        "invalid setting engine.ping_interval_ms: must be greater than 0"
+    );
+    let err = resolve(&["--cors-origins", "example.com"]).expect_err("bad origin");
+    assert!(err.to_string().contains("server.cors_origins"), "{err}");
+}
+
+#[test]
+fn attachment_bounds_cover_what_a_payload_may_carry() {
+    let c = resolve(&[]).expect("defaults");
+    assert_eq!(
+        (
+            c.engine.max_attachment_bytes,
+            c.engine.max_attachments,
+            c.engine.attachment_timeout_ms
+        ),
+        (1_048_576, 64, 10_000)
+    );
+    let err = resolve(&["--max-payload", "2000000"]).expect_err("payload over the bound");
+    assert!(
+        err.to_string().contains("engine.max_attachment_bytes"),
+        "{err}"
+    );
+    let raised = resolve(&[
+        "--max-payload",
+        "2000000",
+        "--max-attachment-bytes",
+        "2000000",
+    ]);
+    assert!(raised.is_ok());
+    assert!(resolve(&["--max-attachments", "0"]).is_err());
+    assert!(resolve(&["--log-repeat-interval-ms", "5"]).is_err());
+    assert!(resolve(&["--log-repeat-interval-ms", "0"]).is_ok());
+    assert!(resolve(&["--attachment-timeout-ms", "0"]).is_err());
+}
+
+#[test]
+fn redis_passwords_are_masked() {
+    assert_eq!(
+        redact_url_password("redis://:pw@h:6379/0"),
+        "redis://:<redacted>@h:6379/0"
+    );
+    assert_eq!(
+        redact_url_password("redis://u:pw@h"),
+        "redis://u:<redacted>@h"
+    );
+    assert_eq!(redact_url_password("redis://h:6379"), "redis://h:6379");
+    assert_eq!(
+        redact_url_password("redis://u:p@ss@h/1"),
+        "redis://u:<redacted>@h/1",
+        "the last @ ends the credentials"
+    );
+    for unparsable in ["u:pw@h", "", "redis://u:pw@h:port"] {
+        assert_eq!(redact_url_password(unparsable), unparsable);
+    }
+    let err = resolve(&["--adapter", "redis"]).expect_err("url required");
+    assert!(err.to_string().contains("cluster.redis_url"));
+}
+
+#[test]
+fn security_settings_are_checked_and_secrets_masked() {
+    let secret = "a-jwt-secret-of-at-least-32-bytes!";
+    let c = resolve(&["--jwt-secret", secret, "--private-namespaces", "/chat"]).expect("valid");
+    assert!(!c.to_toml().contains(secret), "the JWT secret is masked");
+    for (args, key) in [
+        (vec!["--jwt-secret", "short"], "auth.jwt_secret"),
+        (
+            vec!["--private-namespaces", "/chat"],
+            "auth.private_namespaces",
+        ),
+        (
+            vec!["--jwt-secret", secret, "--private-namespaces", "/nope"],
+            "auth.private_namespaces",
+        ),
+        (vec!["--dev-auth"], "auth.dev_auth"),
+        (vec!["--tls-key", "k.pem"], "tls.tls_cert"),
+        (
+            vec!["--jwt-secret", secret, "--jwt-public-key", "k.pem"],
+            "auth.jwt_secret",
+        ),
+    ] {
+        let err = resolve(&args).expect_err(key);
+        assert!(err.to_string().contains(key), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn effective_settings_round_trip_through_toml() {
+    let c = resolve(&["--transports", "websocket", "--allow-eio3"]).expect("valid");
+    let path = write_file(&c.to_toml());
+    let path_arg = path.to_string_lossy().to_string();
+    let again = resolve(&["--config", &path_arg]).expect("printed config is valid input");
+    assert_eq!(again.engine.transports, vec![Transport::Websocket]);
+    assert!(again.engine.allow_eio3);
+}
+
+#[test]
+fn flask_bridge_and_forwarding_settings() {
+    let c = resolve(&[
+        "--flask-queue",
+        "redis://:secret@h:6379/0",
+        "--namespaces",
+        "/admin",
+        "--forward-url",
+        "/=http://b:5000/event,/admin=http://b:5000/admin",
+        "--connect-url",
+        "/admin=http://b:5000/connect",
+    ])
+    .expect("valid");
+    assert_eq!(c.flask.flask_channel, "flask-socketio");
+    let routes: Vec<(&str, &str)> = c
+        .forwarding
+        .forward_url
+        .iter()
+        .map(|r| (r.namespace.as_str(), r.url.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/", "http://b:5000/event"),
+            ("/admin", "http://b:5000/admin")
+        ]
+    );
+    let shown = c.to_toml();
+    assert!(!shown.contains("secret"), "{shown}");
+    assert!(
+        shown.contains("[flask]") && shown.contains("[forwarding]"),
+        "{shown}"
+    );
+
+    let cases: [(&[&str], &str); 8] = [
+        (&["--flask-queue", "amqp://guest@h//"], "flask.flask_queue"),
+        (&["--flask-channel", "two words"], "flask.flask_channel"),
+        // A pair that does not parse is refused by its flag, one that does by its setting.
+        (&["--forward-url", "http://b/event"], "--forward-url"),
+        (
+            &["--forward-url", "/chat=http://b/event"],
+            "forwarding.forward_url",
+        ),
+        (
+            &["--forward-url", "/=http://a/event,/=http://b/event"],
+            "forwarding.forward_url",
+        ),
+        (&["--connect-url", "/=https://b/connect"], "--connect-url"),
+        (&["--connect-url", "/=http://"], "--connect-url"),
+        (
+            &["--forward-timeout-ms", "0"],
+            "forwarding.forward_timeout_ms",
+        ),
+    ];
+    for (args, key) in cases {
+        let err = resolve(args).expect_err(key);
+        assert!(err.to_string().contains(key), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn forward_urls_round_trip_through_toml() {
+    let c = resolve(&["--forward-url", " / = http://b:5000/event "]).expect("valid");
+    let path = write_file(&c.to_toml());
+    let path_arg = path.to_string_lossy().to_string();
+    let again = resolve(&["--config", &path_arg]).expect("printed config is valid input");
+    assert_eq!(again.forwarding.forward_url, c.forwarding.forward_url);
+    assert_eq!(
+        again.forwarding.forward_url[0].to_string(),
+        "/=http://b:5000/event"
+    );
+}
+
+#[test]
+fn trusted_proxies_are_parsed_where_they_are_read() {
+    let c = resolve(&["--trusted-proxies", "10.0.0.0/8,::1"]).expect("valid");
+    assert_eq!(c.limits.trusted_proxies.len(), 2);
+    let shown = c.to_toml();
+    assert!(
+        shown.contains(r#"trusted_proxies = ["10.0.0.0/8", "::1"]"#),
+        "{shown}"
+    );
+    let err = resolve(&["--trusted-proxies", "10.0.0.0/8,proxy.local"]).expect_err("a name");
+    assert!(matches!(err, ConfigError::Cli(_)), "{err}");
+    assert!(err.to_string().contains("proxy.local"), "{err}");
+    let path = write_file("[limits]\ntrusted_proxies = [\"10.0.0.0/33\"]\n");
+    let path_arg = path.to_string_lossy().to_string();
+    let err = resolve(&["--config", &path_arg]).expect_err("a bad prefix");
+    assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+}
