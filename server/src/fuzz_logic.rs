@@ -188,18 +188,6 @@ pub fn hostile_corpus() -> Vec<Vec<u8>> {
     corpus
 }
 
-/// A tiny deterministic generator (xorshift64) for mutation tests: the same
-/// inputs on every run, so a failure reproduces.
-pub fn xorshift() -> impl FnMut() -> u64 {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +211,7 @@ mod tests {
     fn every_target_survives_mutations_of_the_corpus() {
         // A tiny deterministic mutator (xorshift): flips, truncations, splices.
         let corpus = hostile_corpus();
-        let mut next = xorshift();
+        let mut next = crate::test_support::xorshift();
         for round in 0..3_000 {
             let base = &corpus[round % corpus.len()];
             let mut input = base.clone();

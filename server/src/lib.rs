@@ -17,6 +17,11 @@
 //! `fuzz_logic` (the decoders as functions for `fuzz/` and the tests) is
 //! compiled only for tests and with the `fuzzing` feature: it is not API.
 
+#[cfg(test)]
+mod architecture;
+#[cfg(test)]
+mod test_support;
+
 pub mod apps;
 pub mod backends;
 pub mod cluster;

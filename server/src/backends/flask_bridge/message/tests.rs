@@ -233,7 +233,7 @@ fn python_conventions() {
 #[test]
 fn mutated_fixtures_never_panic() {
     // Deterministic: the same mutations on every run.
-    let mut next = crate::fuzz_logic::xorshift();
+    let mut next = crate::test_support::xorshift();
     let dir = format!(
         "{}/src/backends/flask_bridge/fixtures",
         env!("CARGO_MANIFEST_DIR")
