@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod chat;
 pub mod clock;
+pub mod engine_io;
 pub mod error;
 pub mod event_args;
 pub mod notifications;

@@ -71,8 +71,7 @@ impl OriginPolicy {
     }
 
     fn is_engine_request(&self, path: &str) -> bool {
-        path.strip_prefix(&*self.engine_path)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        crate::protocol::engine_io::is_engine_path(path, &self.engine_path)
     }
 }
 

@@ -49,22 +49,6 @@ pub fn configure<A: Adapter>(
     }
 }
 
-/// True for an Engine.IO request without a session id: a handshake, the
-/// request whose head a new session keeps.
-pub fn opens_session(uri: &axum::http::Uri) -> bool {
-    uri.query().is_some_and(|q| {
-        q.split('&').any(|pair| pair.starts_with("EIO="))
-            && !q.split('&').any(|pair| pair.starts_with("sid="))
-    })
-}
-
-/// Whether `path` is served by the engine mounted at `engine_path`, by the rule
-/// engineioxide applies (the path itself, or below it).
-pub fn is_engine_path(path: &str, engine_path: &str) -> bool {
-    path.strip_prefix(engine_path)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || engine_path.ends_with('/'))
-}
-
 /// Engine.IO's error body for a protocol version it does not serve.
 const UNSUPPORTED_PROTOCOL: &str = r#"{"code":5,"message":"Unsupported protocol version"}"#;
 
@@ -97,28 +81,6 @@ pub async fn reject_eio3(request: Request<Body>, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn handshakes_open_sessions() {
-        let uri = |s: &str| s.parse::<axum::http::Uri>().expect("uri");
-        assert!(opens_session(&uri("/socket.io/?EIO=4&transport=websocket")));
-        assert!(opens_session(&uri(
-            "/socket.io/?EIO=4&transport=polling&t=x"
-        )));
-        assert!(!opens_session(&uri(
-            "/socket.io/?EIO=4&transport=polling&sid=abc"
-        )));
-        assert!(!opens_session(&uri("/healthz")));
-        assert!(!opens_session(&uri("/api/v1/emit?x=1")));
-    }
-
-    #[test]
-    fn engine_paths_follow_the_engine() {
-        assert!(is_engine_path("/socket.io", "/socket.io"));
-        assert!(is_engine_path("/socket.io/", "/socket.io"));
-        assert!(!is_engine_path("/socket.iox/", "/socket.io"));
-        assert!(!is_engine_path("/healthz", "/socket.io"));
-    }
 
     /// The version engineioxide 0.17.9 reads from a query (`RequestInfo::parse`):
     /// the first piece starting with `EIO=`, up to the next `=`, not decoded.

@@ -16,12 +16,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::transport::engine;
+use crate::protocol::engine_io;
 
 /// Middleware: a request that opens an Engine.IO session (no `sid`) continues
 /// with a head that shares no memory with hyper's read buffer.
 pub async fn own_session_head(request: Request<Body>, next: Next) -> Response {
-    if !engine::opens_session(request.uri()) {
+    if !engine_io::opens_session(request.uri()) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();

@@ -62,12 +62,6 @@ impl SessionKey {
     }
 }
 
-/// The value of the first `sid=` pair of a query, as the engine reads it
-/// (the first `&`-separated piece starting with `sid=`, not percent-decoded).
-pub fn query_sid(query: &str) -> Option<&str> {
-    query.split('&').find_map(|pair| pair.strip_prefix("sid="))
-}
-
 /// `query` with the value of its first `sid=` pair replaced by `sid`.
 pub fn with_sid(query: &str, sid: &str) -> String {
     let mut replaced = false;
@@ -160,13 +154,11 @@ mod tests {
     #[test]
     fn the_sid_is_read_and_replaced_like_the_engine_reads_it() {
         let q = "EIO=4&transport=polling&sid=first&sid=second&t=x";
-        assert_eq!(query_sid(q), Some("first"));
+        assert_eq!(crate::protocol::engine_io::query_sid(q), Some("first"));
         assert_eq!(
             with_sid(q, "INNER"),
             "EIO=4&transport=polling&sid=INNER&sid=second&t=x"
         );
-        assert_eq!(query_sid("EIO=4&xsid=a"), None);
-        assert_eq!(query_sid("sid="), Some(""));
     }
 
     #[test]

@@ -32,8 +32,8 @@ use socketioxide::extract::SocketRef;
 use tower::ServiceExt;
 
 use crate::ops::metrics;
+use crate::protocol::engine_io;
 use crate::transport::conn::{ConnHandle, CutReason, WeakConnHandle};
-use crate::transport::engine;
 use crate::transport::session_ids::{self, SessionKey};
 
 /// Engine.IO's answer to a request for a session it does not know.
@@ -310,15 +310,6 @@ fn unknown_session() -> Response {
         .into_response()
 }
 
-/// The value of the first `key=` pair of a query, read the way the engine reads
-/// `EIO` and `transport` (up to the next `=`).
-fn engine_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|value| value.split('=').next())
-}
-
 fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
     let path = uri.path();
     Uri::try_from(format!("{path}?{query}")).ok()
@@ -366,12 +357,12 @@ fn carry_websocket(sessions: &Sessions, handle: &ConnHandle, state: Option<Arc<S
 
 /// Middleware in front of the engine (see the module doc).
 pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Next) -> Response {
-    if !engine::is_engine_path(request.uri().path(), &sessions.engine_path) {
+    if !engine_io::is_engine_path(request.uri().path(), &sessions.engine_path) {
         return next.run(request).await;
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
-    let websocket = engine_param(&query, "transport") == Some("websocket");
-    let eio = engine_param(&query, "EIO")
+    let websocket = engine_io::query_param(&query, "transport") == Some("websocket");
+    let eio = engine_io::query_param(&query, "EIO")
         .and_then(|v| v.parse::<u8>().ok())
         .unwrap_or(4);
     let handle = request
@@ -379,7 +370,7 @@ pub async fn guard(sessions: Arc<Sessions>, mut request: Request<Body>, next: Ne
         .get::<WeakConnHandle>()
         .and_then(WeakConnHandle::upgrade);
 
-    let Some(client_id) = session_ids::query_sid(&query) else {
+    let Some(client_id) = engine_io::query_sid(&query) else {
         // A handshake (or a request the engine refuses on its own).
         let state = sessions.new_state(eio);
         request.extensions_mut().insert(state.clone());
@@ -450,20 +441,4 @@ async fn finish_polling_handshake(
     let body = session_ids::rewrite_handshake(&text, &sid, &client_id, sessions.no_upgrades);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_params_are_read_like_the_engine() {
-        assert_eq!(
-            engine_param("EIO=4&transport=websocket", "transport"),
-            Some("websocket")
-        );
-        assert_eq!(engine_param("EIO=3=x&transport=polling", "EIO"), Some("3"));
-        assert_eq!(engine_param("xEIO=4&EIO=3", "EIO"), Some("3"));
-        assert_eq!(engine_param("transport", "transport"), None);
-    }
 }

@@ -24,6 +24,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::{LimitsConfig, TrustedProxy};
 use crate::ops::metrics;
 use crate::protocol::ErrorCode;
+use crate::protocol::engine_io;
 use crate::protocol::error::HttpRefusal;
 use crate::security::limits::budget::{EventBudget, EventQuota};
 
@@ -198,15 +199,7 @@ impl ConnectionLimiter {
 
     /// Whether a request opens a new Engine.IO connection (a GET to the endpoint without `sid`).
     pub fn is_handshake(&self, request: &Request<Body>) -> bool {
-        let path = request.uri().path();
-        let on_endpoint = path
-            .strip_prefix(&*self.engine_path)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        let has_sid = request
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")));
-        on_endpoint && request.method() == axum::http::Method::GET && !has_sid
+        engine_io::is_handshake(request.method(), request.uri(), &self.engine_path)
     }
 }
 
