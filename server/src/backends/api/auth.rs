@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, header};
+use axum::http::{HeaderMap, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -39,10 +39,7 @@ impl ApiKeys {
                 "the publish API is disabled: the server has no API keys configured",
             ));
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = crate::security::auth::bearer_token(headers);
         let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
         match bearer.or(api_key) {
             None => Err(unauthorized(

@@ -246,16 +246,20 @@ pub fn presented_token(
         Some(serde_json::Value::Null) | None => {}
         Some(_) => return Err(AuthError::Invalid("auth.token must be a string".to_owned())),
     }
-    let bearer = handshake
-        .headers
+    if let Some(bearer) = bearer_token(&handshake.headers) {
+        return Ok(Some(bearer.to_owned()));
+    }
+    Ok(handshake.uri.query().and_then(token_from_query))
+}
+
+/// The credential of an `Authorization: Bearer <credential>` header, trimmed
+/// (client tokens on a handshake, API keys on the publish API).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    if bearer.is_some() {
-        return Ok(bearer);
-    }
-    Ok(handshake.uri.query().and_then(token_from_query))
+        .map(str::trim)
 }
 
 /// The `token` parameter of a query string, percent-decoded (the first one).
