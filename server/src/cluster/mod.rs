@@ -6,6 +6,7 @@
 //! monitor keeps `/readyz` truthful while Redis comes and goes.
 
 pub mod driver;
+pub mod probe;
 
 use std::time::Duration;
 
@@ -142,45 +143,30 @@ pub fn spawn_monitor(
     health: Health,
     stop: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        let mut healthy = true;
-        health.set("redis", Ok(()));
-        crate::ops::metrics::redis_up(true);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = tick.tick() => {}
+    health.set("redis", Ok(()));
+    crate::ops::metrics::redis_up(true);
+    let watched = probe::Watched {
+        check: "redis",
+        what: "Redis".to_owned(),
+        lost: "lost the connection to Redis: cross-node delivery paused, local delivery goes on",
+        back: "Redis connection restored: cross-node delivery resumes",
+    };
+    let check = move || {
+        let link = link.clone();
+        let pubsub = pubsub.clone();
+        async move {
+            link.heartbeat().await.map_err(|e| e.to_string())?;
+            match &pubsub {
+                Some(driver) => driver.ping().await.map_err(|e| e.to_string()),
+                None => Ok(()),
             }
-            let probe = async {
-                link.heartbeat().await?;
-                match &pubsub {
-                    Some(driver) => driver.ping().await,
-                    None => Ok(()),
-                }
-            };
-            let result = tokio::time::timeout(Duration::from_secs(2), probe).await;
-            let outcome = match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("Redis did not answer within 2 s".to_owned()),
-            };
-            match (&outcome, healthy) {
-                (Err(cause), true) => {
-                    tracing::error!(
-                        cause,
-                        "lost the connection to Redis: cross-node delivery paused, local delivery goes on"
-                    );
-                    healthy = false;
-                }
-                (Ok(()), false) => {
-                    tracing::info!("Redis connection restored: cross-node delivery resumes");
-                    healthy = true;
-                }
-                _ => {}
-            }
-            crate::ops::metrics::redis_up(outcome.is_ok());
-            health.set("redis", outcome);
         }
-    });
+    };
+    tokio::spawn(probe::watch(
+        watched,
+        health,
+        stop,
+        check,
+        crate::ops::metrics::redis_up,
+    ));
 }

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::publisher::Publisher;
+use crate::cluster::probe::{self, Watched};
 use crate::cluster::resp3_client;
 use crate::config::{FLASK_MAX_MESSAGE_BYTES, FlaskConfig};
 use crate::ops::health::Health;
@@ -41,8 +42,8 @@ pub const HEALTH_CHECK: &str = "flask_bridge";
 /// the newest are dropped and counted.
 const BACKLOG: usize = 4096;
 
-/// How often the bridge checks that the queue answers.
-const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the bridge waits before it tries to subscribe again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts the bridge when `--flask-queue` is set; returns its counters.
 ///
@@ -166,7 +167,7 @@ async fn subscribe(
     stop: CancellationToken,
 ) {
     let redacted = crate::config::redact_url_password(&url);
-    let mut conn = loop {
+    let conn = loop {
         let attempt = async {
             let client = resp3_client(&url)?;
             let mut conn = ConnectionManager::new_with_config(
@@ -189,7 +190,7 @@ async fn subscribe(
                 health.set(HEALTH_CHECK, Err(cause));
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(PROBE_INTERVAL) => {}
+                    () = tokio::time::sleep(RETRY_INTERVAL) => {}
                 }
             }
         }
@@ -200,41 +201,24 @@ async fn subscribe(
         "subscribed to the Flask message queue"
     );
     health.set(HEALTH_CHECK, Ok(()));
-    let mut healthy = true;
-    let mut tick = tokio::time::interval(PROBE_INTERVAL);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            _ = tick.tick() => {}
+    let watched = Watched {
+        check: HEALTH_CHECK,
+        what: format!("Flask message queue at {redacted}"),
+        lost: "lost the Flask message queue: queue emits are not delivered",
+        back: "Flask message queue back: resubscribed",
+    };
+    // A PING also makes the connection manager reconnect (and resubscribe) after a loss.
+    let ping = move || {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
-        // A PING also makes the connection manager reconnect (and resubscribe) after a loss.
-        let ping = redis::cmd("PING");
-        let probe = ping.query_async::<String>(&mut conn);
-        let outcome = match tokio::time::timeout(Duration::from_secs(2), probe).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!(
-                "Flask message queue at {redacted} unreachable: {e}"
-            )),
-            Err(_) => Err(format!(
-                "Flask message queue at {redacted} did not answer within 2 s"
-            )),
-        };
-        match (&outcome, healthy) {
-            (Err(cause), true) => {
-                tracing::error!(
-                    cause,
-                    "lost the Flask message queue: queue emits are not delivered"
-                );
-                healthy = false;
-            }
-            (Ok(()), false) => {
-                tracing::info!(channel, "Flask message queue back: resubscribed");
-                healthy = true;
-            }
-            _ => {}
-        }
-        health.set(HEALTH_CHECK, outcome);
-    }
+    };
+    probe::watch(watched, health, stop, ping, |_| {}).await;
 }
 
 /// A reconnecting connection that hands channel messages to the bridge and
