@@ -8,11 +8,10 @@
 //! holds the connection's event budget, shared by all its namespaces, so a
 //! flooder cannot reset it by reconnecting a namespace.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -27,6 +26,7 @@ use crate::protocol::ErrorCode;
 use crate::protocol::engine_io;
 use crate::protocol::error::HttpRefusal;
 use crate::security::limits::budget::{EventBudget, EventQuota};
+use crate::security::limits::held::{Full, Held};
 
 /// How many handshakes pass between two sweeps of idle rate-limit entries.
 const SWEEP_EVERY: u64 = 1024;
@@ -72,21 +72,12 @@ impl From<HandshakeRefusal> for HttpRefusal {
 
 /// The limits on new connections of one node, and the connections it holds.
 pub struct ConnectionLimiter {
-    max_total: usize,
-    max_per_address: usize,
+    held: Held,
     handshakes: Option<DefaultKeyedRateLimiter<IpAddr>>,
     handshake_count: AtomicU64,
-    // A std lock: held for a map lookup, never across an await.
-    open: Mutex<OpenConnections>,
     events: EventQuota,
     engine_path: Arc<str>,
     trusted_proxies: Vec<TrustedProxy>,
-}
-
-#[derive(Default)]
-struct OpenConnections {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
 }
 
 impl ConnectionLimiter {
@@ -97,11 +88,9 @@ impl ConnectionLimiter {
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         Arc::new(Self {
-            max_total: config.max_connections,
-            max_per_address: config.max_connections_per_ip,
+            held: Held::new(config.max_connections, config.max_connections_per_ip),
             handshakes,
             handshake_count: AtomicU64::new(0),
-            open: Mutex::default(),
             events: EventQuota {
                 rate: config.event_rate,
                 burst: config.event_burst,
@@ -152,21 +141,10 @@ impl ConnectionLimiter {
                 return Err(HandshakeRefusal::HandshakeRate);
             }
         }
-        let total = {
-            let Ok(mut open) = self.open.lock() else {
-                return Err(HandshakeRefusal::NodeFull);
-            };
-            if self.max_total > 0 && open.total >= self.max_total {
-                return Err(HandshakeRefusal::NodeFull);
-            }
-            let mine = open.by_address.entry(address).or_default();
-            if self.max_per_address > 0 && *mine >= self.max_per_address {
-                return Err(HandshakeRefusal::PerAddress);
-            }
-            *mine += 1;
-            open.total += 1;
-            open.total
-        };
+        let total = self.held.take(address, true).map_err(|full| match full {
+            Full::Node => HandshakeRefusal::NodeFull,
+            Full::Address => HandshakeRefusal::PerAddress,
+        })?;
         metrics::engine_connections(total);
         Ok(ConnectionPermit(Arc::new(PermitInner {
             limiter: self.clone(),
@@ -177,23 +155,11 @@ impl ConnectionLimiter {
 
     /// Connections held now.
     pub fn open_connections(&self) -> usize {
-        self.open.lock().map(|o| o.total).unwrap_or_default()
+        self.held.total()
     }
 
     fn release(&self, address: IpAddr) {
-        let total = {
-            let Ok(mut open) = self.open.lock() else {
-                return;
-            };
-            open.total = open.total.saturating_sub(1);
-            if let Some(n) = open.by_address.get_mut(&address) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    open.by_address.remove(&address);
-                }
-            }
-            open.total
-        };
+        let total = self.held.give_back(address);
         metrics::engine_connections(total);
     }
 
@@ -326,7 +292,7 @@ mod tests {
         let again = limiter.admit(ip(1)).expect("slot freed");
         drop((a2, b1, again));
         assert_eq!(limiter.open_connections(), 0);
-        assert!(limiter.open.lock().expect("lock").by_address.is_empty());
+        assert_eq!(limiter.held.addresses(), 0);
     }
 
     #[test]

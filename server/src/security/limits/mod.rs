@@ -4,6 +4,7 @@
 //!   connections per node and per client address, handshake rate per address.
 //!   Refusals are HTTP answers with a JSON body, before socketioxide sees the
 //!   request.
+//! - [`held`]: what a node and each address hold, under caps (both admissions count with it).
 //! - [`tcp`]: TCP connections per node and per peer address, checked at accept.
 //! - [`budget`]: the event budget of each connection (events per second, burst,
 //!   drops before a disconnect); [`crate::socket::guard`] spends it before any
@@ -15,4 +16,5 @@
 
 pub mod budget;
 pub mod connections;
+pub mod held;
 pub mod tcp;

@@ -6,26 +6,17 @@
 //! `accept`, before a byte is read: the node keeps file descriptors for the
 //! clients it serves, and one address cannot take them all.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::TrustedProxy;
 use crate::ops::metrics;
+use crate::security::limits::held::{Full, Held};
 
 /// Open TCP connections of one node, with the caps they may not pass.
 pub struct TcpAdmission {
-    max_total: usize,
-    max_per_address: usize,
+    held: Held,
     exempt: Vec<TrustedProxy>,
-    // A std lock: held for a counter update, never across an await.
-    open: Mutex<Open>,
-}
-
-#[derive(Default)]
-struct Open {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
 }
 
 /// Why a TCP connection was closed at once.
@@ -52,31 +43,21 @@ impl TcpAdmission {
     /// peers in `exempt` (trusted proxies carry many clients) have no per-address cap.
     pub fn new(max_total: usize, max_per_address: usize, exempt: Vec<TrustedProxy>) -> Arc<Self> {
         Arc::new(Self {
-            max_total,
-            max_per_address,
+            held: Held::new(max_total, max_per_address),
             exempt,
-            open: Mutex::default(),
         })
     }
 
     /// Takes a slot for a connection from `peer`, or says why not.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<TcpSlot, TcpRefusal> {
         let per_address = !self.exempt.iter().any(|net| net.contains(peer));
-        let total = {
-            let Ok(mut open) = self.open.lock() else {
-                return Err(TcpRefusal::NodeFull);
-            };
-            if self.max_total > 0 && open.total >= self.max_total {
-                return Err(TcpRefusal::NodeFull);
-            }
-            let mine = open.by_address.entry(peer).or_default();
-            if per_address && self.max_per_address > 0 && *mine >= self.max_per_address {
-                return Err(TcpRefusal::PerAddress);
-            }
-            *mine += 1;
-            open.total += 1;
-            open.total
-        };
+        let total = self
+            .held
+            .take(peer, per_address)
+            .map_err(|full| match full {
+                Full::Node => TcpRefusal::NodeFull,
+                Full::Address => TcpRefusal::PerAddress,
+            })?;
         metrics::tcp_connections(total);
         Ok(TcpSlot {
             admission: self.clone(),
@@ -86,23 +67,11 @@ impl TcpAdmission {
 
     /// Connections held now.
     pub fn open(&self) -> usize {
-        self.open.lock().map(|o| o.total).unwrap_or_default()
+        self.held.total()
     }
 
     fn release(&self, peer: IpAddr) {
-        let total = {
-            let Ok(mut open) = self.open.lock() else {
-                return;
-            };
-            open.total = open.total.saturating_sub(1);
-            if let Some(n) = open.by_address.get_mut(&peer) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    open.by_address.remove(&peer);
-                }
-            }
-            open.total
-        };
+        let total = self.held.give_back(peer);
         metrics::tcp_connections(total);
     }
 }
@@ -147,7 +116,7 @@ mod tests {
         let d = admission.admit(ip(1)).expect("slot freed");
         drop((b, c, d));
         assert_eq!(admission.open(), 0);
-        assert!(admission.open.lock().expect("lock").by_address.is_empty());
+        assert_eq!(admission.held.addresses(), 0);
     }
 
     #[test]
