@@ -9,10 +9,9 @@
 
 use std::sync::OnceLock;
 
-use crate::backends::api::payloads::{
-    DisconnectRequest, EmitRequest, NotifyRequest, RoomsRequest, to_json_value, to_socket_value,
-};
+use crate::backends::api::payloads::{DisconnectRequest, EmitRequest, NotifyRequest, RoomsRequest};
 use crate::config::AuthConfig;
+use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::{chat, notifications, relay, validate_room};
 use crate::security::auth::{AuthGate, token_from_query};
 use crate::security::identity::validate_name;

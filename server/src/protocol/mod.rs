@@ -7,6 +7,7 @@
 //! The lowest module: it imports nothing else of the crate.
 
 pub mod auth;
+pub mod binary_json;
 pub mod chat;
 pub mod clock;
 pub mod engine_io;

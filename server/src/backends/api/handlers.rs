@@ -13,10 +13,11 @@ use crate::backends::api::ApiState;
 use crate::backends::api::error::bad_request;
 use crate::backends::api::payloads::{
     DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
-    RoomsRequest, SocketEntry, SocketsResponse, to_json_value, to_socket_value,
+    RoomsRequest, SocketEntry, SocketsResponse,
 };
 use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, RoomMove, Scope};
+use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::error::{ErrorResponse, HttpRefusal};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::validate_room;

@@ -1,140 +1,22 @@
-//! Event forwarding: Flask-SocketIO handlers become plain HTTP routes.
-//!
-//! A Flask app's `@socketio.on('x')` handlers hold the business logic a
-//! migration must keep. With `--forward-url NS=URL`, a client event that no
-//! built-in handler takes is POSTed to the backend as JSON, and the backend's
-//! answer is applied the way the handler's return value and its `emit`,
-//! `join_room` and `leave_room` calls were: acknowledgement, emits, room
-//! changes. With `--connect-url NS=URL`, the backend also decides on every
-//! connection, like a connect handler that may raise `ConnectionRefusedError`.
-//!
-//! A slow or failing backend never leaves a client hanging: the event is
-//! acknowledged with `{ok: false, error: {code: "backend_unavailable" |
-//! "backend_error", message}}`, and a connection is refused with a code.
-//!
-//! Refusals reach the client as `connect_error` whose `message` is
-//! `"<code>: <explanation>"` ([`Refusal`]): socketioxide sends no
-//! `data` field in CONNECT_ERROR packets, so the backend's `message` becomes
-//! the explanation and its `data`, when given, follows as ` data=<JSON>`.
+//! What a backend's answers do to sockets: the connect hook decides on a
+//! connection, a forwarded event's answer becomes an ack, emits and room
+//! changes, and a disconnect is told to the backend.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::socket::DisconnectReason;
-use url::Url;
 
-use crate::backends::api::payloads::{to_json_value, to_socket_value};
-use crate::backends::publisher::{EmitCommand, Publisher, Scope};
-use crate::config::{ForwardingConfig, NamespaceUrl};
+use super::wire::{BackendEmit, ConnectRequest, ForwardReply, ForwardedEvent};
+use super::{BackendFailure, FORWARDED_HEADERS, Forwarder};
+use crate::backends::publisher::{EmitCommand, Scope};
+use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
-use crate::protocol::{Done, ErrorCode, Refusal};
+use crate::protocol::{Done, Refusal};
 use crate::socket::connect::user_of;
 use crate::socket::{NodeAdapter, send_reply};
-
-/// Largest backend answer read, in bytes.
-const MAX_REPLY_BYTES: usize = 1 << 20;
-
-/// Request headers passed to the connect hook (what Flask's `request` would show).
-const FORWARDED_HEADERS: [&str; 6] = [
-    "authorization",
-    "cookie",
-    "origin",
-    "user-agent",
-    "x-forwarded-for",
-    "x-request-id",
-];
-
-/// `POST forward_url` body: one client event.
-#[derive(Debug, Clone, Serialize)]
-pub struct ForwardedEvent {
-    /// Socket id of the sender (a room addressing it alone).
-    pub sid: String,
-    /// Namespace path.
-    pub namespace: String,
-    /// Event name.
-    pub event: String,
-    /// The event's arguments; bytes as `{"$binary": "<base64>"}`.
-    pub args: Vec<serde_json::Value>,
-    /// What the connect hook returned as `user`, else the identified user, else null.
-    pub user: serde_json::Value,
-}
-
-/// The backend's answer to a forwarded event; every field is optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ForwardReply {
-    /// Arguments of the acknowledgement (a handler's return value); none = an empty ack.
-    #[serde(default)]
-    pub ack: Option<Vec<serde_json::Value>>,
-    /// Emits to make, in order, after the room changes.
-    #[serde(default)]
-    pub emit: Vec<BackendEmit>,
-    /// Rooms the sender joins (`join_room`).
-    #[serde(default)]
-    pub join: Vec<String>,
-    /// Rooms the sender leaves (`leave_room`).
-    #[serde(default)]
-    pub leave: Vec<String>,
-}
-
-/// One emit a backend asks for, with Flask-SocketIO's `emit()` defaults.
-#[serde_with::serde_as]
-#[derive(Debug, Clone, Deserialize)]
-pub struct BackendEmit {
-    /// Event name.
-    pub event: String,
-    /// Arguments; `{"$binary": "<base64>"}` = bytes.
-    #[serde(default)]
-    pub args: Vec<serde_json::Value>,
-    /// Rooms or sids (Flask's `to=`); absent = the sender alone, unless `broadcast`.
-    #[serde(default)]
-    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
-    pub rooms: Option<Vec<String>>,
-    /// Without `rooms`: everyone in the namespace.
-    #[serde(default)]
-    pub broadcast: bool,
-    /// Whether the sender receives it too when it is in the target (Flask default: yes).
-    #[serde(default = "yes")]
-    pub include_self: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `POST connect_url` body: a connection waiting for the backend's decision.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectRequest {
-    /// Socket id the connection will have.
-    pub sid: String,
-    /// Namespace path.
-    pub namespace: String,
-    /// The handshake's `auth` payload (null when none).
-    pub auth: serde_json::Value,
-    /// A few request headers (cookie, authorization, origin, user agent, ...).
-    pub headers: BTreeMap<String, String>,
-}
-
-/// The backend's decision on a connection.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ConnectReply {
-    /// Accept (`true`) or refuse.
-    pub ok: bool,
-    /// Accepted: who the user is; sent with each forwarded event.
-    #[serde(default)]
-    pub user: Option<serde_json::Value>,
-    /// Accepted: rooms the socket joins (`join_room` in a connect handler).
-    #[serde(default)]
-    pub join: Vec<String>,
-    /// Refused: the explanation (`ConnectionRefusedError`'s first argument).
-    #[serde(default)]
-    pub message: Option<String>,
-    /// Refused: extra data (`ConnectionRefusedError`'s second argument).
-    #[serde(default)]
-    pub data: Option<serde_json::Value>,
-}
+use url::Url;
 
 /// What the connect hook said about a socket's user, kept in its extensions.
 #[derive(Debug, Clone)]
@@ -144,131 +26,7 @@ struct BackendUser(serde_json::Value);
 #[derive(Debug, Clone)]
 struct ConnectRooms(Vec<String>);
 
-/// Why a backend call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendFailure {
-    /// No answer in time, or no connection.
-    #[error("{0}")]
-    Unavailable(String),
-    /// An answer that is not a success or not of the documented shape.
-    #[error("{0}")]
-    Error(String),
-}
-
-impl From<BackendFailure> for Refusal {
-    fn from(failure: BackendFailure) -> Self {
-        let code = match failure {
-            BackendFailure::Unavailable(_) => ErrorCode::BackendUnavailable,
-            BackendFailure::Error(_) => ErrorCode::BackendError,
-        };
-        Refusal::new(code, failure.to_string())
-    }
-}
-
-/// The backends of each generic namespace and the client that reaches them.
-pub struct Forwarder {
-    client: reqwest::Client,
-    timeout: std::time::Duration,
-    events: HashMap<String, Url>,
-    connects: HashMap<String, Url>,
-    publisher: Arc<dyn Publisher>,
-}
-
 impl Forwarder {
-    /// The forwarder of `config`, or `None` when no namespace forwards anything.
-    pub fn new(config: &ForwardingConfig, publisher: Arc<dyn Publisher>) -> Option<Arc<Self>> {
-        let by_namespace = |routes: &[NamespaceUrl]| -> HashMap<String, Url> {
-            routes
-                .iter()
-                .map(|route| (route.namespace.clone(), route.url.clone()))
-                .collect()
-        };
-        let events = by_namespace(&config.forward_url);
-        let connects = by_namespace(&config.connect_url);
-        if events.is_empty() && connects.is_empty() {
-            return None;
-        }
-        let client = reqwest::Client::builder()
-            .timeout(config.forward_timeout())
-            .connect_timeout(config.forward_timeout())
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot configure the backend client; using defaults");
-                reqwest::Client::new()
-            });
-        Some(Arc::new(Self {
-            client,
-            timeout: config.forward_timeout(),
-            events,
-            connects,
-            publisher,
-        }))
-    }
-
-    /// Whether client events of `namespace` are forwarded.
-    pub fn forwards_events(&self, namespace: &str) -> bool {
-        self.events.contains_key(namespace)
-    }
-
-    /// POSTs `body`; the whole exchange, body included, is bounded by the forward timeout.
-    async fn post<B: Serialize, R: serde::de::DeserializeOwned>(
-        &self,
-        url: &Url,
-        body: &B,
-    ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
-        tokio::time::timeout(self.timeout, self.exchange(url, body))
-            .await
-            .unwrap_or_else(|_| {
-                Err(BackendFailure::Unavailable(format!(
-                    "the backend did not answer within {} ms",
-                    self.timeout.as_millis()
-                )))
-            })
-    }
-
-    async fn exchange<B: Serialize, R: serde::de::DeserializeOwned>(
-        &self,
-        url: &Url,
-        body: &B,
-    ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
-        let response = self
-            .client
-            .post(url.clone())
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| BackendFailure::Unavailable(describe(&e)))?;
-        let status = response.status();
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| BackendFailure::Unavailable(describe(&e)))?
-        {
-            if bytes.len() + chunk.len() > MAX_REPLY_BYTES {
-                return Err(BackendFailure::Error(format!(
-                    "the backend answer is larger than {MAX_REPLY_BYTES} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok((status, serde_json::from_slice(&bytes).ok()))
-    }
-
-    /// Asks the backend about a connection; `Ok` is its acceptance.
-    async fn decide(&self, url: &Url, request: &ConnectRequest) -> Result<ConnectReply, Refusal> {
-        let (status, reply) = self.post::<_, ConnectReply>(url, request).await?;
-        match reply {
-            Some(reply) if reply.ok && status.is_success() => Ok(reply),
-            Some(reply) if !reply.ok => Err(refusal_of(reply)),
-            _ => Err(BackendFailure::Error(format!(
-                "the connect hook answered {status} without a JSON {{ok}} body"
-            ))
-            .into()),
-        }
-    }
-
     /// Forwards one event; returns the backend's answer, not yet applied.
     async fn forward<A: NodeAdapter>(
         &self,
@@ -351,19 +109,6 @@ impl Forwarder {
     }
 }
 
-/// What the client's `connect_error` says when the backend refuses:
-/// `connection_refused: <message>[ data=<JSON>]`.
-fn refusal_of(reply: ConnectReply) -> Refusal {
-    let mut message = reply
-        .message
-        .unwrap_or_else(|| "the backend refused the connection".to_owned());
-    if let Some(data) = reply.data.filter(|d| !d.is_null()) {
-        message.push_str(" data=");
-        message.push_str(&data.to_string());
-    }
-    Refusal::new(ErrorCode::ConnectionRefused, message)
-}
-
 /// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
 /// no rooms = the sender alone (everyone with `broadcast`); `rooms: []` = nobody.
 fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) {
@@ -378,21 +123,6 @@ fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) 
         vec![sid.to_owned()]
     };
     (rooms, except)
-}
-
-/// The cause of a reqwest error, with its source (reqwest's own text is terse).
-fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "the backend did not answer in time"
-    } else if e.is_connect() {
-        "cannot connect to the backend"
-    } else {
-        "the backend request failed"
-    };
-    match std::error::Error::source(e) {
-        Some(source) => format!("{what}: {source}"),
-        None => what.to_owned(),
-    }
 }
 
 /// Connect middleware of a generic namespace: asks its connect hook, if any.
@@ -542,6 +272,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::backends::forwarding::refusal_of;
+    use crate::backends::forwarding::wire::ConnectReply;
 
     #[test]
     fn refusals_carry_message_and_data() {

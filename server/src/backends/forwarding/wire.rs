@@ -1,0 +1,95 @@
+//! What goes to and comes from a forwarding backend: the JSON contract of
+//! `--forward-url` and `--connect-url` (see docs/MIGRATING.md).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `POST forward_url` body: one client event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardedEvent {
+    /// Socket id of the sender (a room addressing it alone).
+    pub sid: String,
+    /// Namespace path.
+    pub namespace: String,
+    /// Event name.
+    pub event: String,
+    /// The event's arguments; bytes as `{"$binary": "<base64>"}`.
+    pub args: Vec<serde_json::Value>,
+    /// What the connect hook returned as `user`, else the identified user, else null.
+    pub user: serde_json::Value,
+}
+
+/// The backend's answer to a forwarded event; every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ForwardReply {
+    /// Arguments of the acknowledgement (a handler's return value); none = an empty ack.
+    #[serde(default)]
+    pub ack: Option<Vec<serde_json::Value>>,
+    /// Emits to make, in order, after the room changes.
+    #[serde(default)]
+    pub emit: Vec<BackendEmit>,
+    /// Rooms the sender joins (`join_room`).
+    #[serde(default)]
+    pub join: Vec<String>,
+    /// Rooms the sender leaves (`leave_room`).
+    #[serde(default)]
+    pub leave: Vec<String>,
+}
+
+/// One emit a backend asks for, with Flask-SocketIO's `emit()` defaults.
+#[serde_with::serde_as]
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendEmit {
+    /// Event name.
+    pub event: String,
+    /// Arguments; `{"$binary": "<base64>"}` = bytes.
+    #[serde(default)]
+    pub args: Vec<serde_json::Value>,
+    /// Rooms or sids (Flask's `to=`); absent = the sender alone, unless `broadcast`.
+    #[serde(default)]
+    #[serde_as(as = "Option<serde_with::OneOrMany<_>>")]
+    pub rooms: Option<Vec<String>>,
+    /// Without `rooms`: everyone in the namespace.
+    #[serde(default)]
+    pub broadcast: bool,
+    /// Whether the sender receives it too when it is in the target (Flask default: yes).
+    #[serde(default = "yes")]
+    pub include_self: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST connect_url` body: a connection waiting for the backend's decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectRequest {
+    /// Socket id the connection will have.
+    pub sid: String,
+    /// Namespace path.
+    pub namespace: String,
+    /// The handshake's `auth` payload (null when none).
+    pub auth: serde_json::Value,
+    /// A few request headers (cookie, authorization, origin, user agent, ...).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The backend's decision on a connection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectReply {
+    /// Accept (`true`) or refuse.
+    pub ok: bool,
+    /// Accepted: who the user is; sent with each forwarded event.
+    #[serde(default)]
+    pub user: Option<serde_json::Value>,
+    /// Accepted: rooms the socket joins (`join_room` in a connect handler).
+    #[serde(default)]
+    pub join: Vec<String>,
+    /// Refused: the explanation (`ConnectionRefusedError`'s first argument).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Refused: extra data (`ConnectionRefusedError`'s second argument).
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
