@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide_core::adapter::Spawnable;
 
 use crate::config::NotificationsConfig;
 use crate::protocol::notifications::{NAMESPACE, TopicRequest, TopicsReply, topic_room, user_room};
@@ -18,7 +16,7 @@ use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_room};
 use crate::socket::connect::user_of;
 use crate::socket::guard;
 use crate::socket::rooms::{self, own_rooms};
-use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
+use crate::socket::{NodeAdapter, lifecycle, send_reply};
 use std::convert::Infallible;
 
 /// Registers `/notifications`.
@@ -27,13 +25,7 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, config: Arc<NotificationsConfi
         on_connect(socket, config.clone());
         Ok(())
     };
-    io.ns(
-        NAMESPACE,
-        connected
-            .with(setup)
-            .with(crate::socket::connect::identify::<A>),
-    )
-    .spawn();
+    crate::socket::connect::serve_users(io, NAMESPACE, setup);
 }
 
 fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, config: Arc<NotificationsConfig>) {

@@ -15,7 +15,24 @@ use crate::protocol::chat::{GuestAuth, User};
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::auth::{self, Admission, AuthGate};
 use crate::security::identity::{self, Provenance};
-use crate::socket::{NodeAdapter, expiry, guard};
+use socketioxide::SocketIo;
+use socketioxide::handler::{ConnectHandler, ConnectMiddleware};
+use socketioxide_core::adapter::Spawnable;
+
+use crate::socket::{NodeAdapter, connected, expiry, guard};
+
+/// Serves `path` for users: every connection is charged and identified
+/// ([`identify`]), then `setup` (the app's last middleware: its handlers, its
+/// state) runs before the CONNECT packet goes out.
+pub fn serve_users<A, S, T>(io: &SocketIo<A>, path: &'static str, setup: S)
+where
+    A: NodeAdapter,
+    S: ConnectMiddleware<A, T>,
+    T: Send + Sync + 'static,
+{
+    io.ns(path, connected.with(setup).with(identify::<A>))
+        .spawn();
+}
 
 /// Connect middleware of `/chat` and `/notifications`: resolves the user (a
 /// valid token's, or a guest's where the namespace takes guests) or refuses.

@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide_core::adapter::Spawnable;
 
 use crate::backends::delivery;
 use crate::config::ChatConfig;
@@ -32,7 +30,7 @@ use crate::security::identity;
 use crate::socket::connect::{provenance_of, user_of};
 use crate::socket::guard;
 use crate::socket::rooms::{self, own_rooms, refuse_socket_room};
-use crate::socket::{NodeAdapter, connected, lifecycle, send_reply};
+use crate::socket::{NodeAdapter, lifecycle, send_reply};
 use history::{HistoryQuery, HistoryStore, StoreError};
 use names::NameRegistry;
 use presence::PresenceStore;
@@ -92,13 +90,7 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, chat: Arc<Chat>) {
         on_connect(socket, node.clone());
         Ok(())
     };
-    io.ns(
-        NAMESPACE,
-        connected
-            .with(setup)
-            .with(crate::socket::connect::identify::<A>),
-    )
-    .spawn();
+    crate::socket::connect::serve_users(io, NAMESPACE, setup);
 }
 
 /// Takes the socket's display name in this node's registry (see [`names`]).
