@@ -85,7 +85,7 @@ pub fn event_payloads(data: &[u8]) {
     }
     let _ = serde_json::from_slice::<relay::RoomRequest>(data);
     let _ = serde_json::from_slice::<notifications::TopicRequest>(data);
-    if let Ok(auth) = serde_json::from_slice::<chat::GuestAuth>(data) {
+    if let Ok(auth) = serde_json::from_slice::<crate::protocol::user::GuestAuth>(data) {
         let _ = validate_name(auth.name.as_deref().unwrap_or_default());
     }
     // Payloads also come as msgpack with the msgpack parser.

@@ -16,6 +16,7 @@ pub mod event_args;
 pub mod notifications;
 pub mod placeholders;
 pub mod relay;
+pub mod user;
 
 use serde::Serialize;
 

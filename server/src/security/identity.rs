@@ -9,7 +9,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::protocol::chat::{GuestAuth, User};
+use crate::protocol::user::{GuestAuth, User};
 use crate::protocol::{ErrorCode, Refusal};
 
 /// Longest display name, in characters.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use socketioxide::extract::{SocketRef, State, TryData};
 
-use crate::protocol::chat::{GuestAuth, User};
+use crate::protocol::user::{GuestAuth, User};
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::auth::{self, Admission, AuthGate};
 use crate::security::identity::{self, Provenance};

@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ops::metrics;
 use crate::protocol::auth::{REFRESH_EVENT, RefreshReply, RefreshRequest, expiry_notice};
-use crate::protocol::chat::User;
 use crate::protocol::clock::now_ms;
 use crate::protocol::error::ERROR_EVENT;
+use crate::protocol::user::User;
 use crate::protocol::{ErrorCode, Refusal, parse_payload};
 use crate::security::auth::{AuthError, AuthGate, CLOCK_SKEW_SECS};
 use crate::socket::guard;

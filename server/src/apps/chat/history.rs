@@ -14,8 +14,9 @@ use futures_util::future::BoxFuture;
 use lru::LruCache;
 use tokio::time::Instant;
 
-use crate::protocol::chat::{ChatMessage, User};
+use crate::protocol::chat::ChatMessage;
 use crate::protocol::clock::now_ms;
+use crate::protocol::user::User;
 
 /// Which part of a room's history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

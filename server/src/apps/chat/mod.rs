@@ -23,8 +23,9 @@ use crate::backends::delivery;
 use crate::config::ChatConfig;
 use crate::protocol::chat::{
     HistoryReply, HistoryRequest, JoinReply, MembersPage, MembersRequest, PresenceEvent,
-    RoomRequest, RoomSummary, RoomsReply, SendReply, SendRequest, TypingEvent, TypingRequest, User,
+    RoomRequest, RoomSummary, RoomsReply, SendReply, SendRequest, TypingEvent, TypingRequest,
 };
+use crate::protocol::user::User;
 use crate::protocol::{Done, ErrorCode, Refusal, parse_payload, validate_room};
 use crate::security::identity;
 use crate::socket::connect::{provenance_of, user_of};

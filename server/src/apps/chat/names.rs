@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::protocol::chat::User;
+use crate::protocol::user::User;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::identity::{Provenance, name_skeletons};
 

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 
 use crate::apps::chat::history::StoreError;
-use crate::protocol::chat::{MembersPage, User};
+use crate::protocol::chat::MembersPage;
+use crate::protocol::user::User;
 
 /// What a socket joining a room changed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::apps::chat::presence::PresenceStore;
-use crate::protocol::chat::{PresenceEvent, User};
+use crate::protocol::chat::PresenceEvent;
+use crate::protocol::user::User;
 
 /// Where batched events go: a broadcast to the room (the tests collect them).
 pub type Sink = Arc<dyn Fn(PresenceEvent) -> BoxFuture<'static, ()> + Send + Sync>;

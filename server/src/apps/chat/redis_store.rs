@@ -19,8 +19,9 @@ use redis::AsyncCommands;
 use crate::apps::chat::history::{HistoryPage, HistoryQuery, HistoryStore, StoreError};
 use crate::apps::chat::presence::{Joined, Left, PresenceStore};
 use crate::cluster::RedisLink;
-use crate::protocol::chat::{ChatMessage, MembersPage, User};
+use crate::protocol::chat::{ChatMessage, MembersPage};
 use crate::protocol::clock::now_ms;
+use crate::protocol::user::User;
 
 fn store_error(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())

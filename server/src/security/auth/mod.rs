@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::config::AuthConfig;
 use crate::ops::metrics;
-use crate::protocol::chat::User;
+use crate::protocol::user::User;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::identity::MAX_NAME_CHARS;
 
