@@ -14,6 +14,8 @@
 //! - [`ops`]: metrics, logs, health.
 //! - [`config`]: the one typed configuration (flags, `IORELAY_*`, TOML file).
 //!
+//! Only what the binary and the end-to-end tests use is public (`config`,
+//! `node`, `apps::conformance`, `ops::telemetry`); the rest is crate-private.
 //! `fuzz_logic` (the decoders as functions for `fuzz/` and the tests) is
 //! compiled only for tests and with the `fuzzing` feature: it is not API.
 
@@ -23,14 +25,14 @@ mod architecture;
 mod test_support;
 
 pub mod apps;
-pub mod backends;
-pub mod cluster;
+pub(crate) mod backends;
+pub(crate) mod cluster;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_logic;
 pub mod node;
 pub mod ops;
-pub mod protocol;
-pub mod security;
-pub mod socket;
-pub mod transport;
+pub(crate) mod protocol;
+pub(crate) mod security;
+pub(crate) mod socket;
+pub(crate) mod transport;

@@ -6,7 +6,7 @@
 //! - [`notifications`]: the built-in `/notifications` app: per-user and topic pushes.
 //! - [`conformance`]: the reference server of the official protocol test suite.
 
-pub mod chat;
+pub(crate) mod chat;
 pub mod conformance;
-pub mod notifications;
-pub mod relay;
+pub(crate) mod notifications;
+pub(crate) mod relay;

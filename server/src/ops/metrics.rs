@@ -70,6 +70,7 @@ pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
 pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";
 
 /// Every metric with its type, for documentation checks.
+#[cfg(test)]
 pub const ALL: [(&str, &str); 22] = [
     (TCP_CONNECTIONS, "gauge"),
     (SLOW_CONSUMER_DISCONNECTS, "counter"),

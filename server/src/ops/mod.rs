@@ -4,6 +4,6 @@
 //! - [`telemetry`]: structured logs, with repeated lines bounded.
 //! - [`health`]: `/healthz` and `/readyz`.
 
-pub mod health;
-pub mod metrics;
+pub(crate) mod health;
+pub(crate) mod metrics;
 pub mod telemetry;

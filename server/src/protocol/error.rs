@@ -42,6 +42,7 @@ macro_rules! error_codes {
 
         impl ErrorCode {
             /// Every code, in declaration order.
+            #[cfg(test)]
             pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant),*];
 
             /// The code as clients see it, e.g. `"invalid_room"`.

@@ -20,11 +20,13 @@ pub struct EventArgs(pub Vec<Value>);
 
 impl EventArgs {
     /// Number of arguments.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
     /// True when the event carried no argument.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -7,12 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Handshake `auth` of `/chat` and `/notifications` when no token is used.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GuestAuth {
-    /// Display name.
+    /// Display name (a `token` beside it is read by the auth checks, not here).
     #[serde(default)]
     pub name: Option<String>,
-    /// A JWT, once auth is configured (read by the auth module, ignored here).
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 /// Who a chat user is: stable id and display name.

@@ -111,7 +111,6 @@ mod tests {
     fn auth(name: &str) -> GuestAuth {
         GuestAuth {
             name: Some(name.to_owned()),
-            token: None,
         }
     }
 

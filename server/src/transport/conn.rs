@@ -160,11 +160,6 @@ impl ConnHandle {
             .store(max_bytes.max(1), Ordering::Relaxed);
     }
 
-    /// Whether the connection carries an Engine.IO WebSocket.
-    pub fn carries_websocket(&self) -> bool {
-        self.0.backlog_limit.load(Ordering::Relaxed) > 0
-    }
-
     /// Names the Engine.IO session the connection carries (first name wins).
     pub fn set_session(&self, sid: &str) {
         let _ = self.0.session.set(sid.to_owned());
@@ -181,11 +176,13 @@ impl ConnHandle {
     }
 
     /// Why the server cut the connection, if it did.
+    #[cfg(test)]
     pub fn cut_reason(&self) -> Option<CutReason> {
         self.0.cut.get().copied()
     }
 
     /// Bytes waiting for the peer in the backlog.
+    #[cfg(test)]
     pub fn backlog_bytes(&self) -> usize {
         self.0.lock().map_or(0, |w| w.backlog_bytes)
     }

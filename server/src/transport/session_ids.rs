@@ -37,6 +37,7 @@ impl SessionKey {
     }
 
     /// A key from fixed bytes (tests).
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }

@@ -120,11 +120,6 @@ impl Sessions {
         })
     }
 
-    /// Polling sessions the node tracks (for tests and metrics).
-    pub fn tracked(&self) -> usize {
-        self.polling.lock().map(|m| m.len()).unwrap_or_default()
-    }
-
     /// Closes every polling session of the node (shutdown): socketioxide's own
     /// drain closes only sessions that are in a namespace, and a long-poll of any
     /// other would hold the drain until its deadline.

@@ -158,6 +158,7 @@ impl MemoryHistory {
     }
 
     /// Rooms with history and the bytes they hold.
+    #[cfg(test)]
     pub fn usage(&self) -> Result<(usize, usize), StoreError> {
         self.lock().map(|rooms| (rooms.lru.len(), rooms.bytes))
     }

@@ -294,11 +294,6 @@ impl AuthGate {
         })
     }
 
-    /// Whether tokens are verified at all.
-    pub fn verifies_tokens(&self) -> bool {
-        self.verifier.is_some()
-    }
-
     /// Whether `namespace` refuses guests.
     pub fn is_private(&self, namespace: &str) -> bool {
         self.private.contains(namespace)

@@ -86,6 +86,7 @@ impl EventBudget {
     }
 
     /// Events dropped so far.
+    #[cfg(test)]
     pub fn dropped(&self) -> u32 {
         self.dropped.load(Ordering::Relaxed)
     }

@@ -154,6 +154,7 @@ impl ConnectionLimiter {
     }
 
     /// Connections held now.
+    #[cfg(test)]
     pub fn open_connections(&self) -> usize {
         self.held.total()
     }
@@ -183,11 +184,6 @@ impl ConnectionPermit {
     /// The connection's event budget.
     pub fn budget(&self) -> &EventBudget {
         &self.0.budget
-    }
-
-    /// The client address the permit counts against.
-    pub fn address(&self) -> IpAddr {
-        self.0.address
     }
 }
 

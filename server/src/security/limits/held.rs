@@ -76,11 +76,13 @@ impl Held {
     }
 
     /// Connections held now.
+    #[cfg(test)]
     pub fn total(&self) -> usize {
         self.open.lock().map(|o| o.total).unwrap_or_default()
     }
 
     /// Addresses holding at least one connection now.
+    #[cfg(test)]
     pub fn addresses(&self) -> usize {
         self.open
             .lock()

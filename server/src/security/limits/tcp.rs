@@ -66,6 +66,7 @@ impl TcpAdmission {
     }
 
     /// Connections held now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.held.total()
     }
