@@ -171,6 +171,7 @@ mod tests {
         for line in lib.lines() {
             if let Some(module) = line
                 .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("pub(crate) mod "))
                 .or_else(|| line.strip_prefix("mod "))
                 .and_then(|m| m.strip_suffix(';'))
                 .filter(|m| *m != "architecture")
