@@ -10,30 +10,11 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import WebSocket from "ws";
+import { metric, request } from "./raw.mjs";
 import { useServer, useSocket, nextEvent, withTimeout } from "./harness.mjs";
 
 const API_KEY = "transport-suite-api-key-0123456789";
 const UNKNOWN_SESSION = '{"code":"1","message":"Session ID unknown"}';
-
-function request(port, method, path, { body, headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
-    });
-    req.setTimeout(10000, () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-async function metric(port, name) {
-  const res = await request(port, "GET", "/metrics");
-  const line = res.text.split("\n").find((l) => l.startsWith(name));
-  return line ? Number(line.split(" ").pop()) : 0;
-}
 
 /** Resolves once a raw TCP socket is closed by the server (EOF or reset); rejects after `ms`. */
 function closedWithin(socket, ms, what) {

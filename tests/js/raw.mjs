@@ -29,6 +29,13 @@ export function request(port, method, path, { body, headers = {}, localAddress }
   });
 }
 
+/** The value of the first `/metrics` sample whose line starts with `name` (0 when absent). */
+export async function metric(port, name) {
+  const res = await request(port, "GET", "/metrics");
+  const line = res.text.split("\n").find((l) => l.startsWith(name));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
 /** Opens an Engine.IO v4 polling session; resolves its sid. */
 export async function handshake(port, localAddress) {
   const res = await request(port, "GET", "/socket.io/?EIO=4&transport=polling", { localAddress });

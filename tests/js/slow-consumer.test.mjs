@@ -14,29 +14,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import { metric, request } from "./raw.mjs";
 import { useServer, useSocket, connect, nextEvent, withTimeout } from "./harness.mjs";
 
 const ROOM = "busy";
-
-function request(port, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, agent: false }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
-    });
-    req.setTimeout(10000, () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-async function metric(port, name) {
-  const res = await request(port, "GET", "/metrics");
-  const line = res.text.split("\n").find((l) => l.startsWith(name));
-  return line ? Number(line.split(" ").pop()) : 0;
-}
 
 /** Joins `socket` to ROOM and records the id of every `message` it receives. */
 async function member(socket) {
@@ -144,10 +125,10 @@ test("a long-polling client that stops polling is closed when its queue fills; a
   const open = await request(server.port, "GET", "/socket.io/?EIO=4&transport=polling");
   const sid = JSON.parse(open.text.slice(1)).sid;
   const path = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
-  assert.equal((await request(server.port, "POST", path, '40/chat,{"name":"Stuck"}')).status, 200);
+  assert.equal((await request(server.port, "POST", path, { body: '40/chat,{"name":"Stuck"}' })).status, 200);
   let packets = "";
   while (!packets.includes("40/chat,")) packets += (await request(server.port, "GET", path)).text;
-  assert.equal((await request(server.port, "POST", path, `42/chat,1["join",{"room":"${ROOM}"}]`)).status, 200);
+  assert.equal((await request(server.port, "POST", path, { body: `42/chat,1["join",{"room":"${ROOM}"}]` })).status, 200);
   while (!packets.includes("43/chat,1")) packets += (await request(server.port, "GET", path)).text;
 
   const cut = server.waitForLog(/slow consumer: its queue is full and it is not polling/, 20000);
@@ -207,10 +188,10 @@ test("publishes and relays to a room with a stuck poller succeed for everyone; t
   // A polling session in room "slow" that never polls again.
   const open = await request(server.port, "GET", "/socket.io/?EIO=4&transport=polling");
   const path = `/socket.io/?EIO=4&transport=polling&sid=${JSON.parse(open.text.slice(1)).sid}`;
-  await request(server.port, "POST", path, "40/feed,");
+  await request(server.port, "POST", path, { body: "40/feed," });
   let packets = "";
   while (!packets.includes("40/feed,")) packets += (await request(server.port, "GET", path)).text;
-  await request(server.port, "POST", path, '42/feed,1["rooms:join",{"room":"slow"}]');
+  await request(server.port, "POST", path, { body: '42/feed,1["rooms:join",{"room":"slow"}]' });
   while (!packets.includes("43/feed,1")) packets += (await request(server.port, "GET", path)).text;
 
   const failedBefore = await metric(server.port, 'iorelay_delivery_failures_total{reason="channel_full"}');
