@@ -332,10 +332,19 @@ test("a notification reaches only its user's sockets, all of that user's tabs", 
   const sent = await notify({ users: ["guest:ada"], title: "Hi Ada", body: "only you", data: { k: [1] } });
   assert.equal(sent.status, 200);
   for (const [n] of [await got1, await got2]) {
-    assert.deepEqual(n, { id: sent.body.id, title: "Hi Ada", body: "only you", data: { k: [1] }, ts: sent.body.ts });
+    assert.deepEqual(n, {
+      id: sent.body.id,
+      title: "Hi Ada",
+      body: "only you",
+      data: { k: [1] },
+      ts: sent.body.ts,
+      positions: sent.body.positions,
+    });
   }
   // Topics: Bob subscribes; a topic notification after the user one is ordered after it.
-  assert.deepEqual(await other.emitWithAck("subscribe", { topic: "news.eu" }), { ok: true, topics: ["news.eu"] });
+  const subscribed = await other.emitWithAck("subscribe", { topic: "news.eu" });
+  assert.deepEqual(subscribed.topics, ["news.eu"]);
+  assert.equal(typeof subscribed.positions["topic:news.eu"], "number");
   const topical = nextEvent(other, "notification");
   const sentTopic = await notify({ topic: "news.eu", title: "Topic" });
   assert.equal((await topical)[0].topic, "news.eu");

@@ -342,6 +342,52 @@ pub struct NotificationsConfig {
         help_heading = "Notifications"
     )]
     pub max_topics_per_socket: usize,
+
+    /// Newest notifications kept per stream (a user's, a topic's) for catch-up.
+    #[arg(
+        long,
+        env = "IORELAY_NOTIFY_HISTORY_SIZE",
+        default_value_t = 100,
+        help_heading = "Notifications"
+    )]
+    pub notify_history_size: usize,
+
+    /// Seconds a notification is kept for catch-up (0: until pushed out by newer ones).
+    #[arg(
+        long,
+        env = "IORELAY_NOTIFY_HISTORY_TTL_SECS",
+        default_value_t = 86_400,
+        help_heading = "Notifications"
+    )]
+    pub notify_history_ttl_secs: u64,
+
+    /// Streams kept in memory on a single node (least recently used go first; Redis keeps them by TTL).
+    #[arg(
+        long,
+        env = "IORELAY_NOTIFY_HISTORY_MAX_STREAMS",
+        default_value_t = 100_000,
+        help_heading = "Notifications"
+    )]
+    pub notify_history_max_streams: usize,
+
+    /// Bytes of notification history kept in memory on a single node.
+    #[arg(
+        long,
+        env = "IORELAY_NOTIFY_HISTORY_MAX_BYTES",
+        default_value_t = 64 * 1024 * 1024,
+        help_heading = "Notifications"
+    )]
+    pub notify_history_max_bytes: usize,
+
+    /// Seconds between heartbeat comments on `/sse/notifications` streams (keeps proxies from closing them).
+    #[arg(
+        long,
+        env = "IORELAY_SSE_HEARTBEAT_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "Notifications"
+    )]
+    pub sse_heartbeat_secs: u64,
 }
 
 impl NotificationsConfig {

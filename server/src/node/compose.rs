@@ -15,16 +15,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apps::chat::{self, Chat};
 use crate::apps::relay::{self, RelayPolicy};
-use crate::apps::{conformance, notifications};
+use crate::apps::conformance;
+use crate::apps::notifications::{self, Notifications, sse};
 use crate::backends::api;
 use crate::backends::flask_bridge::{self, stats::BridgeStats};
 use crate::backends::forwarding::Forwarder;
 use crate::backends::notifier::Notifier;
+use crate::backends::notifier::fanout::Fanout;
+use crate::backends::notifier::hub::Hub;
 use crate::backends::publisher::{Publisher, SocketIoPublisher};
 use crate::cluster;
 use crate::config::Config;
 use crate::ops::health::Health;
 use crate::ops::metrics;
+use crate::security::auth::AuthGate;
 use crate::security::limits::tcp::{self, TcpAdmission};
 use crate::socket::NodeAdapter;
 use crate::transport::listener::Serving;
@@ -58,6 +62,7 @@ pub(super) async fn compose<A: NodeAdapter>(
     stores: &Stores,
     config: &Config,
     apps: Apps,
+    gate: Arc<AuthGate>,
 ) -> Result<(Composed<A>, Serving), StartupError> {
     let health = Health::for_node(&stores.node_id);
     let background = CancellationToken::new();
@@ -77,14 +82,36 @@ pub(super) async fn compose<A: NodeAdapter>(
             Router::new()
         }
         Apps::Production => {
-            let publisher = register_production(&io, config, stores);
+            let hub = Hub::new(io.clone(), stores.notifications.clone());
+            let fanout = match &stores.redis {
+                Some(link) => Some(
+                    Fanout::start(link, hub.clone(), background.clone())
+                        .await
+                        .map_err(|source| StartupError::Redis {
+                            url: config.to_redacted_redis_url(),
+                            source,
+                        })?,
+                ),
+                None => None,
+            };
+            let notifier = Notifier::new(hub.clone(), fanout, &stores.node_id);
+            let app = Arc::new(Notifications {
+                config: config.notifications.clone(),
+                hub,
+            });
+            let publisher = register_production(&io, config, stores, notifier, app.clone());
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
                 health.clone(),
                 background.clone(),
             );
-            api::routes(&config.api, publisher)
+            api::routes(&config.api, publisher).merge(sse::routes(sse::SseRoute {
+                app,
+                gate,
+                heartbeat: Duration::from_secs(config.notifications.sse_heartbeat_secs),
+                stop: background.clone(),
+            }))
         }
     };
     let stop_accepting = CancellationToken::new();
@@ -145,11 +172,10 @@ fn register_production<A: NodeAdapter>(
     io: &SocketIo<A>,
     config: &Config,
     stores: &Stores,
+    notifier: Notifier<A>,
+    notifications: Arc<Notifications<A>>,
 ) -> Arc<dyn Publisher> {
-    let publisher: Arc<dyn Publisher> = Arc::new(SocketIoPublisher::new(
-        io.clone(),
-        Notifier::new(io.clone(), &stores.node_id),
-    ));
+    let publisher: Arc<dyn Publisher> = Arc::new(SocketIoPublisher::new(io.clone(), notifier));
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
@@ -166,7 +192,7 @@ fn register_production<A: NodeAdapter>(
         presence: stores.presence.clone(),
     });
     chat::register(io, chat);
-    notifications::register(io, Arc::new(config.notifications.clone()));
+    notifications::register(io, notifications);
     publisher
 }
 

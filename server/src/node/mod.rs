@@ -108,7 +108,7 @@ pub async fn run(
     // Installed first so that nothing counted at start is lost.
     metrics::handle();
     let gate = Arc::new(AuthGate::from_config(&config.auth)?);
-    let builder = engine::configure(SocketIo::builder(), &config.engine).with_state(gate);
+    let builder = engine::configure(SocketIo::builder(), &config.engine).with_state(gate.clone());
     let Some(url) = config
         .cluster
         .redis_url
@@ -116,7 +116,7 @@ pub async fn run(
         .filter(|_| config.cluster.adapter == AdapterKind::Redis)
     else {
         let stores = Stores::memory(&config, node_id);
-        return run_with(builder, stores, config, listener, apps, shutdown).await;
+        return run_with(builder, stores, config, listener, apps, gate, shutdown).await;
     };
     let redis_error = |source| StartupError::Redis {
         url: config.to_redacted_redis_url(),
@@ -139,7 +139,7 @@ pub async fn run(
         let driver = ClusterDriver::new(&client).await.map_err(redis_error)?;
         let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
         let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ClusterDriver>>(ctr);
-        run_with(builder, stores, config, listener, apps, shutdown).await
+        run_with(builder, stores, config, listener, apps, gate, shutdown).await
     } else {
         let driver = ResilientDriver::connect(link.client.clone())
             .await
@@ -147,7 +147,7 @@ pub async fn run(
         stores.pubsub = Some(driver.clone());
         let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
         let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(ctr);
-        run_with(builder, stores, config, listener, apps, shutdown).await
+        run_with(builder, stores, config, listener, apps, gate, shutdown).await
     }
 }
 
@@ -157,9 +157,10 @@ async fn run_with<A: NodeAdapter>(
     config: Config,
     listener: TcpListener,
     apps: Apps,
+    gate: Arc<AuthGate>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let (node, serving) = compose::compose(builder, &stores, &config, apps).await?;
+    let (node, serving) = compose::compose(builder, &stores, &config, apps, gate).await?;
     let local = listener.local_addr().map_err(StartupError::Serve)?;
     let scheme = if serving.tls.is_some() {
         "https"

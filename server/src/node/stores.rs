@@ -9,15 +9,21 @@ use std::time::Duration;
 use crate::apps::chat::history::{HistoryLimits, HistoryStore, MemoryHistory};
 use crate::apps::chat::presence::{MemoryPresence, PresenceStore};
 use crate::apps::chat::redis_store::{RedisHistory, RedisPresence};
+use crate::backends::notifier::history::{
+    HistoryLimits as NotificationLimits, MemoryNotificationHistory, NotificationHistory,
+};
+use crate::backends::notifier::redis_history::RedisNotificationHistory;
 use crate::cluster::RedisLink;
 use crate::cluster::driver::ResilientDriver;
 use crate::config::Config;
 
-/// What a node shares with its peers: the chat stores and, clustered, the Redis link.
+/// What a node shares with its peers: the chat and notification stores and, clustered, the Redis link.
 pub(super) struct Stores {
     pub node_id: String,
     pub history: Arc<dyn HistoryStore>,
     pub presence: Arc<dyn PresenceStore>,
+    /// Notification streams, for catch-up.
+    pub notifications: Arc<dyn NotificationHistory>,
     pub redis: Option<RedisLink>,
     /// The adapter's pub/sub driver when it is ours (not sharded), for the monitor.
     pub pubsub: Option<ResilientDriver>,
@@ -37,6 +43,7 @@ impl Stores {
                     .then(|| Duration::from_secs(chat.chat_history_ttl_secs)),
             })),
             presence: Arc::new(MemoryPresence::default()),
+            notifications: Arc::new(MemoryNotificationHistory::new(notification_limits(config))),
             redis: None,
             pubsub: None,
         }
@@ -52,9 +59,24 @@ impl Stores {
                 config.chat.chat_history_ttl_secs,
             )),
             presence: Arc::new(RedisPresence::new(link.clone())),
+            notifications: Arc::new(RedisNotificationHistory::new(
+                link.clone(),
+                config.notifications.notify_history_size,
+                config.notifications.notify_history_ttl_secs,
+            )),
             redis: Some(link),
             pubsub: None,
         }
+    }
+}
+
+fn notification_limits(config: &Config) -> NotificationLimits {
+    let n = &config.notifications;
+    NotificationLimits {
+        per_stream: n.notify_history_size.max(1),
+        ttl: (n.notify_history_ttl_secs > 0).then(|| Duration::from_secs(n.notify_history_ttl_secs)),
+        max_streams: n.notify_history_max_streams.max(1),
+        max_bytes: n.notify_history_max_bytes,
     }
 }
 

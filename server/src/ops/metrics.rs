@@ -68,10 +68,13 @@ pub const SLOW_CONSUMER_DISCONNECTS: &str = "iorelay_slow_consumer_disconnects_t
 pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
 /// Counter: engine requests refused for presenting a session id the node never gave.
 pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";
+/// Gauge: `/sse/notifications` streams open on this node.
+pub const SSE_STREAMS: &str = "iorelay_sse_streams";
 
 /// Every metric with its type, for documentation checks.
 #[cfg(test)]
-pub const ALL: [(&str, &str); 22] = [
+pub const ALL: [(&str, &str); 23] = [
+    (SSE_STREAMS, "gauge"),
     (TCP_CONNECTIONS, "gauge"),
     (SLOW_CONSUMER_DISCONNECTS, "counter"),
     (CONNECTION_TIMEOUTS, "counter"),
@@ -138,6 +141,7 @@ fn describe() {
         "Engine.IO connections held by this node"
     );
     describe_gauge!(TCP_CONNECTIONS, "TCP connections held by this node");
+    describe_gauge!(SSE_STREAMS, "Server-Sent Events notification streams open on this node");
     describe_counter!(
         SLOW_CONSUMER_DISCONNECTS,
         "Clients closed for leaving too much unread"
@@ -282,6 +286,11 @@ pub fn slow_consumer_disconnect(transport: &'static str) {
 /// An HTTP connection closed by `timeout` (header_read, idle).
 pub fn connection_timed_out(timeout: &'static str) {
     counter!(CONNECTION_TIMEOUTS, "timeout" => timeout).increment(1);
+}
+
+/// `n` SSE streams are open.
+pub fn sse_streams(n: u64) {
+    gauge!(SSE_STREAMS).set(n as f64);
 }
 
 /// An engine request presented a session id this node never gave.

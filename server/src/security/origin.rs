@@ -70,12 +70,14 @@ impl OriginPolicy {
             .allow_credentials(true)
     }
 
+    /// Whether `path` is a connection endpoint: Engine.IO's, or the SSE stream's.
     fn is_engine_request(&self, path: &str) -> bool {
         crate::protocol::engine_io::is_engine_path(path, &self.engine_path)
+            || path == crate::protocol::notifications::SSE_PATH
     }
 }
 
-/// Middleware: 403 `origin_not_allowed` for Engine.IO requests from an origin the policy refuses.
+/// Middleware: 403 `origin_not_allowed` for Engine.IO and SSE requests from an origin the policy refuses.
 pub async fn enforce(policy: OriginPolicy, request: Request<Body>, next: Next) -> Response {
     if policy.is_engine_request(request.uri().path())
         && let Some(origin) = request.headers().get(header::ORIGIN)
@@ -122,5 +124,6 @@ mod tests {
         assert!(p.is_engine_request("/socket.io"));
         assert!(!p.is_engine_request("/socket.iox"));
         assert!(!p.is_engine_request("/healthz"));
+        assert!(p.is_engine_request("/sse/notifications"));
     }
 }

@@ -30,8 +30,20 @@ where
     S: ConnectMiddleware<A, T>,
     T: Send + Sync + 'static,
 {
-    io.ns(path, connected.with(setup).with(identify::<A>))
-        .spawn();
+    serve_users_then(io, path, setup, connected);
+}
+
+/// [`serve_users`], with `then` run once the CONNECT packet is out (where the
+/// app may emit to the socket).
+pub fn serve_users_then<A, S, T, H, U>(io: &SocketIo<A>, path: &'static str, setup: S, then: H)
+where
+    A: NodeAdapter,
+    S: ConnectMiddleware<A, T>,
+    T: Send + Sync + 'static,
+    H: ConnectHandler<A, U>,
+    U: Send + Sync + 'static,
+{
+    io.ns(path, then.with(setup).with(identify::<A>)).spawn();
 }
 
 /// Connect middleware of `/chat` and `/notifications`: resolves the user (a

@@ -227,5 +227,6 @@ pub async fn notify(
         ok: true,
         id: notification.id,
         ts: notification.ts,
+        positions: notification.positions,
     }))
 }

@@ -136,4 +136,6 @@ pub struct NotifyResponse {
     pub id: String,
     /// Its timestamp (ms since the Unix epoch).
     pub ts: u64,
+    /// Its position in each stream it was appended to (`user:<id>`, `topic:<name>`).
+    pub positions: std::collections::BTreeMap<String, u64>,
 }

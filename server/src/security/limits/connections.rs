@@ -164,9 +164,12 @@ impl ConnectionLimiter {
         metrics::engine_connections(total);
     }
 
-    /// Whether a request opens a new Engine.IO connection (a GET to the endpoint without `sid`).
+    /// Whether a request opens a new connection: an Engine.IO handshake (a GET
+    /// to the endpoint without `sid`) or an SSE stream (held as long as one).
     pub fn is_handshake(&self, request: &Request<Body>) -> bool {
         engine_io::is_handshake(request.method(), request.uri(), &self.engine_path)
+            || (request.method() == axum::http::Method::GET
+                && request.uri().path() == crate::protocol::notifications::SSE_PATH)
     }
 }
 
