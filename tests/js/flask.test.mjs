@@ -18,6 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { io } from "socket.io-client";
 import { useServer, useSocket, nextEvent, collect, ackArgs, ackOnceReady, connectError, withTimeout } from "./harness.mjs";
 import { startRedis, freePort } from "./services.mjs";
 
@@ -226,6 +227,46 @@ test("two nodes on the Redis adapter: each Flask emit reaches each socket exactl
   assert.deepEqual([r1.room, r2.room], [[], [["team"]]]);
   assert.deepEqual([r1.sid, r2.sid], [[["just s1"]], []]);
   assert.deepEqual([r1.marker.length, r2.marker.length], [1, 1]);
+});
+
+test("Flask emits of `notification` to user:/topic: rooms go through notification history, once per cluster", async (t) => {
+  const redis = await startRedis();
+  const args = ["--adapter", "redis", "--redis-url", redis.url, "--flask-queue", redis.url];
+  const n1 = await useServer(t, [...args, "--node-id", "n1"]);
+  const n2 = await useServer(t, [...args, "--node-id", "n2"]);
+  t.after(() => redis.stop());
+  await Promise.all([bridgeReady(n1.url), bridgeReady(n2.url)]);
+  // caught_up follows the CONNECT at once: listen before connecting.
+  const caughtUp = (url, auth) => {
+    const socket = io(url + "/notifications", { forceNew: true, reconnection: false, auth });
+    t.after(() => socket.close());
+    return nextEvent(socket, "caught_up", 10000).then(([reply]) => [socket, reply]);
+  };
+  const [tab1, caught] = await caughtUp(n1.url, { name: "Ivy", topics: ["orders"] });
+  const [tab2] = await caughtUp(n2.url, { name: "Ivy" });
+  const seen1 = collect(tab1, "notification");
+  const seen2 = collect(tab2, "notification");
+  const last = nextEvent(tab2, "notification");
+  await publish(PYTHON, redis, [
+    { op: "emit", event: "notification", args: [{ title: "shipped", body: "#42", data: { order: 42 } }], to: "user:guest:ivy", namespace: "/notifications" },
+    { op: "emit", event: "notification", args: [{ title: "restock" }], to: "topic:orders", namespace: "/notifications" },
+    { op: "emit", event: "notification", args: [{ title: "again" }], to: "user:guest:ivy", namespace: "/notifications" },
+  ]);
+  await last;
+  await withTimeout(
+    (async () => {
+      while (seen1.length < 3 || seen2.length < 2) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    10000,
+    "all notifications",
+  );
+  assert.deepEqual(seen1.map(([n]) => n.title), ["shipped", "restock", "again"], "tab 1: user and topic, once each");
+  assert.deepEqual(seen2.map(([n]) => n.title), ["shipped", "again"], "tab 2: its user's only, once each");
+  assert.deepEqual(seen1[0][0].data, { order: 42 });
+  // Through history: a reconnect from before them catches all three up.
+  const [, again] = await caughtUp(n2.url, { name: "Ivy", topics: ["orders"], since: caught.positions });
+  assert.equal(again.recovered, true);
+  assert.equal(again.missed, 3, "each appended once, though both nodes read the queue");
 });
 
 /** Waits until /readyz says the bridge is not ready; resolves with its cause. */

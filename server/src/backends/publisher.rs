@@ -151,6 +151,15 @@ pub trait Publisher: Send + Sync + 'static {
         audience: &'a Audience,
         draft: Draft,
     ) -> BoxFuture<'a, Result<Notification, PublishError>>;
+    /// Delivers a notification that came in a message every node received
+    /// (`message` identifies it): appended once cluster-wide, delivered by
+    /// each node to its own subscribers.
+    fn notify_once<'a>(
+        &'a self,
+        message: &'a [u8],
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
 }
 
 /// Checks an event name a backend wants to emit (the rule clients relay by,
@@ -312,6 +321,23 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
                 .map_err(delivery)?;
             metrics::published("notify", started.elapsed());
             Ok(notification)
+        })
+    }
+
+    fn notify_once<'a>(
+        &'a self,
+        message: &'a [u8],
+        audience: &'a Audience,
+        draft: Draft,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            self.notifier
+                .deliver_once(message, audience, draft)
+                .await
+                .map_err(delivery)?;
+            metrics::published("notify", started.elapsed());
+            Ok(())
         })
     }
 }

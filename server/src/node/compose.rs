@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::chat::{self, Chat};
-use crate::apps::relay::{self, RelayPolicy};
 use crate::apps::conformance;
 use crate::apps::notifications::{self, Notifications, sse};
+use crate::apps::relay::{self, RelayPolicy};
 use crate::backends::api;
 use crate::backends::flask_bridge::{self, stats::BridgeStats};
 use crate::backends::forwarding::Forwarder;

@@ -74,7 +74,8 @@ fn notification_limits(config: &Config) -> NotificationLimits {
     let n = &config.notifications;
     NotificationLimits {
         per_stream: n.notify_history_size.max(1),
-        ttl: (n.notify_history_ttl_secs > 0).then(|| Duration::from_secs(n.notify_history_ttl_secs)),
+        ttl: (n.notify_history_ttl_secs > 0)
+            .then(|| Duration::from_secs(n.notify_history_ttl_secs)),
         max_streams: n.notify_history_max_streams.max(1),
         max_bytes: n.notify_history_max_bytes,
     }

@@ -141,7 +141,10 @@ fn describe() {
         "Engine.IO connections held by this node"
     );
     describe_gauge!(TCP_CONNECTIONS, "TCP connections held by this node");
-    describe_gauge!(SSE_STREAMS, "Server-Sent Events notification streams open on this node");
+    describe_gauge!(
+        SSE_STREAMS,
+        "Server-Sent Events notification streams open on this node"
+    );
     describe_counter!(
         SLOW_CONSUMER_DISCONNECTS,
         "Clients closed for leaving too much unread"

@@ -80,7 +80,7 @@ error_codes! {
     InvalidName = "invalid_name", BAD_REQUEST;
     /// A topic is not one the server allows.
     InvalidTopic = "invalid_topic", BAD_REQUEST;
-    /// A cursor (`before`, `after`, `limit`) is out of range.
+    /// A cursor (`before`, `after`, `limit`; an SSE `Last-Event-ID`) is out of range or malformed.
     InvalidCursor = "invalid_cursor", BAD_REQUEST;
     /// Binary placeholders that do not match the attachments sent, or an
     /// argument holding an object with a `_placeholder` key.

@@ -101,6 +101,9 @@ pub struct Notification {
 /// Path of the namespace.
 pub const NAMESPACE: &str = "/notifications";
 
+/// Path of the Server-Sent Events stream of notifications.
+pub const SSE_PATH: &str = "/sse/notifications";
+
 /// Room of all sockets of one user.
 pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")
@@ -153,9 +156,12 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_through_event_ids() {
-        let cursor: Cursor = [("user:a=b&c".to_owned(), 7), ("topic:news".to_owned(), 1_700_000_000_000_001)]
-            .into_iter()
-            .collect();
+        let cursor: Cursor = [
+            ("user:a=b&c".to_owned(), 7),
+            ("topic:news".to_owned(), 1_700_000_000_000_001),
+        ]
+        .into_iter()
+        .collect();
         let id = encode_cursor(&cursor);
         assert!(!id.contains('\n') && !id.contains(':'), "{id}");
         assert_eq!(decode_cursor(&id), Ok(cursor));
@@ -164,6 +170,3 @@ mod tests {
         assert!(decode_cursor("user%3Ax=-1").is_err());
     }
 }
-
-/// Path of the Server-Sent Events stream of notifications.
-pub const SSE_PATH: &str = "/sse/notifications";

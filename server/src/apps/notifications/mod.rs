@@ -14,9 +14,9 @@ pub mod sse;
 
 use std::sync::Arc;
 
+use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
-use socketioxide::SocketIo;
 
 use crate::backends::notifier::hub::{Hub, Sink};
 use crate::config::NotificationsConfig;
@@ -47,7 +47,9 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, app: Arc<Notifications<A>>) {
         let resume = auth.map_err(|e| {
             Refusal::new(
                 ErrorCode::BadRequest,
-                format!("auth.since must map streams to positions and auth.topics list topics: {e}"),
+                format!(
+                    "auth.since must map streams to positions and auth.topics list topics: {e}"
+                ),
             )
         })?;
         if resume.topics.len() > setup_app.config.max_topics_per_socket {
@@ -71,7 +73,11 @@ pub fn register<A: NodeAdapter>(io: &SocketIo<A>, app: Arc<Notifications<A>>) {
     crate::socket::connect::serve_users_then(io, NAMESPACE, setup, then);
 }
 
-fn on_connect<A: NodeAdapter>(socket: SocketRef<A>, app: Arc<Notifications<A>>, resume: ResumeAuth) {
+fn on_connect<A: NodeAdapter>(
+    socket: SocketRef<A>,
+    app: Arc<Notifications<A>>,
+    resume: ResumeAuth,
+) {
     lifecycle::on_connected(&socket);
     // A room of its own, so a broadcast can leave it out while it catches up.
     socket.join(socket_room(&socket.id.to_string()));
@@ -141,7 +147,10 @@ async fn catch_up_at_connect<A: NodeAdapter>(socket: SocketRef<A>, app: Arc<Noti
             (s, position)
         })
         .collect();
-    let reply = app.hub.catch_up(&Sink::Socket(socket.clone()), &user.id, &wanted).await;
+    let reply = app
+        .hub
+        .catch_up(&Sink::Socket(socket.clone()), &user.id, &wanted)
+        .await;
     if let Err(e) = socket.emit("caught_up", &reply) {
         tracing::debug!(error = %e, "cannot send caught_up");
     }
@@ -155,7 +164,11 @@ async fn catch_up<A: NodeAdapter>(
 ) -> Result<crate::protocol::notifications::CatchUpReply, Refusal> {
     let user = user_of(socket).ok_or_else(|| Refusal::new(ErrorCode::Internal, "no identity"))?;
     let mut streams = vec![user_room(&user.id)];
-    streams.extend(own_rooms(socket).into_iter().filter(|r| r.starts_with("topic:")));
+    streams.extend(
+        own_rooms(socket)
+            .into_iter()
+            .filter(|r| r.starts_with("topic:")),
+    );
     let wanted: Vec<(String, Option<u64>)> = streams
         .into_iter()
         .map(|s| {
@@ -163,7 +176,10 @@ async fn catch_up<A: NodeAdapter>(
             (s, position)
         })
         .collect();
-    Ok(app.hub.catch_up(&Sink::Socket(socket.clone()), &user.id, &wanted).await)
+    Ok(app
+        .hub
+        .catch_up(&Sink::Socket(socket.clone()), &user.id, &wanted)
+        .await)
 }
 
 fn validate_topic(topic: &str) -> Result<(), Refusal> {
@@ -210,7 +226,11 @@ async fn subscribe<A: NodeAdapter>(
     let stream = topic_room(&req.topic);
     let reply = app
         .hub
-        .catch_up(&Sink::Socket(socket.clone()), &user.id, &[(stream, req.since)])
+        .catch_up(
+            &Sink::Socket(socket.clone()),
+            &user.id,
+            &[(stream, req.since)],
+        )
         .await;
     let mut topics = topics_of(socket);
     topics.positions = Some(reply.positions);

@@ -27,11 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Notifications, allowed_topic};
 use crate::backends::notifier::hub::{Feed, Sink};
+use crate::protocol::error::HttpRefusal;
 use crate::protocol::notifications::{
     Cursor, NAMESPACE, SSE_PATH, decode_cursor, encode_cursor, topic_room, user_room,
 };
 use crate::protocol::user::{GuestAuth, User};
-use crate::protocol::error::HttpRefusal;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::auth::{self, Admission, AuthGate};
 use crate::security::identity;
@@ -72,11 +72,19 @@ fn refused(refusal: Refusal) -> HttpRefusal {
 }
 
 /// The user a request stands for, by the rules of a `/notifications` connect.
-fn identify(gate: &AuthGate, headers: &HeaderMap, query: &str, name: Option<String>) -> Result<(User, Option<u64>), HttpRefusal> {
+fn identify(
+    gate: &AuthGate,
+    headers: &HeaderMap,
+    query: &str,
+    name: Option<String>,
+) -> Result<(User, Option<u64>), HttpRefusal> {
     let token = auth::bearer_token(headers)
         .map(str::to_owned)
         .or_else(|| auth::token_from_query(query));
-    match gate.admit(NAMESPACE, Ok(token)).map_err(|e| refused(e.into()))? {
+    match gate
+        .admit(NAMESPACE, Ok(token))
+        .map_err(|e| refused(e.into()))?
+    {
         Admission::User(grant) => Ok((grant.user, Some(grant.expires_at))),
         Admission::Guest => identity::guest(&GuestAuth { name })
             .map(|user| (user, None))
@@ -91,7 +99,12 @@ async fn open<A: NodeAdapter>(
     uri: axum::http::Uri,
     permit: Option<Extension<ConnectionPermit>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpRefusal> {
-    let (user, expires_at) = identify(&route.gate, &headers, uri.query().unwrap_or_default(), params.name)?;
+    let (user, expires_at) = identify(
+        &route.gate,
+        &headers,
+        uri.query().unwrap_or_default(),
+        params.name,
+    )?;
     let config = &route.app.config;
     let mut topics: Vec<String> = params
         .topics
@@ -144,7 +157,9 @@ async fn open<A: NodeAdapter>(
         id,
         _permit: permit.map(|Extension(p)| p),
     };
-    let reply = hub.catch_up(&Sink::Sse(id, tx.clone()), &user.id, &wanted).await;
+    let reply = hub
+        .catch_up(&Sink::Sse(id, tx.clone()), &user.id, &wanted)
+        .await;
     // Ready comes after the caught-up notifications; a full channel here means
     // the stream was cut already and its end tells the client to resume.
     let _ = tx.try_send(Feed::Ready(reply));

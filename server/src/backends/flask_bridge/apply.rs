@@ -5,11 +5,20 @@
 //! nodes then deliver each message exactly once, as python-socketio servers
 //! sharing a queue do. Room and sid addressing relies on every socket being
 //! in a room named by its sid (see `namespaces::lifecycle`).
+//!
+//! An emit of `notification {title, body, data}` to `user:<id>` / `topic:<name>`
+//! rooms of `/notifications` is a notification: it goes through the one
+//! notification path (history, catch-up, SSE), delivered by one node.
 
+use rmpv::Value;
+
+use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, PublishError, Publisher, RoomMove, Scope};
+use crate::protocol::binary_json::to_json_value;
 use crate::protocol::event_args::EventArgs;
+use crate::protocol::notifications::NAMESPACE as NOTIFICATIONS;
 
-use super::message::{QueueMessage, Rejection};
+use super::message::{Emit, QueueMessage, Rejection};
 use super::stats::RejectReason;
 
 /// What applying a valid message came to.
@@ -34,6 +43,15 @@ fn rejection(e: PublishError) -> Rejection {
 /// Applies `message` to this node's sockets.
 pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<Outcome, Rejection> {
     match message {
+        QueueMessage::Emit(emit) if notification_of(&emit).is_some() => {
+            let digest = format!("{emit:?}");
+            if let Some((audience, draft)) = notification_of(&emit) {
+                publisher
+                    .notify_once(digest.as_bytes(), &audience, draft)
+                    .await
+                    .map_err(rejection)?;
+            }
+        }
         QueueMessage::Emit(emit) => {
             // python-socketio addresses nobody with an empty list (so does the
             // publisher); counted as ignored, since nothing is done.
@@ -91,6 +109,48 @@ pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<O
         QueueMessage::Callback => return Ok(Outcome::Ignored),
     }
     Ok(Outcome::Applied)
+}
+
+/// The notification an emit stands for: `notification` with one object
+/// argument, to `user:` rooms and at most one `topic:` room of `/notifications`.
+fn notification_of(emit: &Emit) -> Option<(Audience, Draft)> {
+    if emit.namespace != NOTIFICATIONS || emit.event != "notification" || !emit.skip_sids.is_empty()
+    {
+        return None;
+    }
+    let mut audience = Audience::default();
+    for room in emit.rooms.as_ref()? {
+        if let Some(user) = room.strip_prefix("user:") {
+            audience.users.push(user.to_owned());
+        } else if let Some(topic) = room.strip_prefix("topic:")
+            && audience.topic.is_none()
+        {
+            audience.topic = Some(topic.to_owned());
+        } else {
+            return None;
+        }
+    }
+    let [Value::Map(fields)] = emit.args.as_slice() else {
+        return None;
+    };
+    let text = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let data = fields
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("data"))
+        .map_or(serde_json::Value::Null, |(_, v)| to_json_value(v.clone()));
+    let draft = Draft {
+        title: text("title"),
+        body: text("body"),
+        data,
+    };
+    Some((audience, draft))
 }
 
 #[cfg(test)]
@@ -172,6 +232,21 @@ mod tests {
         ) -> BoxFuture<'a, Result<Notification, PublishError>> {
             Box::pin(async { Err(PublishError::Delivery("not in this test".to_owned())) })
         }
+        fn notify_once<'a>(
+            &'a self,
+            _message: &'a [u8],
+            audience: &'a Audience,
+            draft: Draft,
+        ) -> BoxFuture<'a, Result<(), PublishError>> {
+            let result = self.record(
+                format!(
+                    "notify {:?} {:?} {}",
+                    audience.users, audience.topic, draft.title
+                ),
+                NOTIFICATIONS,
+            );
+            Box::pin(async move { result })
+        }
     }
 
     fn emit(namespace: &str, rooms: Option<Vec<&str>>) -> QueueMessage {
@@ -183,6 +258,39 @@ mod tests {
             skip_sids: vec!["s1".to_owned()],
             wants_callback: true,
         })
+    }
+
+    #[tokio::test]
+    async fn notification_emits_go_through_the_notification_path() {
+        let recorder = Recorder::default();
+        let note = |rooms: Vec<&str>, event: &str| {
+            QueueMessage::Emit(Emit {
+                namespace: NOTIFICATIONS.to_owned(),
+                event: event.to_owned(),
+                args: vec![Value::Map(vec![
+                    (Value::from("title"), Value::from("Hi")),
+                    (Value::from("data"), Value::from(3)),
+                ])],
+                rooms: Some(rooms.into_iter().map(str::to_owned).collect()),
+                skip_sids: Vec::new(),
+                wants_callback: false,
+            })
+        };
+        apply(
+            &recorder,
+            note(vec!["user:42", "topic:news"], "notification"),
+        )
+        .await
+        .expect("applied");
+        // Not a notification: another event, or a room that is not a stream.
+        apply(&recorder, note(vec!["user:42"], "other"))
+            .await
+            .expect("applied");
+        apply(&recorder, note(vec!["lobby"], "notification"))
+            .await
+            .expect("applied");
+        let calls = recorder.calls.lock().expect("lock").clone();
+        assert_eq!(calls, ["notify [\"42\"] Some(\"news\") Hi", "emit", "emit"]);
     }
 
     #[tokio::test]

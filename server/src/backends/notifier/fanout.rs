@@ -60,7 +60,10 @@ impl Fanout {
                 };
                 let Some((_, payload)) = item else { break };
                 if payload.len() > MAX_MESSAGE_BYTES {
-                    tracing::warn!(bytes = payload.len(), "oversized notification on the cluster channel dropped");
+                    tracing::warn!(
+                        bytes = payload.len(),
+                        "oversized notification on the cluster channel dropped"
+                    );
                     continue;
                 }
                 match serde_json::from_slice::<Wire>(&payload) {
@@ -72,7 +75,9 @@ impl Fanout {
                         };
                         hub.deliver(&published).await;
                     }
-                    Err(e) => tracing::warn!(error = %e, "unreadable notification on the cluster channel"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable notification on the cluster channel")
+                    }
                 }
             }
         });

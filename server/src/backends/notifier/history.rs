@@ -53,6 +53,22 @@ pub trait NotificationHistory: Send + Sync + 'static {
         notification: &'a Notification,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
+    /// Appends `notification` to `stream` unless a node already did so for
+    /// `claim` (a message every node received); either way returns the
+    /// position and the notification as stored, so every node agrees.
+    /// A store that no other node shares appends.
+    fn append_once<'a>(
+        &'a self,
+        stream: &'a str,
+        _claim: &'a str,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<(u64, Notification), StoreError>> {
+        Box::pin(async move {
+            let position = self.append(stream, notification).await?;
+            Ok((position, notification.clone()))
+        })
+    }
+
     /// What `stream` holds after `since`; with `None`, only its head.
     fn read<'a>(
         &'a self,
@@ -202,7 +218,9 @@ impl NotificationHistory for MemoryNotificationHistory {
             freed += self.expire(s, now);
             streams.bytes -= freed;
             // Whole streams go, least recently used first, past the bounds.
-            while streams.bytes > self.limits.max_bytes || streams.lru.len() > self.limits.max_streams {
+            while streams.bytes > self.limits.max_bytes
+                || streams.lru.len() > self.limits.max_streams
+            {
                 if streams.lru.len() <= 1 {
                     break;
                 }

@@ -66,8 +66,9 @@ impl Published {
             .topic
             .as_deref()
             .map(crate::protocol::notifications::topic_room);
-        copy.positions
-            .retain(|s, _| s == stream || (stream.starts_with("user:") && Some(s) == topic.as_ref()));
+        copy.positions.retain(|s, _| {
+            s == stream || (stream.starts_with("user:") && Some(s) == topic.as_ref())
+        });
         Arc::new(copy)
     }
 
@@ -180,7 +181,6 @@ impl<A: NodeAdapter> Hub<A> {
         self.next_sse.fetch_add(1, Ordering::Relaxed)
     }
 
-
     /// Delivers a published notification to this node's subscribers, each once.
     pub async fn deliver(&self, published: &Published) {
         let mut state = self.state.lock().await;
@@ -217,17 +217,25 @@ impl<A: NodeAdapter> Hub<A> {
             }
             let mut except: Vec<String> = done.clone();
             if let Some(fences) = state.fences.get(&stream) {
-                except.extend(fences.iter().filter_map(|(target, (head, _))| match target {
-                    Target::Socket(sid) if position <= *head => Some(socket_room(&sid.to_string())),
-                    _ => None,
-                }));
+                except.extend(
+                    fences
+                        .iter()
+                        .filter_map(|(target, (head, _))| match target {
+                            Target::Socket(sid) if position <= *head => {
+                                Some(socket_room(&sid.to_string()))
+                            }
+                            _ => None,
+                        }),
+                );
             }
             if let Some(ns) = self.io.of(NAMESPACE) {
                 let mut target = ns.local().to(stream.clone());
                 if !except.is_empty() {
                     target = target.except(except);
                 }
-                if let Err(e) = crate::backends::delivery::emit(target, "notification", &*copy).await {
+                if let Err(e) =
+                    crate::backends::delivery::emit(target, "notification", &*copy).await
+                {
                     tracing::warn!(error = %e, %stream, "notification delivery failed");
                 }
             }
@@ -236,7 +244,11 @@ impl<A: NodeAdapter> Hub<A> {
         for id in cut {
             // A full channel: the stream is cut and its client resumes from
             // its Last-Event-ID, so nothing is lost, only delayed.
-            tracing::info!(sse = id, cause = "slow_consumer", "SSE stream cut: it did not keep up");
+            tracing::info!(
+                sse = id,
+                cause = "slow_consumer",
+                "SSE stream cut: it did not keep up"
+            );
             metrics::slow_consumer_disconnect("sse");
             state.forget(Target::Sse(id));
         }
@@ -309,7 +321,7 @@ impl<A: NodeAdapter> Hub<A> {
             }
         }
         let mut missed: Vec<Notification> = by_id.into_values().collect();
-        missed.sort_by(|a, b| (a.ts, first_position(a)).cmp(&(b.ts, first_position(b))));
+        missed.sort_by_key(|n| (n.ts, first_position(n)));
         let mut positions: Cursor = streams
             .iter()
             .map(|(stream, since)| {
@@ -329,7 +341,11 @@ impl<A: NodeAdapter> Hub<A> {
         let now = Instant::now();
         for (stream, _) in streams {
             let head = reads.get(stream).map_or(0, |r| r.head);
-            if let Some(pending) = state.pending.get_mut(stream).and_then(|m| m.remove(&target)) {
+            if let Some(pending) = state
+                .pending
+                .get_mut(stream)
+                .and_then(|m| m.remove(&target))
+            {
                 held.extend(
                     pending
                         .held
@@ -337,7 +353,11 @@ impl<A: NodeAdapter> Hub<A> {
                         .filter(|(position, n)| *position > head && seen.insert(n.id.clone())),
                 );
             }
-            state.fences.entry(stream.clone()).or_default().insert(target, (head, now));
+            state
+                .fences
+                .entry(stream.clone())
+                .or_default()
+                .insert(target, (head, now));
         }
         state.pending.retain(|_, m| !m.is_empty());
         held.sort_by_key(|(_, n)| n.ts);
@@ -390,7 +410,10 @@ impl<A: NodeAdapter> Hub<A> {
 
     /// Forgets an SSE stream that ended.
     pub async fn close_sse(&self, id: u64) {
-        let open = self.sse_open.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let open = self
+            .sse_open
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
         metrics::sse_streams(open);
         self.state.lock().await.forget(Target::Sse(id));
     }
@@ -409,7 +432,9 @@ fn send<A: NodeAdapter>(sink: &Sink<A>, n: Arc<Notification>) -> bool {
                 // A socket whose queue is full is cut, never skipped: it
                 // reconnects and catches up from its cursor.
                 tracing::info!(sid = %socket.id, error = %e, cause = "slow_consumer", "notifications socket cut during catch-up");
-                metrics::slow_consumer_disconnect(metrics::transport_label(socket.transport_type()));
+                metrics::slow_consumer_disconnect(metrics::transport_label(
+                    socket.transport_type(),
+                ));
                 let _ = socket.clone().disconnect();
                 false
             }

@@ -54,6 +54,45 @@ pub struct Notifier<A: NodeAdapter> {
     fanout: Option<Arc<Fanout>>,
     node: Arc<str>,
     sequence: Arc<AtomicU64>,
+    occurrences: Arc<Occurrences>,
+}
+
+/// The users of an audience (sorted, once each) and its streams in append
+/// order: users' first, the topic's last (catch-up reads them the other way round).
+fn streams_of(audience: &Audience) -> (Vec<String>, Vec<String>) {
+    let mut users = audience.users.clone();
+    users.sort();
+    users.dedup();
+    let mut streams: Vec<String> = users.iter().map(|u| user_room(u)).collect();
+    streams.extend(audience.topic.as_deref().map(topic_room));
+    (users, streams)
+}
+
+/// How many times this node has seen each message content lately.
+struct Occurrences(std::sync::Mutex<lru::LruCache<String, (u64, std::time::Instant)>>);
+
+impl Occurrences {
+    /// A count is forgotten after this long without the content (claims live 60 s).
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(50);
+
+    fn new() -> Self {
+        let size = std::num::NonZeroUsize::new(100_000).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(std::sync::Mutex::new(lru::LruCache::new(size)))
+    }
+
+    fn count(&self, digest: &str) -> u64 {
+        let Ok(mut seen) = self.0.lock() else {
+            return 1;
+        };
+        let now = std::time::Instant::now();
+        let entry = seen.get_or_insert_mut(digest.to_owned(), || (0, now));
+        if now.duration_since(entry.1) >= Self::WINDOW {
+            entry.0 = 0;
+        }
+        entry.0 += 1;
+        entry.1 = now;
+        entry.0
+    }
 }
 
 impl<A: NodeAdapter> Notifier<A> {
@@ -65,7 +104,62 @@ impl<A: NodeAdapter> Notifier<A> {
             fanout,
             node: node.into(),
             sequence: Arc::new(AtomicU64::new(0)),
+            occurrences: Arc::new(Occurrences::new()),
         }
+    }
+
+    /// A notification from a message every node of the cluster received in
+    /// the same order (a bridge's queue): appended once, cluster-wide (the
+    /// first node to append a stream's copy wins, the others read its
+    /// position and copy), and delivered by each node to its own subscribers,
+    /// so each node delivers the queue's notifications in queue order.
+    /// `message` identifies the message's content; the n-th message with the
+    /// same content is told apart by counting.
+    pub async fn deliver_once(
+        &self,
+        message: &[u8],
+        audience: &Audience,
+        draft: Draft,
+    ) -> Result<Notification, DeliveryError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, message);
+        let digest: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let occurrence = self.occurrences.count(&digest);
+        let claim = format!("{digest}:{occurrence}");
+        let draft_notification = Notification {
+            id: format!("q{digest}-{occurrence}"),
+            topic: audience.topic.clone(),
+            title: draft.title,
+            body: draft.body,
+            data: draft.data,
+            ts: now_ms(),
+            positions: Default::default(),
+        };
+        let (users, streams) = streams_of(audience);
+        let mut notification: Option<Notification> = None;
+        let mut positions = crate::protocol::notifications::Cursor::new();
+        for stream in &streams {
+            let (position, stored) = self
+                .hub
+                .history()
+                .append_once(stream, &claim, &draft_notification)
+                .await
+                .map_err(|e| DeliveryError(e.to_string()))?;
+            positions.insert(stream.clone(), position);
+            notification.get_or_insert(stored);
+        }
+        let Some(mut notification) = notification else {
+            return Ok(draft_notification);
+        };
+        notification.positions = positions;
+        let published = Published {
+            notification: notification.clone(),
+            users,
+        };
+        self.hub.deliver(&published).await;
+        Ok(notification)
     }
 
     /// Appends one notification to its streams and delivers it to its
@@ -85,12 +179,7 @@ impl<A: NodeAdapter> Notifier<A> {
             ts: now_ms(),
             positions: Default::default(),
         };
-        let mut users = audience.users.clone();
-        users.sort();
-        users.dedup();
-        // Users' streams first, the topic's last: catch-up reads them the other way round.
-        let mut streams: Vec<String> = users.iter().map(|u| user_room(u)).collect();
-        streams.extend(audience.topic.as_deref().map(topic_room));
+        let (users, streams) = streams_of(audience);
         let history = self.hub.history();
         // Stored without positions: a reader sees only its own streams' ones.
         let stored = notification.clone();

@@ -10,7 +10,9 @@
 
 use futures_util::future::BoxFuture;
 
-use super::history::{Entry, NotificationHistory, StoreError, StreamRead, first_position, reaches_back};
+use super::history::{
+    Entry, NotificationHistory, StoreError, StreamRead, first_position, reaches_back,
+};
 use crate::cluster::RedisLink;
 use crate::protocol::notifications::Notification;
 
@@ -44,6 +46,43 @@ end
 return string.format('%.0f', position)
 "#;
 
+/// KEYS: meta hash, log, claim; ARGV: as APPEND, then the claim's lifetime (ms).
+/// Appends only if the claim is new; returns {position, member} either way.
+const APPEND_ONCE: &str = r#"
+local claimed = redis.call('GET', KEYS[3])
+if claimed then
+  local cut = string.find(claimed, ' ', 1, true)
+  return {string.sub(claimed, 1, cut - 1), string.sub(claimed, cut + 1)}
+end
+local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '0')
+local position
+if head == 0 then
+  position = tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'start', ARGV[2], 'floor', 0)
+else
+  position = head + 1
+end
+local text = string.format('%.0f', position)
+redis.call('HSET', KEYS[1], 'head', text)
+redis.call('ZADD', KEYS[2], position, ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local gone = redis.call('ZRANGE', KEYS[2], over - 1, over - 1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HSET', KEYS[1], 'floor', gone[2])
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+redis.call('SET', KEYS[3], text .. ' ' .. ARGV[1], 'PX', ARGV[5])
+return {text, ARGV[1]}
+"#;
+
+/// How long a claim is remembered: longer than any node takes to see a queue message.
+const CLAIM_MS: u64 = 60_000;
+
 /// KEYS: meta hash, log; ARGV: the position to read after.
 /// Returns {start, floor, head, member, score, member, score, ...}.
 const READ: &str = r#"
@@ -64,6 +103,7 @@ pub struct RedisNotificationHistory {
     capacity: usize,
     ttl_secs: u64,
     append: redis::Script,
+    append_once: redis::Script,
     read: redis::Script,
 }
 
@@ -76,6 +116,7 @@ impl RedisNotificationHistory {
             capacity: capacity.max(1),
             ttl_secs,
             append: redis::Script::new(APPEND),
+            append_once: redis::Script::new(APPEND_ONCE),
             read: redis::Script::new(READ),
         }
     }
@@ -121,6 +162,35 @@ impl NotificationHistory for RedisNotificationHistory {
         })
     }
 
+    fn append_once<'a>(
+        &'a self,
+        stream: &'a str,
+        claim: &'a str,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<(u64, Notification), StoreError>> {
+        Box::pin(async move {
+            let (meta, log) = self.keys(stream);
+            // Same hash tag as the stream's keys: one slot, one script.
+            let claim_key = self.link.key(&format!("notify:claim:{{{stream}}}:{claim}"));
+            let body = serde_json::to_string(notification).map_err(store_error)?;
+            let (position, member): (String, String) = self
+                .append_once
+                .key(meta)
+                .key(log)
+                .key(claim_key)
+                .arg(body)
+                .arg(first_position())
+                .arg(self.capacity)
+                .arg(self.ttl_secs)
+                .arg(CLAIM_MS)
+                .invoke_async(&mut self.link.conn.clone())
+                .await
+                .map_err(store_error)?;
+            let stored: Notification = serde_json::from_str(&member).map_err(store_error)?;
+            Ok((number(&position)?, stored))
+        })
+    }
+
     fn read<'a>(
         &'a self,
         stream: &'a str,
@@ -141,7 +211,8 @@ impl NotificationHistory for RedisNotificationHistory {
             let mut entries = Vec::new();
             for pair in reply.get(3..).unwrap_or_default().chunks(2) {
                 let [member, score] = pair else { break };
-                let notification: Notification = serde_json::from_str(member).map_err(store_error)?;
+                let notification: Notification =
+                    serde_json::from_str(member).map_err(store_error)?;
                 entries.push(Entry {
                     position: number(score)?,
                     notification: notification.into(),
