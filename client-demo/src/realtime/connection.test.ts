@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatClient, TYPING_IDLE_MS, TYPING_REFRESH_MS, healthzNode } from './connection';
-import type { ClientOptions, Connection, HandshakeAuth, SocketLike } from './connection';
+import type { ClientOptions, Connection, HandshakeAuth, ResumeAuth, SocketLike } from './connection';
 import type { ChatMessage, User } from './types';
 
 type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -121,9 +121,11 @@ function setup(extra: Partial<ClientOptions> = {}) {
     },
   };
   let handshake: HandshakeAuth = async () => ({});
+  let resume: ResumeAuth = () => ({});
   const client = new ChatClient({
-    connect: (_name, auth) => {
+    connect: (_name, auth, resumeAuth) => {
       handshake = auth;
+      resume = resumeAuth ?? (() => ({}));
       return connection;
     },
     networkEvents: network,
@@ -132,6 +134,7 @@ function setup(extra: Partial<ClientOptions> = {}) {
   });
   return {
     handshake: () => handshake(),
+    resume: () => resume(),
     server,
     chat,
     notifications,
@@ -315,21 +318,29 @@ describe('ChatClient', () => {
     expect(typing()).toEqual([true, true, false, true, false]);
   });
 
-  it('shows notifications from /notifications as toasts, and subscribes to its topics on each connect', async () => {
+  it('shows notifications from /notifications as toasts, and resumes from its cursor on each connect', async () => {
     t.client.signIn('Alice', ['general']);
     t.chat.serverConnect();
+    // The first handshake names the topics and has no cursor yet.
+    expect(t.resume()).toEqual({ topics: ['announcements'] });
     t.notifications.serverConnect();
-    t.notifications.serverDrop();
-    t.notifications.serverConnect();
-    expect(t.notifications.sentEvents('subscribe')).toEqual([{ topic: 'announcements' }, { topic: 'announcements' }]);
-    await vi.waitFor(() => expect(t.client.getState().topics).toEqual(['announcements']));
+    t.notifications.fire('caught_up', { recovered: true, missed: 0, positions: { 'user:guest:alice': 10, 'topic:announcements': 3 } });
+    expect(t.client.getState().topics).toEqual(['announcements']);
+    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1, positions: { 'user:guest:alice': 11 } });
+    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1, positions: { 'user:guest:alice': 11 } });
+    expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished']);
     t.notifications.serverDrop();
     expect(t.client.getState().topics).toEqual([]);
-    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
-    t.notifications.fire('notification', { id: 'n1', title: 'Deploy finished', body: 'v1.2 is live', data: {}, ts: 1 });
-    expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished']);
+    // The reconnect's handshake carries the highest position seen per stream.
+    expect(t.resume()).toEqual({ topics: ['announcements'], since: { 'user:guest:alice': 11, 'topic:announcements': 3 } });
+    t.notifications.serverConnect();
+    t.notifications.fire('notification', { id: 'n2', title: 'Missed', body: '', data: {}, ts: 2, positions: { 'topic:announcements': 4 } });
+    t.notifications.fire('caught_up', { recovered: false, missed: 1, unrecovered: ['user:guest:alice'], positions: { 'user:guest:alice': 11, 'topic:announcements': 4 } });
+    expect(t.client.getState().toasts.map((x) => x.title)).toEqual(['Deploy finished', 'Missed']);
+    expect(t.client.getState().notice).toMatch(/no longer available/);
+    expect(t.resume()).toEqual({ topics: ['announcements'], since: { 'user:guest:alice': 11, 'topic:announcements': 4 } });
     t.client.dismissToast('n1');
-    expect(t.client.getState().toasts).toEqual([]);
+    expect(t.client.getState().toasts.map((x) => x.id)).toEqual(['n2']);
   });
 
   it('keeps chatting when /notifications refuses the user', async () => {

@@ -26,9 +26,11 @@ import {
 import type { ChatAction, ChatState, TransportName } from './state';
 import type {
   Ack,
+  CaughtUp,
   ChatClientEvents,
   ChatMessage,
   ChatServerEvents,
+  Cursor,
   HistoryReply,
   HistoryRequest,
   JoinReply,
@@ -82,7 +84,13 @@ export interface Connection {
 /** The handshake `auth` for the next connect: `{token}` or, for a guest, `{name}`. */
 export type HandshakeAuth = () => Promise<Record<string, unknown>>;
 
-export type ConnectionFactory = (name: string, auth: HandshakeAuth) => Connection;
+/**
+ * What /notifications adds to its handshake: the topics to subscribe to and,
+ * after the first connect, the cursor to catch up from (`since`).
+ */
+export type ResumeAuth = () => Record<string, unknown>;
+
+export type ConnectionFactory = (name: string, auth: HandshakeAuth, resume?: ResumeAuth) => Connection;
 
 export interface ClientOptions {
   /** Server origin; '' (default) means the page's own origin. */
@@ -131,10 +139,13 @@ export const DEFAULT_TOPICS = ['announcements'];
 
 /** Opens /chat with socket.io-client, and /notifications on the same connection. */
 export function socketIoConnection(url: string): ConnectionFactory {
-  return (_name, auth) => {
+  return (_name, auth, resume) => {
     // socket.io-client calls this before every connect and reconnect, so each
     // handshake carries the current token (or the guest name).
     const handshake = (cb: (data: object) => void) => void auth().then(cb);
+    // /notifications also says where it left off, so a reconnect catches up.
+    const resumeHandshake = (cb: (data: object) => void) =>
+      void auth().then((base) => cb({ ...base, ...(resume?.() ?? {}) }));
     const chat: Socket<ChatServerEvents, ChatClientEvents> = io(`${url}/chat`, {
       auth: handshake,
       // A fresh Manager per sign-in: the auth belongs to this person only.
@@ -146,7 +157,7 @@ export function socketIoConnection(url: string): ConnectionFactory {
     const manager = chat.io;
     const notifications: Socket<NotificationServerEvents, NotificationClientEvents> = manager.socket(
       '/notifications',
-      { auth: handshake },
+      { auth: resumeHandshake },
     );
     return {
       chat: chat as unknown as SocketLike,
@@ -260,7 +271,17 @@ export class ChatClient {
     this.dispatch({ type: 'signIn', name, rooms: rooms.filter((r) => !validateRoom(r)), activeRoom });
 
     const auth = new DevTokenAuth(name, this.fetchDevToken, this.now);
-    const conn = this.connectFactory(name, () => auth.handshake());
+    // The notification cursor belongs to this sign-in: a fresh one starts from now.
+    let cursor: Cursor | null = null;
+    const resume = () => ({ topics: this.topics, ...(cursor ? { since: { ...cursor } } : {}) });
+    const advance = (positions: Cursor | undefined) => {
+      if (!positions) return;
+      cursor ??= {};
+      for (const [stream, position] of Object.entries(positions)) {
+        cursor[stream] = Math.max(cursor[stream] ?? 0, position);
+      }
+    };
+    const conn = this.connectFactory(name, () => auth.handshake(), resume);
     this.conn = conn;
     const live = () => this.generation === generation;
     const { chat, notifications } = conn;
@@ -330,14 +351,18 @@ export class ChatClient {
       this.dispatch({ type: 'presence', event });
       this.refreshRoomsSoon();
     });
-    // Subscriptions belong to the socket: renew them on every connect.
+    // Topics come with every handshake (`auth.topics`), and so does the
+    // cursor: what was published while away arrives before `caught_up`.
     notifications.on('connect', () => {
       if (!live()) return;
       notificationRenewals = 0;
-      for (const topic of this.topics) {
-        void this.subscribeTopic(topic).then((reply) => {
-          if (live() && reply.ok) this.dispatch({ type: 'topics', topics: reply.topics });
-        });
+    });
+    notifications.on('caught_up', (reply: CaughtUp) => {
+      if (!live()) return;
+      advance(reply.positions);
+      this.dispatch({ type: 'topics', topics: [...this.topics].sort() });
+      if (!reply.recovered) {
+        this.dispatch({ type: 'notice', message: 'Some notifications from while you were away are no longer available.' });
       }
     });
     notifications.on('disconnect', (reason?: string) => {
@@ -363,6 +388,7 @@ export class ChatClient {
     });
     notifications.on('notification', (notification: Notification) => {
       if (!live()) return;
+      advance(notification.positions);
       this.dispatch({ type: 'notification', notification, now: this.now() });
     });
     conn.watchTransport((transport) => live() && this.dispatch({ type: 'transport', transport }));

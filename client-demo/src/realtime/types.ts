@@ -114,10 +114,24 @@ export interface Notification {
   body: string;
   data: unknown;
   ts: number;
+  /** Its position in each of this user's streams it belongs to (`user:<id>`, `topic:<name>`). */
+  positions?: Record<string, number>;
+}
+
+/** Stream → the highest position seen: sent back as `auth.since` to catch up. */
+export type Cursor = Record<string, number>;
+
+/** Server → client `caught_up`: the end of the catch-up after a connect. */
+export interface CaughtUp {
+  recovered: boolean;
+  missed: number;
+  unrecovered?: string[];
+  positions: Cursor;
 }
 
 export interface TopicsReply {
   topics: string[];
+  positions?: Cursor;
 }
 
 /** Events the server emits on /chat. */
@@ -140,6 +154,7 @@ export interface ChatClientEvents {
 
 export interface NotificationServerEvents {
   notification: (n: Notification) => void;
+  caught_up: (reply: CaughtUp) => void;
 }
 
 export interface NotificationClientEvents {
