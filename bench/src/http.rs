@@ -132,6 +132,21 @@ pub fn request_bytes(host: &str, path: &str, body: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
+/// `request` with `headers` inserted after its request line (and its default
+/// `Content-Type` dropped when `headers` sets one).
+fn with_headers(request: &[u8], headers: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(request);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let replaces_type = headers.to_ascii_lowercase().contains("content-type:");
+    let mut lines: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !(replaces_type && l.to_ascii_lowercase().starts_with("content-type:")))
+        .collect();
+    let extra: Vec<&str> = headers.split("\r\n").filter(|l| !l.is_empty()).collect();
+    lines.splice(1..1, extra);
+    format!("{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes()
+}
+
 /// One keep-alive HTTP connection from a fixed source address.
 pub struct HttpConn {
     src: IpAddr,
@@ -155,6 +170,17 @@ impl HttpConn {
 
     /// Sends a request and reads the whole response: status and body.
     pub async fn request(&mut self, path: &str, body: Option<&[u8]>) -> Result<(u16, Bytes)> {
+        self.request_with_headers(path, body, "").await
+    }
+
+    /// [`Self::request`] with `headers` (`Name: value\r\n` lines) added; a
+    /// `Content-Type` among them replaces the default one.
+    pub async fn request_with_headers(
+        &mut self,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &str,
+    ) -> Result<(u16, Bytes)> {
         let stream = match self.stream.as_mut() {
             Some(s) => s,
             None => {
@@ -163,7 +189,10 @@ impl HttpConn {
                     .insert(net::connect_from(self.src, self.addr).await?)
             }
         };
-        let req = request_bytes(&self.host, path, body);
+        let mut req = request_bytes(&self.host, path, body);
+        if !headers.is_empty() {
+            req = with_headers(&req, headers);
+        }
         if let Err(e) = stream.write_all(&req).await {
             self.stream = None;
             return Err(e).context("http write");

@@ -11,6 +11,7 @@ pub mod client;
 pub mod delivery;
 pub mod http;
 pub mod net;
+pub mod notify;
 pub mod proto;
 pub mod report;
 pub mod sampler;

@@ -32,6 +32,8 @@ enum Cmd {
     /// The join storm's room with one member that stops reading: bystanders' latency and loss,
     /// the slow member's fate and catch-up, server RSS over time (issue #12).
     SlowConsumer(delivery::SlowConsumerArgs),
+    /// One topic's notifications to N subscribers over Socket.IO or Server-Sent Events (issue #15).
+    NotifyFanout(iorelay_bench::notify::NotifyArgs),
     /// Result table (Markdown) and chart (SVG) from the JSON files of a results folder.
     Report {
         /// Results folder.
@@ -94,6 +96,7 @@ fn run_async(cmd: Cmd) -> anyhow::Result<()> {
             Cmd::Chat(args) => scenario::chat(args).await,
             Cmd::JoinStorm(args) => delivery::join_storm(args).await,
             Cmd::SlowConsumer(args) => delivery::slow_consumer(args).await,
+            Cmd::NotifyFanout(args) => iorelay_bench::notify::notify_fanout(args).await,
             _ => Ok(()),
         }
     });

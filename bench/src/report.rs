@@ -367,6 +367,50 @@ fn case_description(results: &Results, case: &str) -> String {
     }
 }
 
+/// Issue #15's notification fan-out: Socket.IO beside SSE, iorelay only.
+fn notify_section(results: &Results) -> String {
+    let rows: Vec<(&str, &Value)> = ["socketio", "sse"]
+        .iter()
+        .filter_map(|t| {
+            let doc = results.get(&format!("notify-fanout-{t}"))?.get("iorelay")?;
+            Some((*t, doc))
+        })
+        .collect();
+    let Some((_, first)) = rows.first() else {
+        return String::new();
+    };
+    let p = |doc: &Value, ptr: &str| doc.pointer(ptr).and_then(Value::as_f64);
+    let cell = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "–".into());
+    let mut out = format!(
+        "\nNotification fan-out (issue #15): one topic, 1 publisher (`POST /api/v1/notify`) at {}/s for {} s:\n\n",
+        cell(p(first, "/params/rate")),
+        cell(p(first, "/params/secs"))
+    );
+    out.push_str("| transport | subscribers | delivered / expected | loss % | p50 ms | p99 ms | max ms | server CPU s | RSS KiB / subscriber |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (transport, doc) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            if transport == "sse" {
+                "SSE (`/sse/notifications`)"
+            } else {
+                "Socket.IO (`/notifications`)"
+            },
+            cell(p(doc, "/metrics/subscribers")),
+            cell(p(doc, "/metrics/received")),
+            cell(p(doc, "/metrics/expected")),
+            cell(p(doc, "/metrics/loss_pct")),
+            cell(p(doc, "/latency/p50_ms")),
+            cell(p(doc, "/latency/p99_ms")),
+            cell(p(doc, "/latency/max_ms")),
+            cell(p(doc, "/metrics/server_cpu_secs")),
+            cell(p(doc, "/metrics/rss_per_subscriber_kib")),
+        );
+    }
+    out
+}
+
 /// The Markdown results table.
 fn table(results: &Results) -> String {
     let servers = servers(results);
@@ -628,6 +672,7 @@ pub fn run(dir: &Path) -> Result<()> {
         md.push_str(&targets(&results));
     }
     md.push_str(&delivery::section(&results, dir));
+    md.push_str(&notify_section(&results));
     let pending: Vec<String> = results
         .get("cluster")
         .map(|m| {
