@@ -19,6 +19,10 @@ use crate::cluster::driver::ResilientDriver;
 use crate::protocol::notifications::Notification;
 use crate::socket::NodeAdapter;
 
+/// Notifications from other nodes waiting for this node's hub. Generous: a
+/// full buffer drops a live copy (history still has it for the next catch-up).
+const CHANNEL_CAPACITY: usize = 65_536;
+
 /// Largest notification accepted from the channel (others are dropped, counted).
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -47,7 +51,7 @@ impl Fanout {
         let driver = ResilientDriver::connect(link.client.clone()).await?;
         let channel = link.key("notify");
         let mut messages = driver
-            .subscribe(channel.clone(), 4096)
+            .subscribe(channel.clone(), CHANNEL_CAPACITY)
             .await
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
         let node = link.node_id.clone();

@@ -372,7 +372,14 @@ impl<A: NodeAdapter> Hub<A> {
         match sink {
             Sink::Socket(socket) => {
                 let rooms: Vec<String> = streams.iter().map(|(s, _)| s.clone()).collect();
-                socket.join(rooms);
+                // A socket that left during the read must not be put back in rooms
+                // (nothing would take it out again).
+                if socket.connected() {
+                    socket.join(rooms.clone());
+                    if !socket.connected() {
+                        socket.leave(rooms);
+                    }
+                }
             }
             Sink::Sse(id, tx) if alive => {
                 for (stream, _) in streams {
