@@ -4,8 +4,8 @@
 //! Folders are concerns; a module imports only from modules listed after it
 //! (checked by `architecture::tests`), so a newcomer can read from the bottom up.
 //! - [`node`]: running one node: compose the engine, apps and backends, serve, drain.
-//! - [`apps`]: the namespaces and what happens in them (relay, chat, notifications, conformance).
-//! - [`backends`]: how backends act on sockets (publisher, delivery, publish API, Flask bridge, forwarding).
+//! - [`apps`]: the namespaces and what happens in them (relay, chat, notifications and their SSE stream, conformance).
+//! - [`backends`]: how backends act on sockets (publisher, delivery, notifier with history and catch-up, publish API, Flask bridge, forwarding).
 //! - [`socket`]: what every socket goes through (lifecycle, event ordering).
 //! - [`transport`]: HTTP and Engine.IO: router, engine settings, accept loop, connections, sessions.
 //! - [`security`]: origins, auth, identity, limits.
