@@ -5,10 +5,14 @@
 //! - [`delivery`]: broadcasts that survive a lost cluster link and never leave holes.
 //! - [`api`]: the HTTP publish API (`/api/v1`) with its OpenAPI document.
 //! - [`flask_bridge`]: the Flask-SocketIO message queue (Redis) applied to sockets.
+//! - [`django_bridge`]: Django Channels `group_send` (a `channels_redis` layer) applied to sockets.
+//! - [`backlog`]: what a bridge received and has not applied yet, bounded.
 //! - [`forwarding`]: client events POSTed to HTTP backends, and connect hooks.
 
 pub mod api;
+pub mod backlog;
 pub mod delivery;
+pub mod django_bridge;
 pub mod flask_bridge;
 pub mod forwarding;
 pub mod notifier;

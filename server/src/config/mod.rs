@@ -32,7 +32,7 @@ use url::{Position, Url};
 pub use addresses::{NamespaceUrl, TrustedProxy};
 pub use sections::{
     AdapterKind, ApiConfig, AuthConfig, BUILTIN_NAMESPACES, ChatConfig, ClusterConfig,
-    EngineConfig, FLASK_MAX_MESSAGE_BYTES, FlaskConfig, ForwardingConfig, LimitsConfig, LogFormat,
+    DjangoConfig, DjangoLayerKind, EngineConfig, FLASK_MAX_MESSAGE_BYTES, FlaskConfig, ForwardingConfig, LimitsConfig, LogFormat,
     MetricsConfig, NamespacesConfig, NotificationsConfig, ParserKind, ServerConfig, TlsConfig,
     Transport,
 };
@@ -126,6 +126,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub forwarding: ForwardingConfig,
+
+    #[command(flatten)]
+    pub django: DjangoConfig,
 }
 
 /// A configuration that cannot be used; shown to the operator as one line.
@@ -210,6 +213,12 @@ impl Config {
         }
         if let Some(url) = &mut shown.flask.flask_queue {
             *url = redact_url_password(url);
+        }
+        for url in &mut shown.django.django_layer {
+            *url = redact_url_password(url);
+        }
+        for key in &mut shown.django.django_encryption_keys {
+            *key = "<redacted>".to_owned();
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }

@@ -832,3 +832,93 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// The Django Channels bridge: `group_send` on a `channels_redis` layer reaches sockets.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DjangoConfig {
+    /// Redis URLs of the Django channel layer, in the order of its `CONFIG["hosts"]` (the order shards groups), comma separated, e.g. redis://127.0.0.1:6379/0. Unset: no bridge.
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_LAYER",
+        value_delimiter = ',',
+        hide_env_values = true,
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_layer: Vec<String>,
+
+    /// Which `channels_redis` layer Django uses: `core` (`RedisChannelLayer`) or `pubsub` (`RedisPubSubChannelLayer`).
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_LAYER_KIND",
+        value_enum,
+        default_value_t = DjangoLayerKind::Core,
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_layer_kind: DjangoLayerKind,
+
+    /// The layer's `prefix` (its `CONFIG["prefix"]`).
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_PREFIX",
+        default_value = "asgi",
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_prefix: String,
+
+    /// The layer's `symmetric_encryption_keys`, comma separated, newest first; unset for an unencrypted layer. Messages that no key opens are refused and counted (`bad_encryption`).
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_ENCRYPTION_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_encryption_keys: Vec<String>,
+
+    /// Namespace whose rooms Django groups map to: `group_send("orders", …)` reaches the room `orders` there.
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_NAMESPACE",
+        default_value = "/",
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_namespace: String,
+
+    /// Group name pattern of one user's notifications, `{id}` standing for the user id: such a group reaches that user's `/notifications` sockets as a `notification`. Empty: no user groups.
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_USER_GROUP",
+        default_value = "user.{id}",
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_user_group: String,
+
+    /// The layer's `group_expiry` in seconds (core layer): iorelay renews its group memberships well before it.
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_GROUP_EXPIRY_SECS",
+        default_value_t = 86_400,
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_group_expiry_secs: u64,
+
+    /// Largest layer message the bridge decodes, in bytes; larger ones are refused and counted (`too_large`).
+    #[arg(
+        long,
+        env = "IORELAY_DJANGO_MAX_MESSAGE_BYTES",
+        default_value_t = 1_048_576,
+        help_heading = "Django Channels bridge"
+    )]
+    pub django_max_message_bytes: usize,
+}
+
+/// Which `channels_redis` layer the Django project runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DjangoLayerKind {
+    /// `channels_redis.core.RedisChannelLayer`: groups are sorted sets, messages queue per channel.
+    Core,
+    /// `channels_redis.pubsub.RedisPubSubChannelLayer`: a group is a pub/sub channel.
+    Pubsub,
+}

@@ -137,6 +137,7 @@ impl Config {
         {
             return invalid("flask.flask_channel", "must be a non-empty word");
         }
+        self.validate_django()?;
         let generic = self.namespaces.generic_paths();
         for (key, routes) in [
             ("forwarding.forward_url", &self.forwarding.forward_url),
@@ -243,6 +244,66 @@ impl Config {
         }
         if self.tls.tls_cert.is_some() != self.tls.tls_key.is_some() {
             return invalid("tls.tls_cert", "--tls-cert and --tls-key go together");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The Django bridge's settings: hosts, names and bounds.
+    fn validate_django(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        let d = &self.django;
+        let redis = ["redis://", "rediss://", "unix://", "redis+unix://"];
+        if d
+            .django_layer
+            .iter()
+            .any(|url| !redis.iter().any(|scheme| url.starts_with(scheme)))
+        {
+            return invalid("django.django_layer", "every host must be a redis:// URL");
+        }
+        if d.django_layer.len() > 8 {
+            return invalid("django.django_layer", "at most 8 hosts");
+        }
+        if d.django_prefix.is_empty() || d.django_prefix.contains(char::is_whitespace) {
+            return invalid("django.django_prefix", "must be a non-empty word");
+        }
+        if d.django_encryption_keys.iter().any(String::is_empty) {
+            return invalid("django.django_encryption_keys", "a key may not be empty");
+        }
+        let mut served = self.namespaces.generic_paths();
+        served.extend(BUILTIN_NAMESPACES.iter().map(|p| (*p).to_owned()));
+        if !served.contains(&d.django_namespace) {
+            return invalid(
+                "django.django_namespace",
+                "must be a namespace this server serves (`/`, one of --namespaces, or a built-in one)",
+            );
+        }
+        let pattern = &d.django_user_group;
+        if !pattern.is_empty()
+            && (pattern.matches("{id}").count() != 1
+                || !pattern.replace("{id}", "").chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+                }))
+        {
+            return invalid(
+                "django.django_user_group",
+                "must hold `{id}` once, around ASCII letters, digits, `-`, `_` or `.` (or be empty)",
+            );
+        }
+        if d.django_group_expiry_secs < 10 {
+            return invalid("django.django_group_expiry_secs", "must be at least 10");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&d.django_max_message_bytes) {
+            return invalid(
+                "django.django_max_message_bytes",
+                "must be between 1024 bytes and 64 MiB",
+            );
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ use crate::apps::conformance;
 use crate::apps::notifications::{self, Notifications, sse};
 use crate::apps::relay::{self, RelayPolicy};
 use crate::backends::api;
+use crate::backends::django_bridge::{self, groups::GroupMap, membership};
 use crate::backends::flask_bridge::{self, stats::BridgeStats};
 use crate::backends::forwarding::Forwarder;
 use crate::backends::notifier::Notifier;
@@ -47,7 +48,7 @@ pub(super) struct Composed<A: NodeAdapter> {
     pub health: Health,
     /// Its Engine.IO sessions as the HTTP layer knows them.
     pub sessions: Arc<Sessions>,
-    /// Stops the background tasks (Redis monitor, Flask bridge).
+    /// Stops the background tasks (Redis monitor, Flask and Django bridges).
     pub background: CancellationToken,
     /// Stops accepting (main and metrics listeners).
     pub stop_accepting: CancellationToken,
@@ -103,6 +104,20 @@ pub(super) async fn compose<A: NodeAdapter>(
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
+                health.clone(),
+                background.clone(),
+            );
+            let django = &config.django;
+            let members = membership::local_groups(
+                io.clone(),
+                django.django_namespace.clone(),
+                GroupMap::new(&django.django_user_group),
+            );
+            django_bridge::spawn(
+                django,
+                publisher.clone(),
+                members,
+                &stores.node_id,
                 health.clone(),
                 background.clone(),
             );

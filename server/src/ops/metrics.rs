@@ -49,6 +49,8 @@ pub const TOKEN_EXPIRIES: &str = "iorelay_token_expiries_total";
 pub const API_REQUESTS: &str = "iorelay_api_requests_total";
 /// Counter: Flask message-queue messages, by `result`.
 pub const BRIDGE_MESSAGES: &str = "iorelay_bridge_messages_total";
+/// Counter: Django channel-layer messages, by `result` (applied, ignored, or a rejection code).
+pub const DJANGO_BRIDGE_MESSAGES: &str = "iorelay_django_bridge_messages_total";
 /// Gauge: 1 while the Redis adapter's link works, 0 while it is down.
 pub const REDIS_UP: &str = "iorelay_redis_up";
 /// Counter: log lines left out because their call site repeated within the interval, by `level` and `target`.
@@ -73,7 +75,7 @@ pub const SSE_STREAMS: &str = "iorelay_sse_streams";
 
 /// Every metric with its type, for documentation checks.
 #[cfg(test)]
-pub const ALL: [(&str, &str); 23] = [
+pub const ALL: [(&str, &str); 24] = [
     (SSE_STREAMS, "gauge"),
     (TCP_CONNECTIONS, "gauge"),
     (SLOW_CONSUMER_DISCONNECTS, "counter"),
@@ -92,6 +94,7 @@ pub const ALL: [(&str, &str); 23] = [
     (TOKEN_EXPIRIES, "counter"),
     (API_REQUESTS, "counter"),
     (BRIDGE_MESSAGES, "counter"),
+    (DJANGO_BRIDGE_MESSAGES, "counter"),
     (REDIS_UP, "gauge"),
     (LOG_LINES_SUPPRESSED, "counter"),
     (DELIVERY_FAILURES, "counter"),
@@ -171,6 +174,7 @@ fn describe() {
     );
     describe_counter!(API_REQUESTS, "Publish API calls");
     describe_counter!(BRIDGE_MESSAGES, "Flask message-queue messages");
+    describe_counter!(DJANGO_BRIDGE_MESSAGES, "Django channel-layer messages");
     describe_gauge!(REDIS_UP, "Whether the Redis adapter link works");
     describe_counter!(
         LOG_LINES_SUPPRESSED,
@@ -319,6 +323,11 @@ pub fn published(operation: &'static str, elapsed: Duration) {
 /// A Flask message-queue message ended as `result` (applied, ignored, or a rejection code).
 pub fn bridge_message(result: &'static str) {
     counter!(BRIDGE_MESSAGES, "result" => result).increment(1);
+}
+
+/// A Django channel-layer message ended as `result` (applied, ignored, or a rejection code).
+pub fn django_bridge_message(result: &'static str) {
+    counter!(DJANGO_BRIDGE_MESSAGES, "result" => result).increment(1);
 }
 
 /// A log line of `level` from `target` was left out (it repeated within the interval).

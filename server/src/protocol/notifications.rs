@@ -109,6 +109,11 @@ pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
+/// The user whose room `room` is, if it is a user room.
+pub fn user_of_room(room: &str) -> Option<&str> {
+    room.strip_prefix("user:").filter(|id| !id.is_empty())
+}
+
 /// Room of the subscribers of one topic.
 pub fn topic_room(topic: &str) -> String {
     format!("topic:{topic}")

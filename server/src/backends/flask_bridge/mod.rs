@@ -19,14 +19,13 @@ pub mod pickle;
 pub mod stats;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, PushInfo, PushKind};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::backlog::{self, Backlog, Pending, Refused};
 use crate::backends::publisher::Publisher;
 use crate::cluster::probe::{self, Watched};
 use crate::cluster::resp3_client;
@@ -62,19 +61,12 @@ pub fn spawn(
         HEALTH_CHECK,
         Err("not yet subscribed to the Flask message queue".to_owned()),
     );
-    let (tx, rx) = mpsc::channel(BACKLOG);
-    let backlog = Backlog {
-        tx,
-        bytes: Arc::new(AtomicUsize::new(0)),
-        max_bytes: config.flask_max_buffered_bytes,
-    };
-    tokio::spawn(consume(
-        rx,
-        backlog.bytes.clone(),
-        publisher,
-        stats.clone(),
-        stop.clone(),
-    ));
+    let (backlog, pending) = backlog::bounded(
+        BACKLOG,
+        config.flask_max_buffered_bytes,
+        FLASK_MAX_MESSAGE_BYTES,
+    );
+    tokio::spawn(consume(pending, publisher, stats.clone(), stop.clone()));
     tokio::spawn(subscribe(
         url,
         channel,
@@ -86,34 +78,9 @@ pub fn spawn(
     Some(stats)
 }
 
-/// Messages received and not yet applied, bounded in count and in bytes.
-#[derive(Clone)]
-struct Backlog {
-    tx: mpsc::Sender<Vec<u8>>,
-    bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
-}
-
-impl Backlog {
-    /// Queues `payload`, or says why it cannot be.
-    fn push(&self, payload: Vec<u8>) -> Result<(), RejectReason> {
-        let len = payload.len();
-        if len > FLASK_MAX_MESSAGE_BYTES {
-            return Err(RejectReason::TooLarge);
-        }
-        let held = self.bytes.fetch_add(len, Ordering::AcqRel);
-        if held + len > self.max_bytes || self.tx.try_send(payload).is_err() {
-            self.bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err(RejectReason::Overflow);
-        }
-        Ok(())
-    }
-}
-
 /// Applies messages one at a time, in the order Redis delivered them.
 async fn consume(
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    held: Arc<AtomicUsize>,
+    mut pending: Pending<Vec<u8>>,
     publisher: Arc<dyn Publisher>,
     stats: Arc<BridgeStats>,
     stop: CancellationToken,
@@ -121,11 +88,11 @@ async fn consume(
     loop {
         let payload = tokio::select! {
             () = stop.cancelled() => break,
-            payload = rx.recv() => payload,
+            payload = pending.recv() => payload,
         };
-        let Some(payload) = payload else { break };
+        let Some((payload, len)) = payload else { break };
         handle(&payload, publisher.as_ref(), &stats).await;
-        held.fetch_sub(payload.len(), Ordering::AcqRel);
+        pending.release(len);
     }
 }
 
@@ -161,7 +128,7 @@ pub async fn handle(payload: &[u8], publisher: &dyn Publisher, stats: &BridgeSta
 async fn subscribe(
     url: String,
     channel: String,
-    backlog: Backlog,
+    backlog: Backlog<Vec<u8>>,
     health: Health,
     stats: Arc<BridgeStats>,
     stop: CancellationToken,
@@ -224,7 +191,7 @@ async fn subscribe(
 /// A reconnecting connection that hands channel messages to the bridge and
 /// subscribes again after every reconnect.
 fn connection_config(
-    backlog: Backlog,
+    backlog: Backlog<Vec<u8>>,
     stats: Arc<BridgeStats>,
     channel: String,
 ) -> ConnectionManagerConfig {
@@ -240,7 +207,7 @@ fn connection_config(
 }
 
 /// Hands a message of our channel to the consumer; losses are noticed by the probe.
-fn route(push: PushInfo, channel: &str, backlog: &Backlog, stats: &BridgeStats) {
+fn route(push: PushInfo, channel: &str, backlog: &Backlog<Vec<u8>>, stats: &BridgeStats) {
     if push.kind != PushKind::Message {
         return;
     }
@@ -256,7 +223,11 @@ fn route(push: PushInfo, channel: &str, backlog: &Backlog, stats: &BridgeStats) 
         _ => return,
     };
     let bytes = payload.len();
-    if let Err(reason) = backlog.push(payload) {
+    if let Err(refused) = backlog.push(payload, bytes) {
+        let reason = match refused {
+            Refused::TooLarge => RejectReason::TooLarge,
+            Refused::Overflow => RejectReason::Overflow,
+        };
         stats.received();
         stats.rejected(reason);
         tracing::warn!(
@@ -264,34 +235,5 @@ fn route(push: PushInfo, channel: &str, backlog: &Backlog, stats: &BridgeStats) 
             bytes,
             "Flask bridge cannot hold a queue message; it was dropped"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backlog_is_bounded_in_bytes_and_frees_what_is_applied() {
-        let (tx, mut rx) = mpsc::channel(BACKLOG);
-        let backlog = Backlog {
-            tx,
-            bytes: Arc::new(AtomicUsize::new(0)),
-            max_bytes: 10 * 1024,
-        };
-        for _ in 0..10 {
-            backlog.push(vec![0; 1024]).expect("within the budget");
-        }
-        assert_eq!(backlog.push(vec![0; 1]), Err(RejectReason::Overflow));
-        assert_eq!(
-            backlog.push(vec![0; FLASK_MAX_MESSAGE_BYTES + 1]),
-            Err(RejectReason::TooLarge)
-        );
-        let applied = rx.try_recv().expect("queued");
-        backlog.bytes.fetch_sub(applied.len(), Ordering::AcqRel);
-        backlog
-            .push(vec![0; 1024])
-            .expect("room again once one is applied");
-        assert_eq!(backlog.bytes.load(Ordering::Acquire), 10 * 1024);
     }
 }
