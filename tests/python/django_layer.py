@@ -15,6 +15,9 @@ ops.json is a JSON list of operations, run in order:
       writes: PUBLISH on the group channel (pubsub) or ZADD into each member's key (core).
       NAME: none, truncate, flip, garbage, plain (msgpack without encryption),
       huge (a 2 MB field), not_a_dict, no_type, ext, int_keys, foreign_channel.
+  {"op": "await_members", "group": ..., "count": n}
+      waits (10 s at most) until the core layer's group has n members: iorelay
+      nodes join the groups of their sockets' rooms within a moment.
   {"op": "dump", "path": ..., "message": {...}, "channels"?: [...]}
       writes the layer's serialization of message (+ __asgi_channel__) to path.
 """
@@ -39,7 +42,7 @@ def layer_settings(hosts, kind, keys):
     return {"default": {"BACKEND": backend, "CONFIG": config}}
 
 
-def mutate(name, serialize, message, layer):
+def mutate(name, serialize, message, kind):
     if name == "garbage":
         return bytes(range(256)) * 2
     if name == "huge":
@@ -53,14 +56,15 @@ def mutate(name, serialize, message, layer):
     if name == "int_keys":
         return serialize({**message, 1: 2})
     if name == "plain":
-        prefix = b"\x00" * 12 if hasattr(layer, "random_prefix_length") or "__asgi_channel__" in message else b""
-        return prefix + msgpack.packb(message)
+        # The core layer's 12 random bytes, then msgpack that was never encrypted.
+        return (b"\x00" * 12 if kind == "core" else b"") + msgpack.packb(message)
     data = serialize(message)
     if name == "truncate":
         return data[: len(data) - 7]
     if name == "flip":
-        middle = len(data) // 2
-        return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+        # The first byte of the msgpack (the dict's header): no longer a dict.
+        at = 12 if kind == "core" else 0
+        return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
     assert name in ("none", "foreign_channel"), name
     return data
 
@@ -93,16 +97,23 @@ def main():
                 other = cls(hosts=hosts, symmetric_encryption_keys=op["keys"])
             if kind == "pubsub":
                 client = redis.Redis.from_url(hosts[0])
-                client.publish(f"asgi__group__{group}", mutate(name, other.serialize, message, None))
+                client.publish(f"asgi__group__{group}", mutate(name, other.serialize, message, kind))
                 continue
             client = redis.Redis.from_url(hosts[0])
             for channel in [c.decode() for c in client.zrange(f"asgi:group:{group}", 0, -1)]:
                 listed = ["someone.else!x"] if name == "foreign_channel" else [channel]
                 full = {**message, "__asgi_channel__": listed}
-                data = mutate(name, other.serialize, full, other)
+                data = mutate(name, other.serialize, full, kind)
                 key = "asgi" + layer.non_local_name(channel)
                 client.zadd(key, {data: time.time()})
                 client.expire(key, 60)
+        elif op["op"] == "await_members":
+            client = redis.Redis.from_url(hosts[0])
+            deadline = time.monotonic() + 10
+            while client.zcard(f"asgi:group:{op['group']}") < op["count"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{op['group']} has not {op['count']} members")
+                time.sleep(0.02)
         elif op["op"] == "dump":
             message = dict(op["message"])
             if "channels" in op:
