@@ -100,7 +100,9 @@ mod tests {
         assert_eq!(backlog.push((), 4 * 1024 + 1), Err(Refused::TooLarge));
         let ((), len) = pending.recv().await.expect("queued");
         pending.release(len);
-        backlog.push((), 1024).expect("room again once one is applied");
+        backlog
+            .push((), 1024)
+            .expect("room again once one is applied");
         assert_eq!(pending.bytes.load(Ordering::Acquire), 10 * 1024);
     }
 

@@ -32,9 +32,9 @@ use url::{Position, Url};
 pub use addresses::{NamespaceUrl, TrustedProxy};
 pub use sections::{
     AdapterKind, ApiConfig, AuthConfig, BUILTIN_NAMESPACES, ChatConfig, ClusterConfig,
-    DjangoConfig, DjangoLayerKind, EngineConfig, FLASK_MAX_MESSAGE_BYTES, FlaskConfig, ForwardingConfig, LimitsConfig, LogFormat,
-    MetricsConfig, NamespacesConfig, NotificationsConfig, ParserKind, ServerConfig, TlsConfig,
-    Transport,
+    DjangoConfig, DjangoLayerKind, EngineConfig, FLASK_MAX_MESSAGE_BYTES, FlaskConfig,
+    ForwardingConfig, LimitsConfig, LogFormat, MetricsConfig, NamespacesConfig,
+    NotificationsConfig, ParserKind, ServerConfig, TlsConfig, Transport,
 };
 
 /// Command line of the `iorelay` binary.

@@ -260,8 +260,7 @@ impl Config {
         };
         let d = &self.django;
         let redis = ["redis://", "rediss://", "unix://", "redis+unix://"];
-        if d
-            .django_layer
+        if d.django_layer
             .iter()
             .any(|url| !redis.iter().any(|scheme| url.starts_with(scheme)))
         {
@@ -287,9 +286,10 @@ impl Config {
         let pattern = &d.django_user_group;
         if !pattern.is_empty()
             && (pattern.matches("{id}").count() != 1
-                || !pattern.replace("{id}", "").chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-                }))
+                || !pattern
+                    .replace("{id}", "")
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         {
             return invalid(
                 "django.django_user_group",

@@ -171,10 +171,7 @@ mod tests {
     fn message(event: &str, fields: Vec<(&str, Value)>) -> GroupMessage {
         GroupMessage {
             event: event.to_owned(),
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             channels: Vec::new(),
         }
     }
@@ -205,8 +202,18 @@ mod tests {
                 scope: Scope::Local,
             }]
         );
-        let reserved = apply(&recorder, &routes(), "orders", &message("connect", vec![]), true).await;
-        assert_eq!(reserved.map_err(|r| r.reason), Err(RejectReason::InvalidEvent));
+        let reserved = apply(
+            &recorder,
+            &routes(),
+            "orders",
+            &message("connect", vec![]),
+            true,
+        )
+        .await;
+        assert_eq!(
+            reserved.map_err(|r| r.reason),
+            Err(RejectReason::InvalidEvent)
+        );
     }
 
     #[tokio::test]
@@ -222,7 +229,10 @@ mod tests {
         );
         assert!(recorder.notes.lock().expect("lock").is_empty());
         let failed = apply(&recorder, &routes(), "user.42", &m, true).await;
-        assert_eq!(failed.map_err(|r| r.reason), Err(RejectReason::DeliveryFailed));
+        assert_eq!(
+            failed.map_err(|r| r.reason),
+            Err(RejectReason::DeliveryFailed)
+        );
         let notes = recorder.notes.lock().expect("lock").clone();
         assert_eq!(notes[0].0.users, ["42"]);
         assert_eq!(notes[0].1.title, "Paid");

@@ -134,7 +134,10 @@ struct Memberships {
 impl Memberships {
     async fn run(mut self, members: Members, health: Health, stop: CancellationToken) {
         for check in HEALTH_CHECKS.iter().take(self.hosts.urls.len()) {
-            health.set(check, Err("not yet joined the Django channel layer".to_owned()));
+            health.set(
+                check,
+                Err("not yet joined the Django channel layer".to_owned()),
+            );
         }
         let mut tick = tokio::time::interval(SYNC_INTERVAL);
         let mut failing = false;
@@ -180,7 +183,10 @@ impl Memberships {
 
     /// Joins what is wanted and not joined (or due for renewal), leaves room
     /// groups no longer wanted; the first error stops it until the next tick.
-    async fn sync(&mut self, wanted: &BTreeSet<(bool, String)>) -> Result<(), (usize, redis::RedisError)> {
+    async fn sync(
+        &mut self,
+        wanted: &BTreeSet<(bool, String)>,
+    ) -> Result<(), (usize, redis::RedisError)> {
         let now = Instant::now();
         let due: Vec<(bool, String)> = wanted
             .iter()

@@ -149,7 +149,9 @@ impl Inbox {
 
     /// The group a channel named in `__asgi_channel__` stands for, if it is this inbox's.
     pub fn group_of<'a>(&self, channel: &'a str) -> Option<&'a str> {
-        channel.strip_prefix(self.base.as_str()).filter(|g| !g.is_empty())
+        channel
+            .strip_prefix(self.base.as_str())
+            .filter(|g| !g.is_empty())
     }
 
     /// The key its messages are queued in.
@@ -202,7 +204,10 @@ mod tests {
     #[test]
     fn redis_names() {
         assert_eq!(group_key("asgi", "orders"), "asgi:group:orders");
-        assert_eq!(group_of_pubsub_channel("asgi", "asgi__group__orders"), Some("orders"));
+        assert_eq!(
+            group_of_pubsub_channel("asgi", "asgi__group__orders"),
+            Some("orders")
+        );
         assert_eq!(group_of_pubsub_channel("asgi", "asgispecific.x"), None);
         assert_eq!(pubsub_pattern("a*b"), "a\\*b__group__*");
         let inbox = Inbox::node("n 1");
@@ -210,6 +215,9 @@ mod tests {
         assert_eq!(inbox.key("asgi"), "asgiiorelay.n_1!");
         assert_eq!(inbox.group_of("iorelay.n_1!orders"), Some("orders"));
         assert_eq!(inbox.group_of("iorelay.n_2!orders"), None);
-        assert_eq!(Inbox::users().group_of("iorelay.users!user.1"), Some("user.1"));
+        assert_eq!(
+            Inbox::users().group_of("iorelay.users!user.1"),
+            Some("user.1")
+        );
     }
 }

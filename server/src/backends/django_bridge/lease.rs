@@ -98,5 +98,7 @@ async fn connect(url: &str) -> Option<ConnectionManager> {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(Duration::from_secs(1)));
-    ConnectionManager::new_with_config(client, config).await.ok()
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .ok()
 }

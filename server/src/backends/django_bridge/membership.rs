@@ -30,7 +30,11 @@ pub struct Wanted {
 pub type Members = Arc<dyn Fn() -> BoxFuture<'static, Wanted> + Send + Sync>;
 
 /// The groups of `io`'s local sockets, for a bridge on `namespace` mapping groups with `groups`.
-pub fn local_groups<A: NodeAdapter>(io: SocketIo<A>, namespace: String, groups: GroupMap) -> Members {
+pub fn local_groups<A: NodeAdapter>(
+    io: SocketIo<A>,
+    namespace: String,
+    groups: GroupMap,
+) -> Members {
     Arc::new(move || {
         let io = io.clone();
         let namespace = namespace.clone();

@@ -191,7 +191,10 @@ impl GroupMessage {
             match key.as_str() {
                 "type" => match value {
                     Value::String(s) => {
-                        event = Some(s.into_str().ok_or_else(|| bad_shape("`type` is not UTF-8"))?)
+                        event = Some(
+                            s.into_str()
+                                .ok_or_else(|| bad_shape("`type` is not UTF-8"))?,
+                        )
                     }
                     _ => return Err(bad_shape("`type` is not a string")),
                 },
@@ -230,7 +233,9 @@ fn channel_names(value: Value) -> Result<Vec<String>, Rejection> {
     names
         .into_iter()
         .map(|name| match name {
-            Value::String(s) => s.into_str().ok_or_else(|| bad_shape("a channel name is not UTF-8")),
+            Value::String(s) => s
+                .into_str()
+                .ok_or_else(|| bad_shape("a channel name is not UTF-8")),
             _ => Err(bad_shape("a channel name is not a string")),
         })
         .collect()
@@ -267,13 +272,18 @@ pub fn to_json(value: &Value) -> Result<serde_json::Value, Rejection> {
         },
         Value::F32(f) => Json::from(f64::from(*f)),
         Value::F64(f) => Json::from(*f),
-        Value::String(s) => Json::from(s.as_str().ok_or_else(|| bad_shape("a string that is not UTF-8"))?),
+        Value::String(s) => Json::from(
+            s.as_str()
+                .ok_or_else(|| bad_shape("a string that is not UTF-8"))?,
+        ),
         Value::Binary(_) => return Err(bad_shape("bytes in a notification (JSON has no bytes)")),
         Value::Array(items) => Json::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Value::Map(pairs) => {
             let mut object = serde_json::Map::with_capacity(pairs.len());
             for (k, v) in pairs {
-                let k = k.as_str().ok_or_else(|| bad_shape("a dict key that is not a string"))?;
+                let k = k
+                    .as_str()
+                    .ok_or_else(|| bad_shape("a dict key that is not a string"))?;
                 object.insert(k.to_owned(), to_json(v)?);
             }
             Json::Object(object)

@@ -82,9 +82,14 @@ impl Bridge {
     pub async fn on_group_channel(&self, group: &str, raw: &[u8], users_here: bool) {
         match self.codec.decode(raw) {
             Ok(message) => {
-                let outcome =
-                    apply::apply(self.publisher.as_ref(), &self.routes, group, &message, users_here)
-                        .await;
+                let outcome = apply::apply(
+                    self.publisher.as_ref(),
+                    &self.routes,
+                    group,
+                    &message,
+                    users_here,
+                )
+                .await;
                 count(outcome, group, raw.len());
             }
             Err(rejection) => count(Err(rejection), group, raw.len()),
@@ -111,9 +116,14 @@ impl Bridge {
             return count(Err(rejection), "?", raw.len());
         }
         for group in groups {
-            let outcome =
-                apply::apply(self.publisher.as_ref(), &self.routes, group, &message, users_here)
-                    .await;
+            let outcome = apply::apply(
+                self.publisher.as_ref(),
+                &self.routes,
+                group,
+                &message,
+                users_here,
+            )
+            .await;
             count(outcome, group, raw.len());
         }
     }

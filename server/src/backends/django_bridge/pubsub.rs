@@ -60,7 +60,10 @@ pub fn spawn(
     };
     tokio::spawn(consume(pending, bridge, lease, stop.clone()));
     for (url, check) in config.django_layer.iter().zip(HEALTH_CHECKS) {
-        health.set(check, Err("not yet subscribed to the Django channel layer".to_owned()));
+        health.set(
+            check,
+            Err("not yet subscribed to the Django channel layer".to_owned()),
+        );
         tokio::spawn(subscribe(
             url.clone(),
             config.django_prefix.clone(),
@@ -84,8 +87,12 @@ async fn consume(
             () = stop.cancelled() => break,
             received = pending.recv() => received,
         };
-        let Some(((group, payload), len)) = received else { break };
-        bridge.on_group_channel(&group, &payload, lease.held()).await;
+        let Some(((group, payload), len)) = received else {
+            break;
+        };
+        bridge
+            .on_group_channel(&group, &payload, lease.held())
+            .await;
         pending.release(len);
     }
 }
@@ -126,7 +133,11 @@ async fn subscribe(
             }
         }
     };
-    tracing::info!(pattern, url = redacted, "subscribed to the Django channel layer");
+    tracing::info!(
+        pattern,
+        url = redacted,
+        "subscribed to the Django channel layer"
+    );
     health.set(check, Ok(()));
     let watched = Watched {
         check,

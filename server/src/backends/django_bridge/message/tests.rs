@@ -76,10 +76,22 @@ fn real_messages_of_both_layers_decode() {
 #[test]
 fn a_wrong_key_or_a_missing_one_is_refused() {
     let wrong = vec!["not-the-key".to_owned()];
-    assert_eq!(reason(pubsub(&wrong).decode(PUBSUB_ENCRYPTED)), RejectReason::BadEncryption);
-    assert_eq!(reason(core(&wrong).decode(CORE_ENCRYPTED)), RejectReason::BadEncryption);
-    assert_eq!(reason(pubsub(&keys()).decode(PUBSUB_PLAIN)), RejectReason::BadEncryption);
-    assert_eq!(reason(pubsub(&[]).decode(PUBSUB_ENCRYPTED)), RejectReason::MalformedMsgpack);
+    assert_eq!(
+        reason(pubsub(&wrong).decode(PUBSUB_ENCRYPTED)),
+        RejectReason::BadEncryption
+    );
+    assert_eq!(
+        reason(core(&wrong).decode(CORE_ENCRYPTED)),
+        RejectReason::BadEncryption
+    );
+    assert_eq!(
+        reason(pubsub(&keys()).decode(PUBSUB_PLAIN)),
+        RejectReason::BadEncryption
+    );
+    assert_eq!(
+        reason(pubsub(&[]).decode(PUBSUB_ENCRYPTED)),
+        RejectReason::MalformedMsgpack
+    );
 }
 
 #[test]
@@ -99,11 +111,20 @@ fn mutations_are_refused_never_panic() {
         }
     }
     let plain = pubsub(&[]);
-    assert_eq!(reason(plain.decode(&PUBSUB_PLAIN[..20])), RejectReason::MalformedMsgpack);
+    assert_eq!(
+        reason(plain.decode(&PUBSUB_PLAIN[..20])),
+        RejectReason::MalformedMsgpack
+    );
     let mut trailing = PUBSUB_PLAIN.to_vec();
     trailing.push(0xC0);
-    assert_eq!(reason(plain.decode(&trailing)), RejectReason::MalformedMsgpack);
-    assert_eq!(reason(core(&[]).decode(&[1, 2, 3])), RejectReason::MalformedMsgpack);
+    assert_eq!(
+        reason(plain.decode(&trailing)),
+        RejectReason::MalformedMsgpack
+    );
+    assert_eq!(
+        reason(core(&[]).decode(&[1, 2, 3])),
+        RejectReason::MalformedMsgpack
+    );
     let small = Codec::new(0, &[], 60);
     assert_eq!(reason(small.decode(PUBSUB_PLAIN)), RejectReason::TooLarge);
 }
@@ -128,11 +149,21 @@ fn shapes_no_client_can_receive_are_refused() {
         dict(vec![(Value::from("type"), Value::from(5))]),
         typed((Value::from(1), Value::from(2))),
         typed((Value::from("odd"), Value::Ext(5, vec![1]))),
-        typed((Value::from("deep"), dict(vec![(Value::from(1), Value::Nil)]))),
-        dict(vec![(Value::from("type"), Value::from("x")), (Value::from("__asgi_channel__"), Value::from(3))]),
+        typed((
+            Value::from("deep"),
+            dict(vec![(Value::from(1), Value::Nil)]),
+        )),
+        dict(vec![
+            (Value::from("type"), Value::from("x")),
+            (Value::from("__asgi_channel__"), Value::from(3)),
+        ]),
     ];
     for case in cases {
-        assert_eq!(reason(plain.decode(&pack(&case))), RejectReason::BadShape, "{case:?}");
+        assert_eq!(
+            reason(plain.decode(&pack(&case))),
+            RejectReason::BadShape,
+            "{case:?}"
+        );
     }
     let mut deep = Value::from(1);
     for _ in 0..200 {
@@ -146,9 +177,14 @@ fn shapes_no_client_can_receive_are_refused() {
     lying.extend([0xA1, b'a', 0xDD, 0xFF, 0xFF, 0xFF, 0xFF]);
     assert_eq!(reason(plain.decode(&lying)), RejectReason::MalformedMsgpack);
     let bytes = typed((Value::from("raw"), Value::Binary(vec![0, 255])));
-    let decoded = plain.decode(&pack(&bytes)).expect("bytes are fine for an event");
+    let decoded = plain
+        .decode(&pack(&bytes))
+        .expect("bytes are fine for an event");
     assert_eq!(decoded.fields[0].1, Value::Binary(vec![0, 255]));
-    assert!(to_json(&decoded.fields[0].1).is_err(), "but have no JSON form");
+    assert!(
+        to_json(&decoded.fields[0].1).is_err(),
+        "but have no JSON form"
+    );
 }
 
 #[test]
