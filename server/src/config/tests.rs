@@ -258,3 +258,75 @@ fn trusted_proxies_are_parsed_where_they_are_read() {
     let err = resolve(&["--config", &path_arg]).expect_err("a bad prefix");
     assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
 }
+
+#[test]
+fn django_bridge_settings() {
+    let c = resolve(&[
+        "--django-layer",
+        "redis://:secret@h1:6379/0,redis://h2:6379/0",
+        "--django-layer-kind",
+        "pubsub",
+        "--django-encryption-keys",
+        "key-one,key-two",
+        "--namespaces",
+        "/shop",
+        "--django-namespace",
+        "/shop",
+    ])
+    .expect("valid");
+    assert_eq!(c.django.django_layer.len(), 2);
+    assert_eq!(c.django.django_layer_kind, DjangoLayerKind::Pubsub);
+    assert_eq!(c.django.django_prefix, "asgi");
+    assert_eq!(c.django.django_user_group, "user.{id}");
+    assert_eq!(c.django.django_encryption_keys, ["key-one", "key-two"]);
+    let shown = c.to_toml();
+    assert!(shown.contains("[django]"), "{shown}");
+    for secret in ["secret", "key-one", "key-two"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    let defaults = resolve(&[]).expect("valid");
+    assert!(
+        defaults.django.django_layer.is_empty(),
+        "no bridge by default"
+    );
+    assert_eq!(defaults.django.django_layer_kind, DjangoLayerKind::Core);
+
+    let cases: [(&[&str], &str); 7] = [
+        (&["--django-layer", "amqp://h"], "django.django_layer"),
+        (&["--django-prefix", ""], "django.django_prefix"),
+        (
+            &["--django-namespace", "/nowhere"],
+            "django.django_namespace",
+        ),
+        (
+            &["--django-user-group", "user.{id}.{id}"],
+            "django.django_user_group",
+        ),
+        (
+            &["--django-user-group", "user:{id}"],
+            "django.django_user_group",
+        ),
+        (
+            &["--django-group-expiry-secs", "1"],
+            "django.django_group_expiry_secs",
+        ),
+        (
+            &["--django-max-message-bytes", "10"],
+            "django.django_max_message_bytes",
+        ),
+    ];
+    for (args, key) in cases {
+        let err = resolve(args).expect_err(key);
+        assert!(err.to_string().contains(key), "{args:?}: {err}");
+    }
+    let notifications = resolve(&[
+        "--django-namespace",
+        "/notifications",
+        "--django-user-group",
+        "",
+    ]);
+    assert!(
+        notifications.is_ok(),
+        "a built-in namespace and no user groups"
+    );
+}
