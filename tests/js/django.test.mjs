@@ -52,12 +52,13 @@ async function useRedis(t) {
   return redis;
 }
 
-/** Waits until /readyz says the bridge is ready. */
+/** Waits until /readyz says the node, its bridge (and the pub/sub user-group lease) are ready. */
 async function bridgeReady(url, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const body = await fetch(`${url}/readyz`).then((r) => r.json());
-    if (body.checks?.django_bridge?.ready) return body;
+    const res = await fetch(`${url}/readyz`);
+    const body = await res.json();
+    if (res.ok && body.checks?.django_bridge?.ready) return body;
     if (Date.now() > deadline) throw new Error(`bridge not ready: ${JSON.stringify(body)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -151,6 +152,19 @@ for (const kind of ["core", "pubsub"]) {
     assert.deepEqual(notes[2].map(([n]) => n.data.n), [2], "u2 gets only its own");
     assert.deepEqual(notes[0].map(([n]) => n.data.n), [1, 3], "each u1 message once on n1's tab");
     assert.deepEqual(notes[1].map(([n]) => n.data.n), [1, 3], "each u1 message once on n2's tab");
+    if (kind !== "core") return;
+
+    // A node leaves a group when its last socket in the room leaves, and every room
+    // group when it stops; a user group stays (another node may serve the user).
+    assert.deepEqual(await ackOnceReady(s1, "rooms:leave", [{ room: "orders" }]), [{ ok: true, rooms: [] }]);
+    await django(redis, kind, [{ op: "await_members", group: "orders", count: 1 }]);
+    for (const s of [s2, u1b, u2]) s.close();
+    await n2.stop();
+    await django(redis, kind, [
+      { op: "await_members", group: "orders", count: 0 },
+      { op: "await_members", group: "others", count: 1 },
+      { op: "await_members", group: "user.u1", count: 1 },
+    ]);
   });
 }
 

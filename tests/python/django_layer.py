@@ -16,8 +16,8 @@ ops.json is a JSON list of operations, run in order:
       NAME: none, truncate, flip, garbage, plain (msgpack without encryption),
       huge (a 2 MB field), not_a_dict, no_type, ext, int_keys, foreign_channel.
   {"op": "await_members", "group": ..., "count": n}
-      waits (10 s at most) until the core layer's group has n members: iorelay
-      nodes join the groups of their sockets' rooms within a moment.
+      waits (10 s at most) until the core layer's group has exactly n members:
+      iorelay nodes join and leave the groups of their sockets' rooms within a moment.
   {"op": "dump", "path": ..., "message": {...}, "channels"?: [...]}
       writes the layer's serialization of message (+ __asgi_channel__) to path.
 """
@@ -110,9 +110,10 @@ def main():
         elif op["op"] == "await_members":
             client = redis.Redis.from_url(hosts[0])
             deadline = time.monotonic() + 10
-            while client.zcard(f"asgi:group:{op['group']}") < op["count"]:
+            while client.zcard(f"asgi:group:{op['group']}") != op["count"]:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{op['group']} has not {op['count']} members")
+                    members = client.zrange(f"asgi:group:{op['group']}", 0, -1)
+                    raise TimeoutError(f"{op['group']} has {members}, not {op['count']} members")
                 time.sleep(0.02)
         elif op["op"] == "dump":
             message = dict(op["message"])

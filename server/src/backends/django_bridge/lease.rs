@@ -17,6 +17,11 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::health::Health;
+
+/// Readiness check: ready once the lease's holder is known (this node or another).
+pub const HEALTH_CHECK: &str = "django_bridge_lease";
+
 /// How long a lease lasts without renewal.
 pub const TTL: Duration = Duration::from_secs(3);
 
@@ -54,7 +59,17 @@ pub fn key(prefix: &str) -> String {
 }
 
 /// Keeps trying to hold the lease `key` as `node` until `stop`, then gives it up.
-pub fn spawn(url: String, key: String, node: String, stop: CancellationToken) -> Lease {
+pub fn spawn(
+    url: String,
+    key: String,
+    node: String,
+    health: Health,
+    stop: CancellationToken,
+) -> Lease {
+    health.set(
+        HEALTH_CHECK,
+        Err("user-group lease not yet tried".to_owned()),
+    );
     let lease = Lease::default();
     let held = lease.clone();
     tokio::spawn(async move {
@@ -71,12 +86,35 @@ pub fn spawn(url: String, key: String, node: String, stop: CancellationToken) ->
             }
             let Some(c) = conn.as_mut() else {
                 held.0.store(false, Ordering::Relaxed);
+                health.set(
+                    HEALTH_CHECK,
+                    Err("cannot reach the lease's Redis".to_owned()),
+                );
                 continue;
             };
             let mut invocation = take.key(&key);
             invocation.arg(&node).arg(TTL.as_millis() as u64);
             let attempt = invocation.invoke_async::<i64>(c);
-            let holds = matches!(tokio::time::timeout(RENEW_EVERY, attempt).await, Ok(Ok(1)));
+            let holds = match tokio::time::timeout(RENEW_EVERY, attempt).await {
+                Ok(Ok(answer)) => {
+                    health.set(HEALTH_CHECK, Ok(()));
+                    answer == 1
+                }
+                Ok(Err(e)) => {
+                    health.set(
+                        HEALTH_CHECK,
+                        Err(format!("cannot take the user-group lease: {e}")),
+                    );
+                    false
+                }
+                Err(_) => {
+                    health.set(
+                        HEALTH_CHECK,
+                        Err("the user-group lease's Redis did not answer".to_owned()),
+                    );
+                    false
+                }
+            };
             if holds != held.held() {
                 tracing::info!(node, holds, "Django bridge: user-group lease changed hands");
             }

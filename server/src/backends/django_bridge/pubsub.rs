@@ -54,6 +54,7 @@ pub fn spawn(
             url.clone(),
             lease::key(&config.django_prefix),
             node_id.to_owned(),
+            health.clone(),
             stop.clone(),
         ),
         _ => Lease::default(),
