@@ -8,7 +8,8 @@
 //! sockets need ([`membership`](super::membership)), renews the memberships
 //! well before `group_expiry`, leaves the room groups its sockets left and,
 //! on shutdown, all of them, and pops its inbox as fast as it fills
-//! (`BZPOPMIN`, one task per inbox). User groups use the shared inbox (see
+//! (`BZPOPMIN` while it is empty, `ZPOPMIN` batches while it is not; one
+//! task per inbox). User groups use the shared inbox (see
 //! [`groups`](super::groups)): whichever node pops a message delivers it; they
 //! are renewed while a user has sockets and otherwise left to expire, since a
 //! node cannot tell whether another one still has that user's sockets.
@@ -32,6 +33,9 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long one `BZPOPMIN` waits before it is issued again.
 const POP_TIMEOUT_SECS: f64 = 1.0;
+
+/// Messages taken with one `ZPOPMIN` while the inbox is not empty (the layer's default capacity).
+const POP_BATCH: usize = 100;
 
 /// How long the bridge waits after a Redis error.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -323,6 +327,23 @@ async fn drain(
             Ok(Some((_, raw, _))) => {
                 failing = false;
                 bridge.on_inbox(&inbox, &raw, users_here).await;
+                // While messages keep coming, take them in batches: one round trip per
+                // batch, not per message, so the inbox empties faster than it fills.
+                loop {
+                    let batch = redis::cmd("ZPOPMIN")
+                        .arg(&key)
+                        .arg(POP_BATCH)
+                        .query_async::<Vec<(Vec<u8>, f64)>>(c)
+                        .await;
+                    let batch = match batch {
+                        Ok(batch) if !batch.is_empty() => batch,
+                        // An error shows again on the next blocking pop.
+                        _ => break,
+                    };
+                    for (raw, _) in batch {
+                        bridge.on_inbox(&inbox, &raw, users_here).await;
+                    }
+                }
             }
             Ok(None) => failing = false,
             Err(e) => {
