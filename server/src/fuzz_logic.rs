@@ -125,17 +125,39 @@ pub fn pickle(data: &[u8]) {
     let _ = crate::backends::flask_bridge::pickle::decode(data);
 }
 
+/// A Django channel-layer message, as each layer kind frames it, with and
+/// without encryption, then as an event payload and as a notification.
+pub fn django_message(data: &[u8]) {
+    use crate::backends::django_bridge::{apply, message};
+    static CODECS: OnceLock<[message::Codec; 3]> = OnceLock::new();
+    let codecs = CODECS.get_or_init(|| {
+        let keys = ["fuzz-key".to_owned()];
+        [
+            message::Codec::new(message::CORE_RANDOM_PREFIX, &[], 1 << 20),
+            message::Codec::new(0, &[], 1 << 20),
+            message::Codec::new(0, &keys, 1 << 20),
+        ]
+    });
+    for codec in codecs {
+        if let Ok(decoded) = codec.decode(data) {
+            let _ = decoded.payload();
+            let _ = apply::draft(&decoded);
+        }
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target, by name, as `fuzz/` and the corpus test know them.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("api_bodies", api_bodies),
     ("api_argument", api_argument),
     ("event_payloads", event_payloads),
     ("handshake_token", handshake_token),
     ("flask_message", flask_message),
     ("pickle", pickle),
+    ("django_message", django_message),
 ];
 
 /// Hostile inputs every target gets in the tests (the seed corpus of `fuzz/`).

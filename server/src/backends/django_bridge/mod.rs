@@ -161,14 +161,13 @@ pub fn spawn(
     node_id: &str,
     health: Health,
     stop: CancellationToken,
-) -> bool {
+) {
     if config.django_layer.is_empty() {
-        return false;
+        return;
     }
     let bridge = Arc::new(Bridge::new(config, publisher));
     match config.django_layer_kind {
         DjangoLayerKind::Pubsub => pubsub::spawn(config, bridge, node_id, health, stop),
         DjangoLayerKind::Core => core_layer::spawn(config, bridge, members, node_id, health, stop),
     }
-    true
 }
