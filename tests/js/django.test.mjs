@@ -52,7 +52,7 @@ async function useRedis(t) {
   return redis;
 }
 
-/** Waits until /readyz says the node, its bridge (and the pub/sub user-group lease) are ready. */
+/** Waits until /readyz says the node and its bridge are ready. */
 async function bridgeReady(url, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -3,9 +3,8 @@
 //! Room groups are applied with [`Scope::Local`]: each node gets its own copy
 //! (pub/sub: every node is subscribed; core: every node is a member with its
 //! own channel), so together the nodes deliver each message once. A user
-//! group goes through [`Publisher::notify`], the one notification path, which
-//! reaches the user's sockets on every node: it must run once per cluster,
-//! which the layer's reader arranges (see `core_layer` and `lease`).
+//! group goes through the one notification path (history, catch-up, SSE), in
+//! the way the layer hands it out ([`Users`]).
 
 use rmpv::Value;
 
@@ -23,6 +22,20 @@ pub enum Outcome {
     Applied,
     /// Nothing to do here (a user group another node delivers).
     Ignored,
+}
+
+/// How this node delivers a user group's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Users<'a> {
+    /// Every node got this message (pub/sub): appended to history once for
+    /// the cluster ([`Publisher::notify_once`], keyed by the message's bytes),
+    /// delivered by each node to its own sockets.
+    EveryNode(&'a [u8]),
+    /// Only this node got it (popped from the shared core inbox): delivered
+    /// to the whole cluster ([`Publisher::notify`]).
+    OnlyHere,
+    /// Not for this reader (a user group in a node's room inbox).
+    Ignore,
 }
 
 /// Where this bridge's groups go.
@@ -43,14 +56,13 @@ fn rejection(e: PublishError) -> Rejection {
     Rejection::new(reason, e.to_string())
 }
 
-/// Applies `message`, sent to `group`; `users_here` says whether this node
-/// delivers user groups (exactly one node of the cluster does per message).
+/// Applies `message`, sent to `group`; `users` says how a user group is delivered.
 pub async fn apply(
     publisher: &dyn Publisher,
     routes: &Routes,
     group: &str,
     message: &GroupMessage,
-    users_here: bool,
+    users: Users<'_>,
 ) -> Result<Outcome, Rejection> {
     match routes.groups.target(group) {
         Target::Room(room) => {
@@ -65,16 +77,23 @@ pub async fn apply(
             };
             publisher.emit(command).await.map_err(rejection)?;
         }
-        Target::User(_) if !users_here => return Ok(Outcome::Ignored),
         Target::User(user) => {
             let audience = Audience {
                 users: vec![user],
                 topic: None,
             };
-            publisher
-                .notify(&audience, draft(message)?)
-                .await
-                .map_err(rejection)?;
+            match users {
+                Users::Ignore => return Ok(Outcome::Ignored),
+                Users::OnlyHere => publisher
+                    .notify(&audience, draft(message)?)
+                    .await
+                    .map(drop)
+                    .map_err(rejection)?,
+                Users::EveryNode(raw) => publisher
+                    .notify_once(raw, &audience, draft(message)?)
+                    .await
+                    .map_err(rejection)?,
+            }
         }
     }
     Ok(Outcome::Applied)
@@ -166,6 +185,19 @@ mod tests {
                 .push((audience.clone(), draft));
             Box::pin(async { Err(PublishError::Delivery("recorded".to_owned())) })
         }
+        fn notify_once<'a>(
+            &'a self,
+            message: &'a [u8],
+            audience: &'a Audience,
+            mut draft: Draft,
+        ) -> BoxFuture<'a, Result<(), PublishError>> {
+            draft.body = format!("once {message:?}");
+            self.notes
+                .lock()
+                .expect("lock")
+                .push((audience.clone(), draft));
+            Box::pin(async { Ok(()) })
+        }
     }
 
     fn message(event: &str, fields: Vec<(&str, Value)>) -> GroupMessage {
@@ -187,7 +219,7 @@ mod tests {
     async fn a_room_group_is_a_local_emit_of_the_type_with_the_rest() {
         let recorder = Recorder::default();
         let m = message("order.update", vec![("id", Value::from(7))]);
-        let outcome = apply(&recorder, &routes(), "orders", &m, false).await;
+        let outcome = apply(&recorder, &routes(), "orders", &m, Users::Ignore).await;
         assert_eq!(outcome, Ok(Outcome::Applied));
         let emits = recorder.emits.lock().expect("lock").clone();
         assert_eq!(
@@ -207,7 +239,7 @@ mod tests {
             &routes(),
             "orders",
             &message("connect", vec![]),
-            true,
+            Users::OnlyHere,
         )
         .await;
         assert_eq!(
@@ -224,11 +256,11 @@ mod tests {
             vec![("title", Value::from("Paid")), ("amount", Value::from(12))],
         );
         assert_eq!(
-            apply(&recorder, &routes(), "user.42", &m, false).await,
+            apply(&recorder, &routes(), "user.42", &m, Users::Ignore).await,
             Ok(Outcome::Ignored)
         );
         assert!(recorder.notes.lock().expect("lock").is_empty());
-        let failed = apply(&recorder, &routes(), "user.42", &m, true).await;
+        let failed = apply(&recorder, &routes(), "user.42", &m, Users::OnlyHere).await;
         assert_eq!(
             failed.map_err(|r| r.reason),
             Err(RejectReason::DeliveryFailed)
@@ -242,7 +274,23 @@ mod tests {
             serde_json::json!({"type": "invoice.paid", "amount": 12})
         );
         let bytes = message("x", vec![("raw", Value::Binary(vec![1]))]);
-        let refused = apply(&recorder, &routes(), "user.42", &bytes, true).await;
+        let refused = apply(&recorder, &routes(), "user.42", &bytes, Users::OnlyHere).await;
         assert_eq!(refused.map_err(|r| r.reason), Err(RejectReason::BadShape));
+        let once = apply(
+            &recorder,
+            &routes(),
+            "user.42",
+            &m,
+            Users::EveryNode(b"raw"),
+        )
+        .await;
+        assert_eq!(once, Ok(Outcome::Applied));
+        let notes = recorder.notes.lock().expect("lock").clone();
+        assert_eq!(notes[1].0.users, ["42"]);
+        assert_eq!(
+            notes[1].1.body,
+            format!("once {:?}", b"raw"),
+            "keyed by the message's bytes"
+        );
     }
 }

@@ -56,13 +56,13 @@ pub fn spawn(
     let prefix = config.django_prefix.clone();
     let node = Inbox::node(node_id);
     let users = Inbox::users();
-    for (inbox, users_here) in [(node.clone(), false), (users.clone(), true)] {
+    for (inbox, users_inbox) in [(node.clone(), false), (users.clone(), true)] {
         let url = hosts.urls[shard(&inbox.base, hosts.urls.len())].clone();
         tokio::spawn(drain(
             url,
             inbox.key(&prefix),
             inbox,
-            users_here,
+            users_inbox,
             bridge.clone(),
             stop.clone(),
         ));
@@ -287,7 +287,7 @@ async fn drain(
     url: String,
     key: String,
     inbox: Inbox,
-    users_here: bool,
+    users_inbox: bool,
     bridge: Arc<Bridge>,
     stop: CancellationToken,
 ) {
@@ -326,7 +326,7 @@ async fn drain(
         match popped {
             Ok(Some((_, raw, _))) => {
                 failing = false;
-                bridge.on_inbox(&inbox, &raw, users_here).await;
+                bridge.on_inbox(&inbox, &raw, users_inbox).await;
                 // While messages keep coming, take them in batches: one round trip per
                 // batch, not per message, so the inbox empties faster than it fills.
                 loop {
@@ -341,7 +341,7 @@ async fn drain(
                         _ => break,
                     };
                     for (raw, _) in batch {
-                        bridge.on_inbox(&inbox, &raw, users_here).await;
+                        bridge.on_inbox(&inbox, &raw, users_inbox).await;
                     }
                 }
             }

@@ -12,15 +12,13 @@
 //! msgpack), [`groups`] names groups, keys and channels as `channels_redis`
 //! does, [`apply`] acts through the [`Publisher`], [`pubsub`] and
 //! [`core_layer`] read the two kinds of layer, [`membership`] tells which
-//! groups this node's sockets are in, [`lease`] picks the node that delivers
-//! user groups read from pub/sub. A bad message is counted
+//! groups this node's sockets are in. A bad message is counted
 //! (`iorelay_django_bridge_messages_total`), logged (repeats limited), and
 //! skipped; it never stops the bridge. `/readyz` has a `django_bridge` check.
 
 pub mod apply;
 pub mod core_layer;
 pub mod groups;
-pub mod lease;
 pub mod membership;
 pub mod message;
 pub mod pubsub;
@@ -33,7 +31,7 @@ use crate::backends::publisher::Publisher;
 use crate::config::{DjangoConfig, DjangoLayerKind};
 use crate::ops::health::Health;
 use crate::ops::metrics;
-use apply::{Outcome, Routes};
+use apply::{Outcome, Routes, Users};
 use groups::{GroupMap, Inbox};
 use membership::Members;
 use message::{Codec, RejectReason, Rejection};
@@ -79,7 +77,7 @@ impl Bridge {
     }
 
     /// Applies a message published on `group`'s pub/sub channel.
-    pub async fn on_group_channel(&self, group: &str, raw: &[u8], users_here: bool) {
+    pub async fn on_group_channel(&self, group: &str, raw: &[u8]) {
         match self.codec.decode(raw) {
             Ok(message) => {
                 let outcome = apply::apply(
@@ -87,7 +85,7 @@ impl Bridge {
                     &self.routes,
                     group,
                     &message,
-                    users_here,
+                    Users::EveryNode(raw),
                 )
                 .await;
                 count(outcome, group, raw.len());
@@ -96,8 +94,14 @@ impl Bridge {
         }
     }
 
-    /// Applies a message popped from `inbox`: once per group of ours it lists.
-    pub async fn on_inbox(&self, inbox: &Inbox, raw: &[u8], users_here: bool) {
+    /// Applies a message popped from `inbox`: once per group of ours it lists;
+    /// user groups only from the shared users' inbox (`users_inbox`).
+    pub async fn on_inbox(&self, inbox: &Inbox, raw: &[u8], users_inbox: bool) {
+        let users = if users_inbox {
+            Users::OnlyHere
+        } else {
+            Users::Ignore
+        };
         let message = match self.codec.decode(raw) {
             Ok(message) => message,
             Err(rejection) => return count(Err(rejection), "?", raw.len()),
@@ -121,7 +125,7 @@ impl Bridge {
                 &self.routes,
                 group,
                 &message,
-                users_here,
+                users,
             )
             .await;
             count(outcome, group, raw.len());
@@ -167,7 +171,7 @@ pub fn spawn(
     }
     let bridge = Arc::new(Bridge::new(config, publisher));
     match config.django_layer_kind {
-        DjangoLayerKind::Pubsub => pubsub::spawn(config, bridge, node_id, health, stop),
+        DjangoLayerKind::Pubsub => pubsub::spawn(config, bridge, health, stop),
         DjangoLayerKind::Core => core_layer::spawn(config, bridge, members, node_id, health, stop),
     }
 }

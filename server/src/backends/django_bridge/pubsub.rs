@@ -3,9 +3,10 @@
 //! `group_send(group, msg)` publishes on `<prefix>__group__<group>` on the
 //! host the channel name hashes to. Each node pattern-subscribes to
 //! `<prefix>__group__*` on every host, so it needs no list of groups and
-//! misses no shard, and applies each message once to its own sockets (room
-//! groups), or, on the node holding the [`lease`](super::lease), once for the
-//! cluster (user groups). Messages wait in a bounded [`Backlog`] between the
+//! misses no shard, and applies each message to its own sockets: a room
+//! group's by a local emit, a user group's through the notification path,
+//! which appends it to history once for the cluster (every node got it) and
+//! delivers it to this node's sockets. Messages wait in a bounded [`Backlog`] between the
 //! Redis callback and the task that applies them in order.
 
 use std::sync::Arc;
@@ -23,7 +24,6 @@ use crate::ops::health::Health;
 use crate::ops::metrics;
 
 use super::groups::{group_of_pubsub_channel, pubsub_pattern};
-use super::lease::{self, Lease};
 use super::message::RejectReason;
 use super::{Bridge, HEALTH_CHECKS};
 
@@ -40,26 +40,10 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 type Received = (String, Vec<u8>);
 
 /// Subscribes on every host and applies what arrives, until `stop`.
-pub fn spawn(
-    config: &DjangoConfig,
-    bridge: Arc<Bridge>,
-    node_id: &str,
-    health: Health,
-    stop: CancellationToken,
-) {
+pub fn spawn(config: &DjangoConfig, bridge: Arc<Bridge>, health: Health, stop: CancellationToken) {
     let max = config.django_max_message_bytes;
     let (backlog, pending) = backlog::bounded(BACKLOG, max * BACKLOG_MESSAGES_OF_MAX_SIZE, max);
-    let lease = match config.django_layer.first() {
-        Some(url) if !config.django_user_group.is_empty() => lease::spawn(
-            url.clone(),
-            lease::key(&config.django_prefix),
-            node_id.to_owned(),
-            health.clone(),
-            stop.clone(),
-        ),
-        _ => Lease::default(),
-    };
-    tokio::spawn(consume(pending, bridge, lease, stop.clone()));
+    tokio::spawn(consume(pending, bridge, stop.clone()));
     for (url, check) in config.django_layer.iter().zip(HEALTH_CHECKS) {
         health.set(
             check,
@@ -77,12 +61,7 @@ pub fn spawn(
 }
 
 /// Applies messages one at a time, in the order Redis delivered them.
-async fn consume(
-    mut pending: Pending<Received>,
-    bridge: Arc<Bridge>,
-    lease: Lease,
-    stop: CancellationToken,
-) {
+async fn consume(mut pending: Pending<Received>, bridge: Arc<Bridge>, stop: CancellationToken) {
     loop {
         let received = tokio::select! {
             () = stop.cancelled() => break,
@@ -91,9 +70,7 @@ async fn consume(
         let Some(((group, payload), len)) = received else {
             break;
         };
-        bridge
-            .on_group_channel(&group, &payload, lease.held())
-            .await;
+        bridge.on_group_channel(&group, &payload).await;
         pending.release(len);
     }
 }
