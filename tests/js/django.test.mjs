@@ -26,9 +26,10 @@ const testsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."
 const PYTHON = path.join(testsDir, ".venv-django/bin/python");
 const SECRET = "django-bridge-test-secret-0123456789";
 
-/** Runs tests/python/django_layer.py with `ops` on the layer at `redis` of `kind`. */
+/** Runs tests/python/django_layer.py with `ops` on the layer at `redis` (one or a list) of `kind`. */
 function django(redis, kind, ops, keys = "") {
-  const proc = spawn(PYTHON, [path.join(testsDir, "python", "django_layer.py"), redis.url, kind, keys], {
+  const hosts = [redis].flat().map((r) => r.url).join(",");
+  const proc = spawn(PYTHON, [path.join(testsDir, "python", "django_layer.py"), hosts, kind, keys], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let err = "";
@@ -251,3 +252,25 @@ for (const kind of ["core", "pubsub"]) {
     assert.ok((await fetch(`${srv.url}/readyz`)).ok, "still ready");
   });
 }
+
+for (const kind of ["core", "pubsub"]) {
+  test(`${kind} layer sharded over two hosts: every group is read where channels_redis puts it`, async (t) => {
+    const hosts = [await useRedis(t), await useRedis(t)];
+    const srv = await useServer(t, [
+      "--client-relay", "--django-layer", hosts.map((h) => h.url).join(","), "--django-layer-kind", kind,
+    ]);
+    await bridgeReady(srv.url);
+    const ready = await fetch(`${srv.url}/readyz`).then((r) => r.json());
+    assert.equal(ready.checks.django_bridge_2?.ready, true, "one check per host");
+    // channels_redis's CRC-32 puts these on both hosts: as core groups on 1, 1, 0, 1, 0,
+    // as pub/sub channels (asgi__group__<name>) on 0, 1, 1, 0, 1.
+    const groups = ["orders", "invoices", "chat", "news", "stock"];
+    const s = await inRooms(t, srv.url, groups);
+    const seen = collect(s, "hello");
+    const joined = kind === "core" ? groups.map((group) => ({ op: "await_members", group, count: 1 })) : [];
+    await django(hosts, kind, [...joined, ...groups.map((g) => send(g, { type: "hello", group: g }))]);
+    while (seen.length < groups.length) await nextEvent(s, "hello", 10000);
+    assert.deepEqual(seen.map(([p]) => p.group).sort(), [...groups].sort());
+  });
+}
+

@@ -69,6 +69,14 @@ def mutate(name, serialize, message, kind):
     return data
 
 
+def shard(hosts, name):
+    """A client of the host channels_redis puts `name` on (its consistent hash)."""
+    from channels_redis.utils import _consistent_hash
+    import redis
+
+    return redis.Redis.from_url(hosts[_consistent_hash(name, len(hosts))])
+
+
 def main():
     hosts, kind = sys.argv[1].split(","), sys.argv[2]
     keys = [k for k in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if k]
@@ -95,20 +103,23 @@ def main():
             if "keys" in op:
                 cls = RedisChannelLayer if kind == "core" else RedisPubSubChannelLayer
                 other = cls(hosts=hosts, symmetric_encryption_keys=op["keys"])
+            # Written where the layer writes: on the host each name hashes to.
             if kind == "pubsub":
-                client = redis.Redis.from_url(hosts[0])
-                client.publish(f"asgi__group__{group}", mutate(name, other.serialize, message, kind))
+                channel = f"asgi__group__{group}"
+                client = shard(hosts, channel)
+                client.publish(channel, mutate(name, other.serialize, message, kind))
                 continue
-            client = redis.Redis.from_url(hosts[0])
-            for channel in [c.decode() for c in client.zrange(f"asgi:group:{group}", 0, -1)]:
+            members = shard(hosts, group).zrange(f"asgi:group:{group}", 0, -1)
+            for channel in [c.decode() for c in members]:
                 listed = ["someone.else!x"] if name == "foreign_channel" else [channel]
                 full = {**message, "__asgi_channel__": listed}
                 data = mutate(name, other.serialize, full, kind)
-                key = "asgi" + layer.non_local_name(channel)
-                client.zadd(key, {data: time.time()})
-                client.expire(key, 60)
+                local = layer.non_local_name(channel)
+                client = shard(hosts, local)
+                client.zadd("asgi" + local, {data: time.time()})
+                client.expire("asgi" + local, 60)
         elif op["op"] == "await_members":
-            client = redis.Redis.from_url(hosts[0])
+            client = shard(hosts, op["group"])
             deadline = time.monotonic() + 10
             while client.zcard(f"asgi:group:{op['group']}") != op["count"]:
                 if time.monotonic() > deadline:
