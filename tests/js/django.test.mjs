@@ -208,20 +208,33 @@ for (const kind of ["core", "pubsub"]) {
     // Every rejection is logged here (by default a repeating warning is logged once per 10 s).
     const srv = await useServer(t, [
       "--client-relay", "--django-layer", redis.url, "--django-layer-kind", kind, "--log-repeat-interval-ms", "0",
+      "--node-id", "dj1",
     ]);
     await bridgeReady(srv.url);
-    const s = await inRooms(t, srv.url, ["orders"]);
+    // Core: a group key that is not a sorted set; the node's other groups still join.
+    if (kind === "core") await django(redis, kind, [{ op: "raw_set", key: "asgi:group:broken", value: "garbage" }]);
+    const s = await inRooms(t, srv.url, ["broken", "orders"]);
     const seen = { update: collect(s, "order.update"), connect: collect(s, "connect"), x: collect(s, "x") };
     const markers = collect(s, "marker");
     const message = { type: "order.update", id: 1 };
     const mutated = (mutation, m = message) => ({ op: "mutated", group: "orders", message: m, mutation });
-    const ready = kind === "core" ? [{ op: "await_members", group: "orders", count: 1 }] : [];
+    const inbox = "asgiiorelay.dj1!";
+    const ready =
+      kind === "core"
+        ? [
+            { op: "await_members", group: "orders", count: 1 },
+            // Garbage in the node's inbox key is deleted (it would block the inbox).
+            { op: "raw_set", key: inbox, value: "garbage" },
+            { op: "await_gone", key: inbox },
+          ]
+        : [];
     const expected = {
       malformed_msgpack: 3, // truncate, flip, garbage
       too_large: 1,
       bad_shape: 4, // not_a_dict, no_type, ext, int_keys
       invalid_event: 1,
       unknown_group: kind === "core" ? 1 : 0,
+      wrong_key_type: kind === "core" ? 1 : 0,
     };
 
     await django(redis, kind, [

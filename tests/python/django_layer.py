@@ -18,6 +18,8 @@ ops.json is a JSON list of operations, run in order:
   {"op": "await_members", "group": ..., "count": n}
       waits (10 s at most) until the core layer's group has exactly n members:
       iorelay nodes join and leave the groups of their sockets' rooms within a moment.
+  {"op": "raw_set", "key": ..., "value": ...}   SET a key (of the first host) to a string
+  {"op": "await_gone", "key": ...}   waits (10 s at most) until that key no longer exists
   {"op": "dump", "path": ..., "message": {...}, "channels"?: [...]}
       writes the layer's serialization of message (+ __asgi_channel__) to path.
 """
@@ -125,6 +127,15 @@ def main():
                 if time.monotonic() > deadline:
                     members = client.zrange(f"asgi:group:{op['group']}", 0, -1)
                     raise TimeoutError(f"{op['group']} has {members}, not {op['count']} members")
+                time.sleep(0.02)
+        elif op["op"] == "raw_set":
+            redis.Redis.from_url(hosts[0]).set(op["key"], op["value"])
+        elif op["op"] == "await_gone":
+            client = redis.Redis.from_url(hosts[0])
+            deadline = time.monotonic() + 10
+            while client.exists(op["key"]):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{op['key']} is still there")
                 time.sleep(0.02)
         elif op["op"] == "dump":
             message = dict(op["message"])

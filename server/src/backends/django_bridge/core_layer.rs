@@ -26,6 +26,7 @@ use crate::ops::health::Health;
 
 use super::groups::{Inbox, group_key, shard};
 use super::membership::Members;
+use super::message::{RejectReason, Rejection};
 use super::{Bridge, HEALTH_CHECKS};
 
 /// How often memberships follow the sockets' rooms.
@@ -116,6 +117,12 @@ async fn connect(url: &str, response: Duration) -> Result<ConnectionManager, red
     ConnectionManager::new_with_config(client, config).await
 }
 
+/// Whether Redis refused a command because the key holds another type
+/// (someone wrote garbage there), as opposed to a host that is unreachable.
+fn wrong_type(e: &redis::RedisError) -> bool {
+    e.code() == Some("WRONGTYPE")
+}
+
 /// Seconds since the epoch, as `time.time()` gives them to `channels_redis`.
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -202,8 +209,18 @@ impl Memberships {
             .cloned()
             .collect();
         for (is_user, group) in due {
-            self.join(is_user, &group).await?;
-            self.joined.insert((is_user, group), now);
+            match self.join(is_user, &group).await {
+                Ok(()) => {
+                    self.joined.insert((is_user, group), now);
+                }
+                // Garbage in one group's key must not keep the others from joining.
+                Err((_, e)) if wrong_type(&e) => tracing::warn!(
+                    group,
+                    error = %e,
+                    "the Django group's key is not a sorted set; not joined"
+                ),
+                Err(e) => return Err(e),
+            }
         }
         let stale: Vec<(bool, String)> = self
             .joined
@@ -215,7 +232,10 @@ impl Memberships {
             // A user group stays: another node may still serve that user; no
             // longer renewed here, it expires unless a node renews it.
             if !is_user {
-                self.leave(&group).await?;
+                match self.leave(&group).await {
+                    Err((_, e)) if wrong_type(&e) => {}
+                    other => other?,
+                }
             }
             self.joined.remove(&(is_user, group));
         }
@@ -233,11 +253,18 @@ impl Memberships {
         let member = self.inbox(is_user).channel(group);
         let expiry = self.expiry_secs;
         let mut conn = self.hosts.conn(index).await.map_err(|e| (index, e))?;
-        redis::pipe()
-            .zadd(&key, member, now_secs())
-            .ignore()
-            .expire(&key, expiry as i64)
-            .ignore()
+        // Two commands, not a pipeline: a pipeline's failure does not carry the
+        // server's error code, which tells garbage in the key from a lost host.
+        redis::cmd("ZADD")
+            .arg(&key)
+            .arg(now_secs())
+            .arg(member)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| (index, e))?;
+        redis::cmd("EXPIRE")
+            .arg(&key)
+            .arg(expiry)
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| (index, e))
@@ -346,6 +373,26 @@ async fn drain(
                 }
             }
             Ok(None) => failing = false,
+            Err(e) if wrong_type(&e) => {
+                // The inbox is ours alone: garbage there would block it (and make
+                // every group_send to our groups fail), so it goes.
+                super::count(
+                    Err(Rejection::new(
+                        RejectReason::WrongKeyType,
+                        format!("{key} was not a sorted set: {e}"),
+                    )),
+                    "?",
+                    0,
+                );
+                let deleted = redis::cmd("DEL").arg(&key).query_async::<()>(c).await;
+                if let Err(e) = deleted {
+                    tracing::warn!(error = %e, key, "cannot delete the garbage in the Django inbox");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(RETRY_INTERVAL) => {}
+                    }
+                }
+            }
             Err(e) => {
                 if !failing {
                     tracing::warn!(error = %e, key, "cannot drain the Django inbox; retrying");

@@ -42,6 +42,8 @@ pub enum RejectReason {
     DeliveryFailed,
     /// The bridge could not keep up and dropped the message.
     Overflow,
+    /// The core inbox key held something other than a sorted set (it was deleted).
+    WrongKeyType,
 }
 
 impl RejectReason {
@@ -57,6 +59,7 @@ impl RejectReason {
             RejectReason::UnknownNamespace => "unknown_namespace",
             RejectReason::DeliveryFailed => "delivery_failed",
             RejectReason::Overflow => "overflow",
+            RejectReason::WrongKeyType => "wrong_key_type",
         }
     }
 }
