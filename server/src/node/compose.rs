@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::chat::{self, Chat};
@@ -54,6 +55,8 @@ pub(super) struct Composed<A: NodeAdapter> {
     pub stop_accepting: CancellationToken,
     /// The Flask bridge's counters, when it runs.
     pub bridge: Option<Arc<BridgeStats>>,
+    /// The Django bridge's task that leaves the layer's groups once stopped (core layer).
+    pub django: Option<JoinHandle<()>>,
 }
 
 /// Builds the node `apps` asks for on `builder`'s engine, and how its
@@ -77,6 +80,7 @@ pub(super) async fn compose<A: NodeAdapter>(
     }
     let (layer, io) = builder.build_layer();
     let mut bridge = None;
+    let mut django = None;
     let routes = match apps {
         Apps::Conformance => {
             conformance::register(&io);
@@ -107,14 +111,13 @@ pub(super) async fn compose<A: NodeAdapter>(
                 health.clone(),
                 background.clone(),
             );
-            let django = &config.django;
             let members = membership::local_groups(
                 io.clone(),
-                django.django_namespace.clone(),
-                GroupMap::new(&django.django_user_group),
+                config.django.django_namespace.clone(),
+                GroupMap::new(&config.django.django_user_group),
             );
-            django_bridge::spawn(
-                django,
+            django = django_bridge::spawn(
+                &config.django,
                 publisher.clone(),
                 members,
                 &stores.node_id,
@@ -155,6 +158,7 @@ pub(super) async fn compose<A: NodeAdapter>(
         background,
         stop_accepting,
         bridge,
+        django,
     };
     Ok((node, serving))
 }

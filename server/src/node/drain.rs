@@ -27,6 +27,10 @@ pub(super) async fn drain<A: NodeAdapter>(
             "Flask bridge stopped"
         );
     }
+    if let Some(leaving) = node.django {
+        // Bounded inside: the bridge gives up leaving its groups after a few seconds.
+        let _ = leaving.await;
+    }
     node.stop_accepting.cancel();
     let sockets: usize = node
         .io

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DjangoConfig;
@@ -44,7 +45,8 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Renewals per `group_expiry`: a membership is renewed every quarter of it.
 const RENEWALS_PER_EXPIRY: u32 = 4;
 
-/// Joins groups and drains the inboxes until `stop`; then leaves the room groups.
+/// Joins groups and drains the inboxes until `stop`; then leaves the room
+/// groups (the returned task ends once it has).
 pub fn spawn(
     config: &DjangoConfig,
     bridge: Arc<Bridge>,
@@ -52,7 +54,7 @@ pub fn spawn(
     node_id: &str,
     health: Health,
     stop: CancellationToken,
-) {
+) -> JoinHandle<()> {
     let hosts = Hosts::new(&config.django_layer);
     let prefix = config.django_prefix.clone();
     let node = Inbox::node(node_id);
@@ -77,7 +79,7 @@ pub fn spawn(
         renew_every: Duration::from_secs(config.django_group_expiry_secs) / RENEWALS_PER_EXPIRY,
         joined: BTreeMap::new(),
     };
-    tokio::spawn(memberships.run(members, health, stop));
+    tokio::spawn(memberships.run(members, health, stop))
 }
 
 /// The layer's hosts and a connection to each, made when first needed.

@@ -25,6 +25,7 @@ pub mod pubsub;
 
 use std::sync::Arc;
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::publisher::Publisher;
@@ -157,7 +158,8 @@ fn count(outcome: Result<Outcome, Rejection>, group: &str, bytes: usize) {
 /// Starts the bridge when `--django-layer` is set; it runs until `stop`.
 ///
 /// An unreachable layer is not an error: the bridge keeps trying and
-/// readiness says why it is not ready.
+/// readiness says why it is not ready. With a core layer, the returned task
+/// ends once the node has left its groups after `stop`: await it before exiting.
 pub fn spawn(
     config: &DjangoConfig,
     publisher: Arc<dyn Publisher>,
@@ -165,13 +167,18 @@ pub fn spawn(
     node_id: &str,
     health: Health,
     stop: CancellationToken,
-) {
+) -> Option<JoinHandle<()>> {
     if config.django_layer.is_empty() {
-        return;
+        return None;
     }
     let bridge = Arc::new(Bridge::new(config, publisher));
     match config.django_layer_kind {
-        DjangoLayerKind::Pubsub => pubsub::spawn(config, bridge, health, stop),
-        DjangoLayerKind::Core => core_layer::spawn(config, bridge, members, node_id, health, stop),
+        DjangoLayerKind::Pubsub => {
+            pubsub::spawn(config, bridge, health, stop);
+            None
+        }
+        DjangoLayerKind::Core => Some(core_layer::spawn(
+            config, bridge, members, node_id, health, stop,
+        )),
     }
 }
