@@ -112,6 +112,7 @@ impl Bridge {
             .iter()
             .filter_map(|c| inbox.group_of(c))
             .collect();
+        groups.sort_unstable();
         groups.dedup();
         if groups.is_empty() {
             let rejection = Rejection::new(
