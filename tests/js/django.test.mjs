@@ -287,3 +287,39 @@ for (const kind of ["core", "pubsub"]) {
   });
 }
 
+
+/** Waits until /readyz says the bridge is not ready; resolves with its cause. */
+async function bridgeDown(url, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const check = (await fetch(`${url}/readyz`).then((r) => r.json())).checks?.django_bridge;
+    if (check && !check.ready) return check.cause;
+    if (Date.now() > deadline) throw new Error("bridge still ready");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+for (const kind of ["core", "pubsub"]) {
+  test(`${kind} layer: not ready while the layer is unreachable, delivering again once it is back (memberships restored)`, async (t) => {
+    const redis = await useRedis(t);
+    await redis.stop();
+    const srv = await useServer(t, ["--client-relay", "--django-layer", redis.url, "--django-layer-kind", kind]);
+    assert.match(await bridgeDown(srv.url), /not yet|unreachable|cannot/);
+    await redis.restart();
+    await bridgeReady(srv.url, 15000);
+    const s = await inRooms(t, srv.url, ["orders"]);
+    const seen = collect(s, "order.update");
+    const joined = kind === "core" ? [{ op: "await_members", group: "orders", count: 1 }] : [];
+    await django(redis, kind, [...joined, send("orders", { type: "order.update", n: 1 })]);
+    while (seen.length < 1) await nextEvent(s, "order.update", 10000);
+
+    // A restart without persistence loses the memberships: the node joins again.
+    await redis.stop();
+    assert.match(await bridgeDown(srv.url), /unreachable|did not answer|cannot/);
+    await redis.restart();
+    await bridgeReady(srv.url, 15000);
+    await django(redis, kind, [...joined, send("orders", { type: "order.update", n: 2 })]);
+    while (seen.length < 2) await nextEvent(s, "order.update", 10000);
+    assert.deepEqual(seen, [[{ n: 1 }], [{ n: 2 }]]);
+  });
+}

@@ -39,6 +39,9 @@ const POP_TIMEOUT_SECS: f64 = 1.0;
 /// Messages taken with one `ZPOPMIN` while the inbox is not empty (the layer's default capacity).
 const POP_BATCH: usize = 100;
 
+/// How often every host is probed for readiness.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long the bridge waits after a Redis error.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -78,6 +81,8 @@ pub fn spawn(
         expiry_secs: config.django_group_expiry_secs,
         renew_every: Duration::from_secs(config.django_group_expiry_secs) / RENEWALS_PER_EXPIRY,
         joined: BTreeMap::new(),
+        probed: None,
+        rejoin: false,
     };
     tokio::spawn(memberships.run(members, health, stop))
 }
@@ -142,6 +147,11 @@ struct Memberships {
     expiry_secs: u64,
     renew_every: Duration,
     joined: BTreeMap<(bool, String), Instant>,
+    /// When every host last answered a probe.
+    probed: Option<Instant>,
+    /// A host failed: join every wanted group again once it answers (a
+    /// restarted Redis without persistence has lost the memberships).
+    rejoin: bool,
 }
 
 impl Memberships {
@@ -177,6 +187,7 @@ impl Memberships {
                     }
                 }
                 Err((index, e)) => {
+                    self.rejoin = true;
                     let cause = format!(
                         "Django channel layer at {} unreachable: {e}",
                         crate::config::redact_url_password(&self.hosts.urls[index])
@@ -201,12 +212,22 @@ impl Memberships {
         wanted: &BTreeSet<(bool, String)>,
     ) -> Result<(), (usize, redis::RedisError)> {
         let now = Instant::now();
+        if self
+            .probed
+            .is_none_or(|at| now.duration_since(at) >= PROBE_INTERVAL)
+        {
+            self.probe().await?;
+            self.probed = Some(now);
+        }
+        let rejoin = std::mem::take(&mut self.rejoin);
         let due: Vec<(bool, String)> = wanted
             .iter()
             .filter(|g| {
-                self.joined
-                    .get(*g)
-                    .is_none_or(|at| now.duration_since(*at) >= self.renew_every)
+                rejoin
+                    || self
+                        .joined
+                        .get(*g)
+                        .is_none_or(|at| now.duration_since(*at) >= self.renew_every)
             })
             .cloned()
             .collect();
@@ -240,6 +261,18 @@ impl Memberships {
                 }
             }
             self.joined.remove(&(is_user, group));
+        }
+        Ok(())
+    }
+
+    /// PINGs every host, so readiness tells a lost host even while no group changes.
+    async fn probe(&mut self) -> Result<(), (usize, redis::RedisError)> {
+        for index in 0..self.hosts.urls.len() {
+            let mut conn = self.hosts.conn(index).await.map_err(|e| (index, e))?;
+            redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| (index, e))?;
         }
         Ok(())
     }
