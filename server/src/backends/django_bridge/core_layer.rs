@@ -62,7 +62,11 @@ pub fn spawn(
     let prefix = config.django_prefix.clone();
     let node = Inbox::node(node_id);
     let users = Inbox::users();
-    for (inbox, users_inbox) in [(node.clone(), false), (users.clone(), true)] {
+    let mut inboxes = vec![(node.clone(), false)];
+    if !config.django_user_group.is_empty() {
+        inboxes.push((users.clone(), true));
+    }
+    for (inbox, users_inbox) in inboxes {
         let url = hosts.urls[shard(&inbox.base, hosts.urls.len())].clone();
         tokio::spawn(drain(
             url,
