@@ -5,7 +5,7 @@
 //! (checked by `architecture::tests`), so a newcomer can read from the bottom up.
 //! - [`node`]: running one node: compose the engine, apps and backends, serve, drain.
 //! - [`apps`]: the namespaces and what happens in them (relay, chat, notifications and their SSE stream, conformance).
-//! - [`backends`]: how backends act on sockets (publisher, delivery, notifier with history and catch-up, publish API, Flask bridge, forwarding).
+//! - [`backends`]: how backends act on sockets (publisher, delivery, notifier with history and catch-up, publish API, Flask and Django bridges, forwarding).
 //! - [`socket`]: what every socket goes through (lifecycle, event ordering).
 //! - [`transport`]: HTTP and Engine.IO: router, engine settings, accept loop, connections, sessions.
 //! - [`security`]: origins, auth, identity, limits.
