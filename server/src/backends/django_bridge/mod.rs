@@ -115,9 +115,13 @@ impl Bridge {
         groups.sort_unstable();
         groups.dedup();
         if groups.is_empty() {
+            let first = message.channels.first().map(|c| clip(c));
             let rejection = Rejection::new(
                 RejectReason::UnknownGroup,
-                format!("for none of this inbox's channels ({:?})", message.channels),
+                format!(
+                    "for none of this inbox's channels ({} listed, the first {first:?})",
+                    message.channels.len()
+                ),
             );
             return count(Err(rejection), "?", raw.len());
         }
@@ -135,8 +139,16 @@ impl Bridge {
     }
 }
 
+/// At most the first 100 characters of a name from the layer, for a log line.
+fn clip(name: &str) -> &str {
+    name.char_indices()
+        .nth(100)
+        .map_or(name, |(end, _)| &name[..end])
+}
+
 /// Counts an outcome; a rejection is also logged (repeats limited by the log layer).
 fn count(outcome: Result<Outcome, Rejection>, group: &str, bytes: usize) {
+    let group = clip(group);
     match outcome {
         Ok(Outcome::Applied) => {
             metrics::django_bridge_message("applied");
@@ -181,5 +193,16 @@ pub fn spawn(
         DjangoLayerKind::Core => Some(core_layer::spawn(
             config, bridge, members, node_id, health, stop,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_logs_are_clipped() {
+        assert_eq!(clip("orders"), "orders");
+        assert_eq!(clip(&"é".repeat(300)).chars().count(), 100);
     }
 }

@@ -177,7 +177,7 @@ fn route(push: PushInfo, prefix: &str, backlog: &Backlog<Received>) {
         };
         metrics::django_bridge_message(reason.as_str());
         tracing::warn!(
-            group,
+            group = super::clip(group),
             reason = reason.as_str(),
             bytes,
             "Django bridge cannot hold a channel-layer message; it was dropped"
