@@ -13,6 +13,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY server ./server
 COPY tests ./tests
 COPY bench ./bench
+COPY vendor ./vendor
 RUN cargo build --release --locked -p iorelay
 
 FROM debian:bookworm-slim

@@ -4,7 +4,8 @@
 //! A CONNECT costs a token of the connection's event budget (so a client that
 //! floods CONNECTs is refused like one that floods events), then the token the
 //! client presented (auth payload, header or query) is checked by
-//! [`AuthGate`]; a token's expiry is scheduled ([`super::expiry`]). `/chat` and
+//! [`AuthGate`] (for socket.io-client 2.x, whose queries stand in for `auth`:
+//! [`legacy_auth`]); a token's expiry is scheduled ([`super::expiry`]). `/chat` and
 //! `/notifications` also resolve a guest's name ([`identity::guest`]).
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use socketioxide::SocketIo;
 use socketioxide::handler::{ConnectHandler, ConnectMiddleware};
 use socketioxide_core::adapter::Spawnable;
 
-use crate::socket::{NodeAdapter, connected, expiry, guard};
+use crate::socket::{NodeAdapter, connected, expiry, guard, legacy_auth};
 
 /// Serves `path` for users: every connection is charged and identified
 /// ([`identify`]), then `setup` (the app's last middleware: its handlers, its
@@ -53,14 +54,14 @@ pub async fn identify<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), Refusal> {
-    let (user, provenance) = match admit(&socket, auth.as_ref().ok(), &gate)? {
+    let auth = legacy_auth::auth_of(&socket, auth.ok());
+    let (user, provenance) = match admit(&socket, auth.as_ref(), &gate)? {
         Admission::User(grant) => {
             expiry::grant(&socket, grant.expires_at);
             (grant.user, Provenance::Token)
         }
         Admission::Guest => {
             let guest_auth = auth
-                .ok()
                 .and_then(|value| serde_json::from_value::<GuestAuth>(value).ok())
                 .ok_or_else(|| {
                     Refusal::new(
@@ -83,7 +84,8 @@ pub async fn authenticate<A: NodeAdapter>(
     TryData(auth): TryData<serde_json::Value>,
     State(gate): State<Arc<AuthGate>>,
 ) -> Result<(), Refusal> {
-    if let Admission::User(grant) = admit(&socket, auth.as_ref().ok(), &gate)? {
+    let auth = legacy_auth::auth_of(&socket, auth.ok());
+    if let Admission::User(grant) = admit(&socket, auth.as_ref(), &gate)? {
         expiry::grant(&socket, grant.expires_at);
         socket.extensions.insert(grant.user);
     }

@@ -2,6 +2,7 @@
 //!
 //! - [`lifecycle`]: connect and disconnect (sid room, session state, logs, metrics).
 //! - [`connect`]: the connect middlewares: charge, token check, the user.
+//! - [`legacy_auth`]: socket.io-client 2.x's query as its `auth`.
 //! - [`guard`]: every event is charged to the connection's budget before any
 //!   handler runs (apps register handlers through [`guard::on`]).
 //! - [`rooms`]: a socket's own rooms, the names it may not take, the caps.
@@ -11,6 +12,7 @@
 pub mod connect;
 pub mod expiry;
 pub mod guard;
+pub mod legacy_auth;
 pub mod lifecycle;
 pub mod ordering;
 pub mod rooms;

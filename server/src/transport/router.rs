@@ -57,7 +57,18 @@ pub fn build<A: Adapter>(
             origin::enforce(policy.clone(), request, next)
         }))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// The span of one HTTP request, as tower-http's default but with tokens in
+/// the query masked (socket.io-client 2.x can only send its token there).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        uri = %auth::redact_uri_tokens(request.uri()),
+        version = ?request.version(),
+    )
 }
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.

@@ -269,6 +269,30 @@ pub fn token_from_query(query: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
+/// `uri` for a log line: the value of every `token` parameter (a handshake's
+/// `?token=`, socket.io-client 2.x's `query: {token}`) replaced by `<redacted>`,
+/// so tokens in URLs do not end up in iorelay's logs.
+pub fn redact_uri_tokens(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let key = pair.split('=').next().unwrap_or(pair);
+            let decoded: String = form_urlencoded::parse(key.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect();
+            if decoded == "token" {
+                format!("{key}=<redacted>")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect();
+    format!("{}?{}", uri.path(), redacted.join("&"))
+}
+
 /// What a connect is checked against: the verifier and the private namespaces.
 #[derive(Debug, Default)]
 pub struct AuthGate {
@@ -490,6 +514,17 @@ mod tests {
             Some("a b+c".to_owned())
         );
         assert!(presented_token(Some(&json!({"token": 5})), &p).is_err());
+    }
+
+    #[test]
+    fn tokens_are_redacted_from_logged_uris() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().expect("uri");
+        assert_eq!(
+            redact_uri_tokens(&uri("/socket.io/?EIO=3&token=abc.def&name=Ada&%74oken=x")),
+            "/socket.io/?EIO=3&token=<redacted>&name=Ada&%74oken=<redacted>"
+        );
+        assert_eq!(redact_uri_tokens(&uri("/healthz")), "/healthz");
+        assert_eq!(redact_uri_tokens(&uri("/a?tokens=1&x")), "/a?tokens=1&x");
     }
 
     #[test]
