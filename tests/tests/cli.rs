@@ -104,6 +104,67 @@ fn bad_config_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn config_errors_name_their_source() {
+    let dir = std::env::temp_dir().join(format!("iorelay-cli-src-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad_value = dir.join("iorelay.toml");
+    std::fs::write(
+        &bad_value,
+        "[server]\nlisten = \"0.0.0.0:3000\"\n[engine]\nping_interval_ms = \"fast\"\n",
+    )
+    .expect("write");
+    let bad_value = bad_value.to_string_lossy().to_string();
+    let bad_syntax = dir.join("syntax.toml");
+    std::fs::write(
+        &bad_syntax,
+        "[engine]\nping_interval_ms = 1000\nmax_payload = 10 000\n",
+    )
+    .expect("write");
+    let bad_syntax = bad_syntax.to_string_lossy().to_string();
+    let cases: [(Vec<&str>, Vec<(&str, &str)>, String); 6] = [
+        (
+            vec![],
+            vec![("IORELAY_PING_INTERVAL_MS", "abc")],
+            "IORELAY_PING_INTERVAL_MS=abc: invalid value for engine.ping_interval_ms: invalid digit found in string".into(),
+        ),
+        (
+            vec!["--ping-interval-ms", "abc"],
+            vec![("IORELAY_PING_INTERVAL_MS", "1000")],
+            "--ping-interval-ms abc: invalid value for engine.ping_interval_ms: invalid digit found in string".into(),
+        ),
+        (
+            vec!["check-config"],
+            vec![("IORELAY_TRANSPORTS", "polling,pigeon")],
+            "IORELAY_TRANSPORTS=polling,pigeon: invalid value for engine.transports: expected one of polling, websocket".into(),
+        ),
+        (
+            vec!["--config", &bad_value],
+            vec![],
+            format!("{bad_value}:4: engine.ping_interval_ms: invalid type: string \"fast\", expected u64"),
+        ),
+        (
+            vec!["--config", &bad_syntax],
+            vec![],
+            format!("{bad_syntax}:3:15: string values must be quoted, expected literal string"),
+        ),
+        (
+            vec![],
+            vec![("IORELAY_MAX_BUFFER_SIZE", "0")],
+            "IORELAY_MAX_BUFFER_SIZE=0: engine.max_buffer_size: must be greater than 0".into(),
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (code, _, stderr) = run(&args, &env);
+        assert_eq!(code, 2, "{args:?} {env:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("iorelay: {expected}"),
+            "{args:?} {env:?}"
+        );
+    }
+}
+
+#[test]
 fn unusable_listen_address_fails_cleanly() {
     let (code, _, stderr) = run(&["--listen", "192.0.2.1:1"], &[]);
     assert_eq!(code, 1, "{stderr}");

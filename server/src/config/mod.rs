@@ -13,10 +13,12 @@
 //! - `sections`: the sections and their settings, each documented where it is declared.
 //! - `addresses`: typed network values ([`TrustedProxy`], [`NamespaceUrl`]).
 //! - `file`: the `--config` file under the flags and the environment.
+//! - `origin`: where a setting came from (flag, variable, file line), for errors.
 //! - `validate`: ranges and combinations the types do not rule out.
 
 mod addresses;
 mod file;
+mod origin;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -154,7 +156,18 @@ pub enum ConfigError {
         /// What is wrong, from the TOML parser.
         message: String,
     },
-    /// A value is out of range or inconsistent with another.
+    /// A value that does not parse or check, led by where it came from:
+    /// `--flag VALUE`, `IORELAY_VAR=VALUE`, or `file:line` (`file:line:column`
+    /// for TOML syntax).
+    #[error("{origin}: {message}")]
+    Setting {
+        /// Where the value came from.
+        origin: String,
+        /// What is wrong, naming the setting as `section.key`.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another (a default, or
+    /// before [`Config::resolve`] names its source).
     #[error("invalid setting {key}: {message}")]
     Invalid {
         /// The setting, as `section.key`.
@@ -170,11 +183,13 @@ impl Config {
     /// `matches` are the matches this config was parsed from: they tell which values
     /// came from a flag or the environment, and so win over the file.
     pub fn resolve(self, matches: &ArgMatches) -> Result<Config, ConfigError> {
-        let config = match self.config.clone() {
+        let (config, lines) = match self.config.clone() {
             Some(path) => self.overlay_file(&path, matches)?,
-            None => self,
+            None => (self, origin::FileLines::default()),
         };
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| origin::locate(e, matches, &lines))?;
         Ok(config)
     }
 
@@ -252,7 +267,10 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     use clap::CommandFactory;
-    let matches = Cli::command().try_get_matches_from(args)?;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let matches = Cli::command()
+        .try_get_matches_from(&args)
+        .map_err(|e| origin::from_clap(e, &args))?;
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Some(Command::CheckConfig(config)) => {
