@@ -18,8 +18,10 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::Spawnable;
 
+use crate::apps::namespace_family::NamespaceFamily;
 use crate::backends::forwarding::{self, Forwarder};
 use crate::backends::publisher::Recipients;
+use crate::protocol::namespace_pattern::NamespacePattern;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_relay_event, validate_room};
@@ -39,33 +41,50 @@ pub struct RelayPolicy {
     pub ack_timeout: Duration,
 }
 
-/// Registers a generic namespace at `path`; `forwarder` takes the events no handler here takes.
+/// Registers a generic namespace at `path`, or the family of namespaces of a
+/// pattern (`/tenant-*`, through `family`); `forwarder` takes the events no
+/// handler here takes.
 pub fn register<A: NodeAdapter>(
     io: &SocketIo<A>,
     path: String,
     policy: Arc<RelayPolicy>,
     forwarder: Option<Arc<Forwarder>>,
+    family: Arc<NamespaceFamily<A>>,
 ) {
     let io_for_ns = io.clone();
     let hook = forwarder.clone();
+    let on_leave = family.clone();
     let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
-        on_connect(socket, io_for_ns.clone(), policy.clone(), forwarder.clone());
+        let family = on_leave.clone();
+        on_connect(
+            socket,
+            io_for_ns.clone(),
+            policy.clone(),
+            forwarder.clone(),
+            family,
+        );
         Ok(())
     };
     let connect_hook =
         async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
             forwarding::connect_hook(hook.clone(), socket, auth).await
         };
-    io.ns(
-        path,
-        // The last `with` runs first: tokens are checked before the connect hook is
-        // called, and handlers are set up last, before the client learns it is connected.
-        connected
-            .with(setup)
-            .with(connect_hook)
-            .with(crate::socket::connect::authenticate::<A>),
-    )
-    .spawn();
+    // The last `with` runs first: tokens are checked before the connect hook is
+    // called, and handlers are set up last, before the client learns it is connected.
+    let handler = connected
+        .with(setup)
+        .with(connect_hook)
+        .with(crate::socket::connect::authenticate::<A>);
+    match NamespacePattern::parse(&path) {
+        Ok(pattern) if pattern.is_pattern() => {
+            let admit = async move |socket: SocketRef<A>| family.admit(&socket);
+            if let Err(e) = io.dyn_ns(pattern.route(), handler.with(admit)) {
+                // The configuration checks patterns with the same router.
+                tracing::error!(namespace = %pattern, error = %e, "cannot serve namespace pattern");
+            }
+        }
+        _ => io.ns(path, handler).spawn(),
+    }
 }
 
 fn on_connect<A: NodeAdapter>(
@@ -73,10 +92,13 @@ fn on_connect<A: NodeAdapter>(
     io: SocketIo<A>,
     policy: Arc<RelayPolicy>,
     forwarder: Option<Arc<Forwarder>>,
+    family: Arc<NamespaceFamily<A>>,
 ) {
     lifecycle::on_connected(&socket);
     let on_leave = forwarder.clone();
     socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
+        // A namespace a pattern made is kept a while after its last socket leaves.
+        family.wanted(s.ns());
         forwarding::on_disconnect(&s, &reason, on_leave.as_ref());
         lifecycle::on_disconnect(s, reason);
     });

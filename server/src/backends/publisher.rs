@@ -17,6 +17,7 @@ use crate::backends::notifier::{Audience, Draft, Notifier};
 use crate::ops::metrics;
 use crate::protocol::RESERVED_EVENTS;
 use crate::protocol::event_args::EventArgs;
+use crate::protocol::namespace_pattern::NamespaceTable;
 use crate::protocol::notifications::Notification;
 use crate::socket::NodeAdapter;
 
@@ -173,23 +174,46 @@ pub fn validate_event(event: &str) -> Result<(), PublishError> {
 pub struct SocketIoPublisher<A: NodeAdapter> {
     io: SocketIo<A>,
     notifier: Notifier<A>,
+    /// Namespaces and patterns served; a namespace a pattern stands for
+    /// exists on this node only while it has sockets here.
+    served: NamespaceTable<()>,
+}
+
+/// Where a publish goes.
+enum Target<A: NodeAdapter> {
+    /// A namespace this node holds.
+    Namespace(BroadcastOperators<A>),
+    /// A namespace a pattern stands for that has no socket on this node: nobody to reach.
+    Nobody,
 }
 
 impl<A: NodeAdapter> SocketIoPublisher<A> {
     /// A publisher acting through `io`.
     pub fn new(io: SocketIo<A>, notifier: Notifier<A>) -> Self {
-        Self { io, notifier }
+        Self {
+            io,
+            notifier,
+            served: NamespaceTable::default(),
+        }
     }
 
-    fn namespace(&self, path: &str, scope: Scope) -> Result<BroadcastOperators<A>, PublishError> {
-        let operators = self
-            .io
-            .of(path)
-            .ok_or_else(|| PublishError::UnknownNamespace(path.to_owned()))?;
-        Ok(match scope {
+    /// This publisher, knowing the namespaces and patterns the node serves.
+    pub fn serving(mut self, served: impl IntoIterator<Item = String>) -> Self {
+        self.served = NamespaceTable::new(served.into_iter().map(|ns| (ns, ())));
+        self
+    }
+
+    fn target(&self, path: &str, scope: Scope) -> Result<Target<A>, PublishError> {
+        let Some(operators) = self.io.of(path) else {
+            return match self.served.pattern_of(path) {
+                Some(_) => Ok(Target::Nobody),
+                None => Err(PublishError::UnknownNamespace(path.to_owned())),
+            };
+        };
+        Ok(Target::Namespace(match scope {
             Scope::Cluster => operators,
             Scope::Local => operators.local(),
-        })
+        }))
     }
 }
 
@@ -206,7 +230,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             validate_event(&command.event)?;
             crate::protocol::placeholders::refuse_forged(&command.args.0)
                 .map_err(|e| PublishError::InvalidArgs(e.message))?;
-            let mut target = self.namespace(&command.namespace, command.scope)?;
+            let mut target = match self.target(&command.namespace, command.scope)? {
+                Target::Namespace(operators) => operators,
+                Target::Nobody => return Ok(command.ack_timeout.map(|_| Vec::new())),
+            };
             match Recipients::of(command.rooms) {
                 Recipients::Namespace => {}
                 Recipients::Rooms(rooms) => target = target.to(rooms),
@@ -247,7 +274,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            self.namespace(namespace, scope)?
+            let Target::Namespace(operators) = self.target(namespace, scope)? else {
+                return Ok(());
+            };
+            operators
                 .within(room.to_owned())
                 .disconnect()
                 .await
@@ -263,7 +293,10 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let sockets = self.namespace(namespace, scope)?.within(target.to_owned());
+            let Target::Namespace(operators) = self.target(namespace, scope)? else {
+                return Ok(());
+            };
+            let sockets = operators.within(target.to_owned());
             match change {
                 RoomMove::Join(rooms) => sockets.join(rooms).await,
                 RoomMove::Leave(rooms) => sockets.leave(rooms).await,
@@ -278,7 +311,9 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         room: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
         Box::pin(async move {
-            let mut target = self.namespace(namespace, Scope::Cluster)?;
+            let Target::Namespace(mut target) = self.target(namespace, Scope::Cluster)? else {
+                return Ok(Vec::new());
+            };
             if let Some(room) = room {
                 target = target.within(room.to_owned());
             }

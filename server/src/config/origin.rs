@@ -216,8 +216,7 @@ pub(super) fn from_clap(error: clap::Error, args: &[OsString]) -> ConfigError {
     let origin = match arg.get_env() {
         Some(var) if !on_command_line => Origin::Env {
             // The whole variable: clap names only the list item that failed.
-            value: std::env::var_os(var)
-                .map_or(value, |v| shown_value(&id, &v.to_string_lossy())),
+            value: std::env::var_os(var).map_or(value, |v| shown_value(&id, &v.to_string_lossy())),
             var: var.to_string_lossy().into_owned(),
         },
         _ => Origin::Flag {

@@ -406,7 +406,7 @@ impl NotificationsConfig {
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespacesConfig {
-    /// Extra generic namespaces besides `/` (comma separated, e.g. `/admin,/feed`).
+    /// Extra generic namespaces besides `/` (comma separated, e.g. `/admin,/feed`); a `*` stands for one or more letters, digits, `-`, `_`, `.` (`/tenant-*`).
     #[arg(
         long,
         env = "IORELAY_NAMESPACES",
@@ -442,6 +442,20 @@ impl NamespacesConfig {
             }
         }
         paths
+    }
+
+    /// Whether `entry` of a per-namespace setting (forwarding, private
+    /// namespaces) names what this server serves: a generic namespace, one a
+    /// pattern stands for, or a pattern of `--namespaces` itself.
+    pub fn routes_to(&self, entry: &str) -> bool {
+        if entry.contains('*') {
+            return self.namespaces.iter().any(|ns| ns == entry);
+        }
+        self.generic_paths().iter().any(|ns| ns == entry)
+            || self.namespaces.iter().any(|ns| {
+                crate::protocol::namespace_pattern::NamespacePattern::parse(ns)
+                    .is_ok_and(|p| p.is_pattern() && p.matches(entry))
+            })
     }
 }
 

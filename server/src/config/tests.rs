@@ -426,3 +426,64 @@ fn django_bridge_settings() {
         "a built-in namespace and no user groups"
     );
 }
+
+#[test]
+fn namespace_patterns_are_checked_at_start() {
+    let c = resolve(&[
+        "--namespaces",
+        "/tenant-*,/tenant-admin,/org/*/feed",
+        "--forward-url",
+        "/tenant-*=http://b/t,/tenant-admin=http://b/a,/tenant-x=http://b/x",
+        "--jwt-secret",
+        "a-jwt-secret-of-at-least-32-bytes!",
+        "--private-namespaces",
+        "/tenant-*,/org/7/feed",
+    ]);
+    assert!(c.is_ok(), "{c:?}");
+    for (args, expected) in [
+        (
+            &["--namespaces", "/tenant-**"][..],
+            "--namespaces /tenant-**: namespaces.namespaces: \"/tenant-**\" has more than one `*` in a segment",
+        ),
+        (
+            &["--namespaces", "/a,/t?x"][..],
+            "--namespaces /a,/t?x: namespaces.namespaces: \"/t?x\" is not a namespace like /admin or a pattern like /tenant-*",
+        ),
+        (
+            &["--namespaces", "/t-*,/t-*x"][..],
+            "--namespaces /t-*,/t-*x: namespaces.namespaces: /t-*x overlaps another pattern in a way \
+             the namespace router cannot tell apart",
+        ),
+        (
+            &[
+                "--namespaces",
+                "/tenant-*",
+                "--forward-url",
+                "/team-*=http://b/t",
+            ][..],
+            "--forward-url /team-*=http://b/t: forwarding.forward_url: /team-* is not a generic namespace \
+             (`/`, one of --namespaces or of their patterns)",
+        ),
+        (
+            &[
+                "--namespaces",
+                "/tenant-*",
+                "--connect-url",
+                "/other=http://b/c",
+            ][..],
+            "--connect-url /other=http://b/c: forwarding.connect_url: /other is not a generic namespace \
+             (`/`, one of --namespaces or of their patterns)",
+        ),
+    ] {
+        let err = resolve(args).expect_err(expected);
+        assert_eq!(err.to_string(), expected, "{args:?}");
+    }
+    let err = resolve(&[
+        "--namespaces",
+        "/tenant-*",
+        "--django-namespace",
+        "/tenant-*",
+    ])
+    .expect_err("a pattern is no Django namespace");
+    assert!(err.to_string().contains("django.django_namespace"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! combinations, and lists whose entries must agree with each other.
 
 use super::{AdapterKind, BUILTIN_NAMESPACES, Config, ConfigError, FLASK_MAX_MESSAGE_BYTES};
+use crate::protocol::namespace_pattern::NamespacePattern;
 
 impl Config {
     /// Checks ranges and combinations that the types alone do not.
@@ -89,23 +90,7 @@ impl Config {
                 );
             }
         }
-        for path in &self.namespaces.namespaces {
-            let valid_chars = path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
-            if !path.starts_with('/') || path.len() < 2 || !valid_chars {
-                return invalid(
-                    "namespaces.namespaces",
-                    &format!("{path:?} is not a namespace like /admin"),
-                );
-            }
-            if BUILTIN_NAMESPACES.contains(&path.as_str()) {
-                return invalid(
-                    "namespaces.namespaces",
-                    &format!("{path} is a built-in app's namespace"),
-                );
-            }
-        }
+        self.validate_namespaces()?;
         if self.cluster.adapter == AdapterKind::Redis && self.cluster.redis_url.is_none() {
             return invalid("cluster.redis_url", "required with --adapter redis");
         }
@@ -138,7 +123,6 @@ impl Config {
             return invalid("flask.flask_channel", "must be a non-empty word");
         }
         self.validate_django()?;
-        let generic = self.namespaces.generic_paths();
         for (key, routes) in [
             ("forwarding.forward_url", &self.forwarding.forward_url),
             ("forwarding.connect_url", &self.forwarding.connect_url),
@@ -148,10 +132,12 @@ impl Config {
                 if routes[..i].iter().any(|known| &known.namespace == ns) {
                     return invalid(key, &format!("{ns} has two URLs"));
                 }
-                if !generic.contains(ns) {
+                if !self.namespaces.routes_to(ns) {
                     return invalid(
                         key,
-                        &format!("{ns} is not a generic namespace (`/` or one of --namespaces)"),
+                        &format!(
+                            "{ns} is not a generic namespace (`/`, one of --namespaces or of their patterns)"
+                        ),
                     );
                 }
             }
@@ -223,9 +209,8 @@ impl Config {
                 "needs --jwt-secret or --jwt-public-key to verify tokens",
             );
         }
-        let served = self.namespaces.generic_paths();
         for ns in &a.private_namespaces {
-            if !served.contains(ns) && !BUILTIN_NAMESPACES.contains(&ns.as_str()) {
+            if !self.namespaces.routes_to(ns) && !BUILTIN_NAMESPACES.contains(&ns.as_str()) {
                 return invalid(
                     "auth.private_namespaces",
                     &format!("{ns} is not a namespace this server serves"),
@@ -250,6 +235,34 @@ impl Config {
 }
 
 impl Config {
+    /// The generic namespaces and their patterns: each a namespace like
+    /// `/admin` or a pattern like `/tenant-*`, none a built-in app's, and no
+    /// two patterns the router cannot tell apart.
+    fn validate_namespaces(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| {
+            Err(ConfigError::Invalid {
+                key: "namespaces.namespaces",
+                message,
+            })
+        };
+        let mut router = matchit::Router::new();
+        for path in &self.namespaces.namespaces {
+            let pattern = match NamespacePattern::parse(path) {
+                Ok(pattern) => pattern,
+                Err(message) => return invalid(message),
+            };
+            if BUILTIN_NAMESPACES.contains(&path.as_str()) {
+                return invalid(format!("{path} is a built-in app's namespace"));
+            }
+            if pattern.is_pattern() && router.insert(pattern.route(), ()).is_err() {
+                return invalid(format!(
+                    "{path} overlaps another pattern in a way the namespace router cannot tell apart"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The Django bridge's settings: hosts, names and bounds.
     fn validate_django(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: &str| {
@@ -277,7 +290,7 @@ impl Config {
         }
         let mut served = self.namespaces.generic_paths();
         served.extend(BUILTIN_NAMESPACES.iter().map(|p| (*p).to_owned()));
-        if !served.contains(&d.django_namespace) {
+        if !served.contains(&d.django_namespace) || d.django_namespace.contains('*') {
             return invalid(
                 "django.django_namespace",
                 "must be a namespace this server serves (`/`, one of --namespaces, or a built-in one)",

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apps::chat::{self, Chat};
 use crate::apps::conformance;
+use crate::apps::namespace_family::NamespaceFamily;
 use crate::apps::notifications::{self, Notifications, sse};
 use crate::apps::relay::{self, RelayPolicy};
 use crate::backends::api;
@@ -27,7 +28,7 @@ use crate::backends::notifier::fanout::Fanout;
 use crate::backends::notifier::hub::Hub;
 use crate::backends::publisher::{Publisher, SocketIoPublisher};
 use crate::cluster;
-use crate::config::Config;
+use crate::config::{BUILTIN_NAMESPACES, Config};
 use crate::ops::health::Health;
 use crate::ops::metrics;
 use crate::security::auth::AuthGate;
@@ -104,7 +105,8 @@ pub(super) async fn compose<A: NodeAdapter>(
                 config: config.notifications.clone(),
                 hub,
             });
-            let publisher = register_production(&io, config, stores, notifier, app.clone());
+            let publisher =
+                register_production(&io, config, stores, notifier, app.clone(), &background);
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
@@ -193,8 +195,16 @@ fn register_production<A: NodeAdapter>(
     stores: &Stores,
     notifier: Notifier<A>,
     notifications: Arc<Notifications<A>>,
+    background: &CancellationToken,
 ) -> Arc<dyn Publisher> {
-    let publisher: Arc<dyn Publisher> = Arc::new(SocketIoPublisher::new(io.clone(), notifier));
+    let generic = config.namespaces.generic_paths();
+    let served = generic
+        .iter()
+        .cloned()
+        .chain(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()));
+    metrics::label_namespaces(served.clone());
+    let publisher: Arc<dyn Publisher> =
+        Arc::new(SocketIoPublisher::new(io.clone(), notifier).serving(served));
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
@@ -202,8 +212,10 @@ fn register_production<A: NodeAdapter>(
         ack_timeout: config.engine.ack_timeout(),
     });
     let forwarder = Forwarder::new(&config.forwarding, publisher.clone());
-    for path in config.namespaces.generic_paths() {
-        relay::register(io, path, policy.clone(), forwarder.clone());
+    let family = NamespaceFamily::new(io.clone(), &generic);
+    family.clone().spawn_sweeper(background.clone());
+    for path in generic {
+        relay::register(io, path, policy.clone(), forwarder.clone(), family.clone());
     }
     let chat = Arc::new(Chat {
         config: config.chat.clone(),

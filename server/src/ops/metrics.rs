@@ -12,6 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+
+use crate::protocol::namespace_pattern::NamespaceTable;
 use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::http::{Request, StatusCode, header};
@@ -215,14 +217,35 @@ pub fn reason_label(reason: &DisconnectReason) -> &'static str {
     }
 }
 
+/// The namespaces this node serves, so a namespace a pattern stands for
+/// (`/tenant-a` under `/tenant-*`) is counted under its pattern: clients choose
+/// those names, and labels may only take values from a fixed set.
+static NAMESPACES: OnceLock<NamespaceTable<()>> = OnceLock::new();
+
+/// Declares the served namespaces and patterns (once, at start; later calls are ignored).
+pub fn label_namespaces(served: impl IntoIterator<Item = String>) {
+    let _ = NAMESPACES.set(NamespaceTable::new(served.into_iter().map(|ns| (ns, ()))));
+}
+
+/// The `namespace` label of `namespace`: its pattern when one stands for it.
+pub fn namespace_label(namespace: &str) -> String {
+    NAMESPACES
+        .get()
+        .and_then(|served| served.pattern_of(namespace))
+        .map_or_else(
+            || namespace.to_owned(),
+            |pattern| pattern.as_str().to_owned(),
+        )
+}
+
 /// A socket connected to `namespace`.
 pub fn socket_connected(namespace: &str) {
-    counter!(CONNECTS, "namespace" => namespace.to_owned()).increment(1);
+    counter!(CONNECTS, "namespace" => namespace_label(namespace)).increment(1);
 }
 
 /// A socket left `namespace`.
 pub fn socket_disconnected(namespace: &str, reason: &DisconnectReason) {
-    counter!(DISCONNECTS, "namespace" => namespace.to_owned(), "reason" => reason_label(reason))
+    counter!(DISCONNECTS, "namespace" => namespace_label(namespace), "reason" => reason_label(reason))
         .increment(1);
 }
 
@@ -247,22 +270,25 @@ pub fn event_received(namespace: &str, outcome: EventOutcome) {
         EventOutcome::Unknown => "unknown",
         EventOutcome::Malformed => "malformed",
     };
-    counter!(EVENTS_IN, "namespace" => namespace.to_owned(), "outcome" => outcome).increment(1);
+    counter!(EVENTS_IN, "namespace" => namespace_label(namespace), "outcome" => outcome)
+        .increment(1);
 }
 
 /// A client event's handler ran for `elapsed`.
 pub fn event_handled(namespace: &str, elapsed: Duration) {
-    histogram!(EVENT_DURATION, "namespace" => namespace.to_owned()).record(elapsed.as_secs_f64());
+    histogram!(EVENT_DURATION, "namespace" => namespace_label(namespace))
+        .record(elapsed.as_secs_f64());
 }
 
 /// The server emitted one event (to one socket or a broadcast) on `namespace`.
 pub fn event_sent(namespace: &str) {
-    counter!(EVENTS_OUT, "namespace" => namespace.to_owned()).increment(1);
+    counter!(EVENTS_OUT, "namespace" => namespace_label(namespace)).increment(1);
 }
 
 /// A backend broadcast on `namespace` reached `recipients` local sockets.
 pub fn broadcast(namespace: &str, recipients: usize) {
-    histogram!(BROADCAST_FANOUT, "namespace" => namespace.to_owned()).record(recipients as f64);
+    histogram!(BROADCAST_FANOUT, "namespace" => namespace_label(namespace))
+        .record(recipients as f64);
 }
 
 /// A request or event was refused for going over `limit`.
@@ -307,7 +333,7 @@ pub fn forged_session_id() {
 
 /// A socket on `namespace` was disconnected because its token expired.
 pub fn token_expired(namespace: &str) {
-    counter!(TOKEN_EXPIRIES, "namespace" => namespace.to_owned()).increment(1);
+    counter!(TOKEN_EXPIRIES, "namespace" => namespace_label(namespace)).increment(1);
 }
 
 /// The node holds `n` Engine.IO connections.
@@ -376,9 +402,16 @@ async fn render(State(census): State<SocketCensus>) -> Response {
         )
             .into_response();
     };
+    // Namespaces under one pattern add up to one series.
+    let mut counts: std::collections::BTreeMap<(String, &'static str), usize> =
+        std::collections::BTreeMap::new();
     for (namespace, transport, n) in census() {
-        gauge!(CONNECTED_SOCKETS, "namespace" => namespace, "transport" => transport_label(transport))
-            .set(n as f64);
+        *counts
+            .entry((namespace_label(&namespace), transport_label(transport)))
+            .or_default() += n;
+    }
+    for ((namespace, transport), n) in counts {
+        gauge!(CONNECTED_SOCKETS, "namespace" => namespace, "transport" => transport).set(n as f64);
     }
     handle.run_upkeep();
     (

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod engine_io;
 pub mod error;
 pub mod event_args;
+pub mod namespace_pattern;
 pub mod notifications;
 pub mod placeholders;
 pub mod relay;

@@ -26,7 +26,7 @@ pub mod wire;
 
 pub use glue::{attach, connect_hook, on_disconnect};
 
-use std::collections::HashMap;
+use crate::protocol::namespace_pattern::NamespaceTable;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -75,19 +75,20 @@ impl From<BackendFailure> for Refusal {
 pub struct Forwarder {
     client: reqwest::Client,
     timeout: std::time::Duration,
-    events: HashMap<String, Url>,
-    connects: HashMap<String, Url>,
+    events: NamespaceTable<Url>,
+    connects: NamespaceTable<Url>,
     publisher: Arc<dyn Publisher>,
 }
 
 impl Forwarder {
     /// The forwarder of `config`, or `None` when no namespace forwards anything.
     pub fn new(config: &ForwardingConfig, publisher: Arc<dyn Publisher>) -> Option<Arc<Self>> {
-        let by_namespace = |routes: &[NamespaceUrl]| -> HashMap<String, Url> {
-            routes
-                .iter()
-                .map(|route| (route.namespace.clone(), route.url.clone()))
-                .collect()
+        let by_namespace = |routes: &[NamespaceUrl]| {
+            NamespaceTable::new(
+                routes
+                    .iter()
+                    .map(|route| (route.namespace.clone(), route.url.clone())),
+            )
         };
         let events = by_namespace(&config.forward_url);
         let connects = by_namespace(&config.connect_url);
@@ -113,7 +114,7 @@ impl Forwarder {
 
     /// Whether client events of `namespace` are forwarded.
     pub fn forwards_events(&self, namespace: &str) -> bool {
-        self.events.contains_key(namespace)
+        self.events.get(namespace).is_some()
     }
 
     /// POSTs `body`; the whole exchange, body included, is bounded by the forward timeout.

@@ -12,7 +12,7 @@
 
 pub mod dev_token;
 
-use std::collections::HashSet;
+use crate::protocol::namespace_pattern::NamespaceTable;
 use std::path::{Path, PathBuf};
 
 use axum::http::request::Parts;
@@ -297,7 +297,8 @@ pub fn redact_uri_tokens(uri: &axum::http::Uri) -> String {
 #[derive(Debug, Default)]
 pub struct AuthGate {
     verifier: Option<TokenVerifier>,
-    private: HashSet<String>,
+    /// Private namespaces and patterns (`/tenant-*`).
+    private: NamespaceTable<()>,
 }
 
 /// What the gate decided about a connecting client.
@@ -314,13 +315,15 @@ impl AuthGate {
     pub fn from_config(config: &AuthConfig) -> Result<Self, AuthSetupError> {
         Ok(Self {
             verifier: TokenVerifier::from_config(config)?,
-            private: config.private_namespaces.iter().cloned().collect(),
+            private: NamespaceTable::new(
+                config.private_namespaces.iter().map(|ns| (ns.clone(), ())),
+            ),
         })
     }
 
     /// Whether `namespace` refuses guests.
     pub fn is_private(&self, namespace: &str) -> bool {
-        self.private.contains(namespace)
+        self.private.get(namespace).is_some()
     }
 
     /// Verifies a token outside a connect (a refresh); `None` when tokens are not configured.

@@ -1,0 +1,155 @@
+//! Generic namespaces made on demand by a pattern of `--namespaces`
+//! (`/tenant-*`): the name check at connect, and the sweep that forgets the
+//! ones nobody uses.
+//!
+//! socketioxide's router creates a namespace (and its adapter: Redis
+//! subscriptions in a cluster) for every name a pattern route matches, before
+//! any middleware runs, and keeps it for the life of the process. Clients
+//! choose those names, so without a sweep a client could make a node hold any
+//! number of them. A namespace a pattern made is deleted once it has had no
+//! socket on this node and no connect attempt for [`IDLE_BEFORE_SWEEP`] (like
+//! Node's `cleanupEmptyChildNamespaces`); a socket that connects later gets a
+//! fresh one. The router also matches characters iorelay's names do not allow
+//! (`/tenant-a b`); those connects are refused as unknown namespaces.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::namespace_pattern::NamespaceTable;
+use crate::socket::NodeAdapter;
+
+/// How long a namespace a pattern made stays without sockets and connect
+/// attempts before it is deleted; longer than any connect middleware runs
+/// (the connect hook is bounded by `--forward-timeout-ms`), so a socket in the
+/// middle of connecting keeps its namespace.
+pub const IDLE_BEFORE_SWEEP: Duration = Duration::from_secs(60);
+
+/// How often the sweep looks.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// The refusal of a name the router matched but iorelay's names do not allow:
+/// the words socketioxide itself answers an unknown namespace with.
+#[derive(Debug)]
+pub struct InvalidNamespace;
+
+impl fmt::Display for InvalidNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Invalid namespace")
+    }
+}
+
+/// The namespaces of a node's patterns: which names they admit, when each was last wanted.
+pub struct NamespaceFamily<A: NodeAdapter> {
+    io: SocketIo<A>,
+    /// Exact generic namespaces (never swept) and the patterns.
+    served: NamespaceTable<()>,
+    last_wanted: Mutex<HashMap<String, Instant>>,
+}
+
+impl<A: NodeAdapter> NamespaceFamily<A> {
+    /// The family of `served` (the generic namespaces and patterns) on `io`.
+    pub fn new(io: SocketIo<A>, served: &[String]) -> Arc<Self> {
+        Arc::new(Self {
+            io,
+            served: NamespaceTable::new(served.iter().map(|ns| (ns.clone(), ()))),
+            last_wanted: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connect middleware of pattern namespaces: refuses names outside the
+    /// pattern's characters and notes that the namespace is wanted.
+    pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), InvalidNamespace> {
+        let namespace = socket.ns();
+        self.served.pattern_of(namespace).ok_or(InvalidNamespace)?;
+        self.wanted(namespace);
+        Ok(())
+    }
+
+    /// Notes that `namespace` is in use now (a connect, a disconnect).
+    pub fn wanted(&self, namespace: &str) {
+        if let Ok(mut last) = self.last_wanted.lock() {
+            last.insert(namespace.to_owned(), Instant::now());
+        }
+    }
+
+    /// Deletes the namespaces patterns made that have had no socket and no
+    /// attempt for `idle`; returns their paths.
+    pub fn sweep(&self, idle: Duration) -> Vec<String> {
+        let mut swept = Vec::new();
+        for ns in self.io.nsps() {
+            let path = ns.ns_path().to_owned();
+            let made_by_pattern = self.served.pattern_of(&path).is_some();
+            // Names the router matched that no pattern admits ([`Self::admit`]) go too.
+            let refused_name = self.served.get(&path).is_none()
+                && !crate::config::BUILTIN_NAMESPACES.contains(&path.as_str());
+            if !(made_by_pattern || refused_name) || !ns.sockets().is_empty() {
+                continue;
+            }
+            let recent = self
+                .last_wanted
+                .lock()
+                .ok()
+                .and_then(|last| last.get(&path).copied())
+                .is_some_and(|at| at.elapsed() < idle);
+            if recent {
+                continue;
+            }
+            self.io.delete_ns(&path);
+            if let Ok(mut last) = self.last_wanted.lock() {
+                last.remove(&path);
+            }
+            swept.push(path);
+        }
+        swept
+    }
+
+    /// Sweeps every [`SWEEP_EVERY`] until `stop`.
+    pub fn spawn_sweeper(self: Arc<Self>, stop: CancellationToken) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = every.tick() => {
+                        let swept = self.sweep(IDLE_BEFORE_SWEEP);
+                        if !swept.is_empty() {
+                            tracing::debug!(count = swept.len(), "unused pattern namespaces deleted");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socketioxide::adapter::LocalAdapter;
+
+    #[tokio::test]
+    async fn only_idle_namespaces_of_patterns_are_swept() {
+        let (_layer, io) = SocketIo::new_layer();
+        io.ns("/", async || {});
+        io.ns("/tenant-admin", async || {});
+        io.dyn_ns("/tenant-{p1}", async || {}).expect("route");
+        let family: Arc<NamespaceFamily<LocalAdapter>> = NamespaceFamily::new(
+            io.clone(),
+            &[
+                "/".to_owned(),
+                "/tenant-admin".to_owned(),
+                "/tenant-*".to_owned(),
+            ],
+        );
+        // Nothing made yet: the exact namespaces are never swept.
+        assert!(family.sweep(Duration::ZERO).is_empty());
+        assert!(io.of("/tenant-admin").is_some());
+        assert!(io.of("/").is_some());
+    }
+}

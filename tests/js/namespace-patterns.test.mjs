@@ -1,0 +1,131 @@
+// Namespace patterns (`--namespaces '/tenant-*'`, issue #14): real
+// socket.io-client 4 sockets on /tenant-a and /tenant-b each get a generic
+// namespace of their own: relays stay in their namespace, forwarding and
+// private namespaces take the same patterns (an exact entry wins), the publish
+// API reaches a pattern namespace with live sockets, metrics count under the
+// pattern, and names no pattern admits are refused "Invalid namespace".
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { once } from "node:events";
+import { io } from "socket.io-client";
+import { nextEvent, useServer, useSocket, ackOnceReady } from "./harness.mjs";
+import { nowSecs, signToken } from "./raw.mjs";
+
+const KEY = "namespace-patterns-key-0123456789";
+const SECRET = "namespace-patterns-secret-0123456789abc";
+
+/** A JSON backend on a free port recording what it is sent, by path. */
+async function startBackend(t) {
+  const calls = [];
+  const waiters = [];
+  const srv = http.createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      const call = { path: req.url, body: JSON.parse(text) };
+      calls.push(call);
+      for (const w of waiters.splice(0)) w(call);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ack: [`${req.url} saw ${call.body.namespace}`] }));
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  t.after(() => new Promise((resolve) => srv.close(resolve)));
+  return { port: srv.address().port, calls };
+}
+
+/** The connect_error message of `url` (a socket that must not connect). */
+async function refusal(t, url, opts = {}) {
+  const socket = io(url, { reconnection: false, forceNew: true, ...opts });
+  t.after(() => socket.close());
+  const connected = nextEvent(socket, "connect").then(() => {
+    throw new Error(`${url} connected but should have been refused`);
+  });
+  connected.catch(() => {});
+  const [err] = await Promise.race([nextEvent(socket, "connect_error"), connected]);
+  return err.message;
+}
+
+async function api(srv, path, body) {
+  const res = await fetch(`${srv.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function ready(t, url, opts) {
+  const socket = await useSocket(t, url, opts);
+  await ackOnceReady(socket, "rooms:leave", [{ room: "warm-up" }]);
+  return socket;
+}
+
+test("patterns: /tenant-a and /tenant-b are separate namespaces; others are refused", async (t) => {
+  const srv = await useServer(t, ["--client-relay", "--namespaces", "/tenant-*", "--api-keys", KEY]);
+  const a1 = await ready(t, `${srv.url}/tenant-a`);
+  const a2 = await ready(t, `${srv.url}/tenant-a`, { transports: ["websocket"] });
+  const b1 = await ready(t, `${srv.url}/tenant-b`);
+  for (const s of [a1, a2, b1]) {
+    assert.deepEqual(await s.emitWithAck("rooms:join", { room: "r" }), { ok: true, rooms: ["r"] });
+  }
+  let leaked = false;
+  b1.on("hello", () => (leaked = true));
+  const got = nextEvent(a2, "hello");
+  assert.deepEqual(await a1.emitWithAck("relay", { to: "r", event: "hello", args: ["tenant a"] }), { ok: true });
+  assert.deepEqual(await got, ["tenant a"]);
+
+  // The publish API reaches a namespace a pattern made while it has sockets…
+  const fromApi = nextEvent(b1, "news");
+  const sent = await api(srv, "/api/v1/emit", { namespace: "/tenant-b", event: "news", args: [1] });
+  assert.equal(sent.status, 200, JSON.stringify(sent.json));
+  assert.deepEqual(await fromApi, [1]);
+  // …a matching one without sockets has nobody to reach, and others are unknown.
+  assert.equal((await api(srv, "/api/v1/emit", { namespace: "/tenant-zz", event: "news" })).status, 200);
+  const unknown = await api(srv, "/api/v1/emit", { namespace: "/other", event: "news" });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.error.code, "unknown_namespace");
+  // b1 received only what was meant for /tenant-b (the API emit came after the relay).
+  assert.equal(leaked, false);
+
+  for (const ns of ["/other", "/tenant-", "/tenant-a/x", "/tenant-a%20b", "/tenant"]) {
+    assert.equal(await refusal(t, `${srv.url}${ns}`), "Invalid namespace", ns);
+  }
+
+  // Metrics count every tenant under its pattern, never under a client's name.
+  const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+  assert.match(metrics, /iorelay_connects_total\{namespace="\/tenant-\*"\} 3/);
+  assert.doesNotMatch(metrics, /namespace="\/tenant-a"/);
+});
+
+test("patterns: forwarding and private namespaces take patterns; an exact entry wins", async (t) => {
+  const backend = await startBackend(t);
+  const base = `http://127.0.0.1:${backend.port}`;
+  const srv = await useServer(t, [
+    "--namespaces", "/tenant-*,/tenant-admin,/secure-*",
+    "--forward-url", `/tenant-*=${base}/tenants,/tenant-admin=${base}/admin`,
+    "--private-namespaces", "/secure-*",
+    "--jwt-secret", SECRET,
+  ]);
+  const a = await useSocket(t, `${srv.url}/tenant-a`);
+  const admin = await useSocket(t, `${srv.url}/tenant-admin`);
+  assert.equal(await a.timeout(5000).emitWithAck("order", { n: 1 }), "/tenants saw /tenant-a");
+  assert.equal(await admin.timeout(5000).emitWithAck("order", { n: 2 }), "/admin saw /tenant-admin");
+  assert.deepEqual(
+    backend.calls.map((c) => [c.path, c.body.namespace, c.body.event, c.body.args]),
+    [
+      ["/tenants", "/tenant-a", "order", [{ n: 1 }]],
+      ["/admin", "/tenant-admin", "order", [{ n: 2 }]],
+    ],
+  );
+
+  assert.match(await refusal(t, `${srv.url}/secure-x`), /^token_missing: /);
+  const token = signToken({ sub: "u1", exp: nowSecs() + 600 }, SECRET);
+  const secure = await useSocket(t, `${srv.url}/secure-x`, { auth: { token } });
+  assert.equal(secure.connected, true);
+  // Tenants stay open to guests: the private pattern covers /secure-* only.
+  assert.equal(a.connected, true);
+});
