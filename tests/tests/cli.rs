@@ -121,7 +121,9 @@ fn config_errors_name_their_source() {
     )
     .expect("write");
     let bad_syntax = bad_syntax.to_string_lossy().to_string();
-    let cases: [(Vec<&str>, Vec<(&str, &str)>, String); 6] = [
+    /// Arguments, environment, the one line expected on stderr.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, String);
+    let cases: [Case; 6] = [
         (
             vec![],
             vec![("IORELAY_PING_INTERVAL_MS", "abc")],

@@ -179,14 +179,6 @@ pub struct SocketIoPublisher<A: NodeAdapter> {
     served: NamespaceTable<()>,
 }
 
-/// Where a publish goes.
-enum Target<A: NodeAdapter> {
-    /// A namespace this node holds.
-    Namespace(BroadcastOperators<A>),
-    /// A namespace a pattern stands for that has no socket on this node: nobody to reach.
-    Nobody,
-}
-
 impl<A: NodeAdapter> SocketIoPublisher<A> {
     /// A publisher acting through `io`.
     pub fn new(io: SocketIo<A>, notifier: Notifier<A>) -> Self {
@@ -203,14 +195,20 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
         self
     }
 
-    fn target(&self, path: &str, scope: Scope) -> Result<Target<A>, PublishError> {
+    /// The namespace at `path`; `None` for one a pattern stands for that has no
+    /// socket on this node (nobody to reach).
+    fn target(
+        &self,
+        path: &str,
+        scope: Scope,
+    ) -> Result<Option<BroadcastOperators<A>>, PublishError> {
         let Some(operators) = self.io.of(path) else {
             return match self.served.pattern_of(path) {
-                Some(_) => Ok(Target::Nobody),
+                Some(_) => Ok(None),
                 None => Err(PublishError::UnknownNamespace(path.to_owned())),
             };
         };
-        Ok(Target::Namespace(match scope {
+        Ok(Some(match scope {
             Scope::Cluster => operators,
             Scope::Local => operators.local(),
         }))
@@ -231,8 +229,8 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             crate::protocol::placeholders::refuse_forged(&command.args.0)
                 .map_err(|e| PublishError::InvalidArgs(e.message))?;
             let mut target = match self.target(&command.namespace, command.scope)? {
-                Target::Namespace(operators) => operators,
-                Target::Nobody => return Ok(command.ack_timeout.map(|_| Vec::new())),
+                Some(operators) => operators,
+                None => return Ok(command.ack_timeout.map(|_| Vec::new())),
             };
             match Recipients::of(command.rooms) {
                 Recipients::Namespace => {}
@@ -274,7 +272,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let Target::Namespace(operators) = self.target(namespace, scope)? else {
+            let Some(operators) = self.target(namespace, scope)? else {
                 return Ok(());
             };
             operators
@@ -293,7 +291,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let Target::Namespace(operators) = self.target(namespace, scope)? else {
+            let Some(operators) = self.target(namespace, scope)? else {
                 return Ok(());
             };
             let sockets = operators.within(target.to_owned());
@@ -311,7 +309,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         room: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
         Box::pin(async move {
-            let Target::Namespace(mut target) = self.target(namespace, Scope::Cluster)? else {
+            let Some(mut target) = self.target(namespace, Scope::Cluster)? else {
                 return Ok(Vec::new());
             };
             if let Some(room) = room {
