@@ -131,15 +131,57 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socketioxide::adapter::LocalAdapter;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use socketioxide::handler::ConnectHandler;
+    use tower::{Service, ServiceExt};
+
+    /// One long-polling request to the engine; the response body as text.
+    async fn request<S, B>(svc: &mut S, method: &str, query: &str, body: &str) -> String
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>>,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("/socket.io/?EIO=4&transport=polling{query}"))
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let response = ServiceExt::<http::Request<Body>>::ready(svc)
+            .await
+            .expect("ready")
+            .call(request)
+            .await
+            .expect("response");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Waits (bounded) until `/tenant-a` holds `n` sockets.
+    async fn sockets_become(io: &SocketIo, n: usize) {
+        let wait = async {
+            while io.of("/tenant-a").map(|ns| ns.sockets().len()) != Some(n) {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("the socket count changes");
+    }
 
     #[tokio::test]
-    async fn only_idle_namespaces_of_patterns_are_swept() {
-        let (_layer, io) = SocketIo::new_layer();
+    async fn namespaces_of_patterns_are_swept_once_unused() {
+        let (mut svc, io) = SocketIo::builder().build_svc();
         io.ns("/", async || {});
         io.ns("/tenant-admin", async || {});
-        io.dyn_ns("/tenant-{p1}", async || {}).expect("route");
-        let family: Arc<NamespaceFamily<LocalAdapter>> = NamespaceFamily::new(
+        let family = NamespaceFamily::new(
             io.clone(),
             &[
                 "/".to_owned(),
@@ -147,9 +189,57 @@ mod tests {
                 "/tenant-*".to_owned(),
             ],
         );
-        // Nothing made yet: the exact namespaces are never swept.
-        assert!(family.sweep(Duration::ZERO).is_empty());
-        assert!(io.of("/tenant-admin").is_some());
-        assert!(io.of("/").is_some());
+        let (on_leave, on_admit) = (family.clone(), family.clone());
+        let handler = (async move |socket: SocketRef| {
+            let family = on_leave.clone();
+            socket.on_disconnect(async move |s: SocketRef| family.wanted(s.ns()));
+        })
+        .with(async move |socket: SocketRef| on_admit.admit(&socket));
+        io.dyn_ns("/tenant-{p1}", handler).expect("route");
+
+        let open = request(&mut svc, "GET", "", "").await;
+        let sid = open
+            .split("\"sid\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("handshake sid")
+            .to_owned();
+        let sid = format!("&sid={sid}");
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
+        sockets_become(&io, 1).await;
+        assert!(
+            family.sweep(Duration::ZERO).is_empty(),
+            "a namespace in use stays"
+        );
+
+        // A name the router matches but no pattern admits is refused, and swept.
+        assert_eq!(
+            request(&mut svc, "POST", &sid, "40/tenant-a~b,").await,
+            "ok"
+        );
+        let refused = async {
+            loop {
+                let polled = request(&mut svc, "GET", &sid, "").await;
+                if polled.contains("44/tenant-a~b,") {
+                    return polled;
+                }
+            }
+        };
+        let refused = tokio::time::timeout(Duration::from_secs(5), refused)
+            .await
+            .expect("refusal");
+        assert!(refused.contains("Invalid namespace"), "{refused}");
+        assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-a~b"]);
+
+        assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
+        sockets_become(&io, 0).await;
+        assert!(
+            family.sweep(IDLE_BEFORE_SWEEP).is_empty(),
+            "just left: kept a while"
+        );
+        assert_eq!(family.sweep(Duration::ZERO), ["/tenant-a"]);
+        assert!(io.of("/tenant-a").is_none());
+        // Exact namespaces are never swept.
+        assert!(io.of("/tenant-admin").is_some() && io.of("/").is_some());
     }
 }
