@@ -216,6 +216,14 @@ test("publishing on node A reaches sockets on B and C, rooms joined across nodes
   }
   const listed = await api(A, "/api/v1/namespaces/%2F/rooms/team/sockets");
   assert.deepEqual(listed.body.sockets.map((s) => s.id).sort(), [onB.id, onC.id].sort());
+  // A socket's rooms, asked on a node that does not hold it.
+  assert.deepEqual(await api(A, `/api/v1/namespaces/%2F/sockets/${onB.id}/rooms`), {
+    status: 200,
+    body: { rooms: [onB.id, "team"].sort() },
+  });
+  const unknown = await api(A, "/api/v1/namespaces/%2F/sockets/AAAAAAAAAAAAAAAA/rooms");
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, "unknown_socket");
 
   const seenByOutsider = collect(outsider, "news");
   const gotB = nextEvent(onB, "news");
