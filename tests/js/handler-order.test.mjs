@@ -10,6 +10,7 @@
 //   disconnect the handler sent through the queue during the request (10 of 10);
 // - `ops` in the answer, in order; ops on other sockets; the disconnect answer;
 //   a malformed answer applies nothing;
+// - the same across two nodes on the Redis adapter;
 // - GET /api/v1/namespaces/{ns}/sockets/{sid}/rooms;
 // - POST /api/v1/emit acks per client: cb(), cb(args), no answer;
 // - --forward-secret travels as X-Iorelay-Secret.
@@ -56,21 +57,25 @@ async function bridgeReady(url) {
   }
 }
 
-/** redis-server, the Flask app and iorelay wired to both. */
-async function setUp(t, extra = []) {
+/** redis-server, the Flask app and `nodes` iorelay nodes wired to both (the Redis adapter when several). */
+async function setUp(t, nodes = 1) {
   const redis = await startRedis();
   t.after(() => redis.stop());
   const backend = await useBackend(t, redis);
-  const srv = await useServer(t, [
+  const args = [
     "--flask-queue", `${redis.url}/0`,
     "--forward-url", `/=${backend}/event`,
     "--connect-url", `/=${backend}/connect`,
     "--forward-secret", SECRET,
     "--api-keys", KEY,
-    ...extra,
-  ]);
-  await bridgeReady(srv.url);
-  return { redis, backend, srv };
+  ];
+  const servers = [];
+  for (let i = 0; i < nodes; i++) {
+    const cluster = nodes > 1 ? ["--adapter", "redis", "--redis-url", redis.url, "--node-id", `n${i + 1}`] : [];
+    servers.push(await useServer(t, [...args, ...cluster]));
+  }
+  for (const server of servers) await bridgeReady(server.url);
+  return { redis, backend, srv: servers[0], servers };
 }
 
 async function api(srv, method, pathname, body) {
@@ -231,6 +236,31 @@ test("ops in the answer: emit then close_room, emit then disconnect, ops on anot
   assert.deepEqual(await gone, [aId]);
   const after = await api(srv, "GET", `/api/v1/namespaces/%2F/sockets/${aId}/rooms`);
   assert.equal(after.status, 404, "the gone socket joined nothing");
+});
+
+test("two nodes on the Redis adapter: an answer's ops reach a room member on the other node, in order", async (t) => {
+  const { servers } = await setUp(t, 2);
+  const [n1, n2] = servers;
+  const a = await useSocket(t, n1.url);
+  const b = await useSocket(t, n2.url);
+  await ackOnceReady(a, "enter", ["team"]);
+  await ackOnceReady(b, "enter", ["team"]);
+  const afterClose = collect(b, "after-close");
+  const notice = nextEvent(b, "notice");
+  assert.deepEqual(await ackArgs(a, "ops-close", ["team", 7]), ["closed"]);
+  assert.deepEqual(await notice, [7], "the emit reached b on the other node before the close");
+  const rooms = await roomsOf(n1, b.id);
+  assert.ok(rooms.rooms.includes(b.id), "asked on n1 about a socket on n2");
+  assert.ok(!rooms.rooms.includes("team"), "close_room applied on the other node too");
+  const marker = nextEvent(b, "marker");
+  await api(n1, "POST", "/api/v1/emit", { event: "marker", rooms: b.id });
+  await marker;
+  assert.deepEqual(afterClose, [], "the emit listed after close_room reached nobody on n2");
+
+  const paired = nextEvent(a, "paired");
+  assert.deepEqual(await ackArgs(b, "ops-mixed", [a.id]), ["ok"]);
+  assert.deepEqual(await paired, [b.id], "to_sid reaches a socket on the other node");
+  assert.ok((await roomsOf(n2, a.id)).rooms.includes("pair"), "join by sid across nodes");
 });
 
 test("a malformed answer applies nothing: backend_error for the event, connect_error for the hook", async (t) => {

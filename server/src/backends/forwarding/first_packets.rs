@@ -5,10 +5,11 @@
 //! and socketioxide runs async connect handlers in a task of their own, after
 //! the CONNECT packet: packets for the socket could slip in between. So the
 //! namespace's connect handler is [`DeliverHookAnswer`], a synchronous one
-//! that socketioxide calls in the same breath as it sends CONNECT: it joins the
-//! answer's rooms, then puts the new socket's share of each emit into its
-//! queue and applies the steps that concern it, in the answer's order, before
-//! any other task can reach it through those rooms. What concerns other sockets
+//! that socketioxide calls in the same breath as it sends CONNECT: it puts the
+//! new socket's share of each emit into its queue, in the answer's order and
+//! following the rooms the answer gives it (`join`, then the ops), and only
+//! then makes those room changes, so no other task can reach it through those
+//! rooms before its last packet. What concerns other sockets
 //! (the rest of a broadcast, their room changes) follows in a task, in order.
 //! The socket stays marked in [`PendingAnswers`] until all of it is applied, so
 //! Flask queue operations on it sent meanwhile wait (they were lost before:
@@ -18,6 +19,7 @@
 //! socket to the namespace can still come first; everything addressed to its
 //! rooms or to it comes after.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use socketioxide::adapter::Adapter;
@@ -28,6 +30,7 @@ use socketioxide::socket::Socket;
 use super::Forwarder;
 use super::steps::{self, Step};
 use crate::backends::pending_answers::PendingGuard;
+use crate::backends::publisher::EmitCommand;
 use crate::socket::NodeAdapter;
 
 /// An accepted connection's answer, kept in the socket's extensions until it is connected.
@@ -89,26 +92,54 @@ impl<A: NodeAdapter> ConnectHandler<A, Synchronous> for DeliverHookAnswer {
     }
 }
 
+/// The new socket's rooms as the answer changes them, and the changes to make
+/// once its packets are queued.
+struct Membership {
+    rooms: HashSet<String>,
+    moves: Vec<(bool, String)>,
+}
+
+impl Membership {
+    fn join(&mut self, room: String) {
+        self.rooms.insert(room.clone());
+        self.moves.push((true, room));
+    }
+
+    fn leave(&mut self, room: String) {
+        if self.rooms.remove(&room) {
+            self.moves.push((false, room));
+        }
+    }
+}
+
 /// Applies, now, what the answer does to `socket`; returns the steps left for other sockets.
+///
+/// The socket's packets are queued first, following its rooms as the answer
+/// changes them; the room changes themselves are made after, so that no
+/// broadcast to a room it joins can slip in before its last packet.
 fn apply_to_self<A: Adapter>(
     socket: &SocketRef<A>,
     join: Vec<String>,
     all: Vec<Step>,
 ) -> Vec<Step> {
-    if !join.is_empty() {
-        socket.join(join);
-    }
     let sid = socket.id.to_string();
     let ns = socket.ns().to_owned();
     let mine = |namespace: &str, id: &str| namespace == ns && id == sid;
-    let mut connected = true;
+    let mut member = Membership {
+        rooms: socket.rooms().iter().map(|r| r.to_string()).collect(),
+        moves: Vec::new(),
+    };
+    for room in join {
+        member.join(room);
+    }
+    let mut disconnect = false;
     let mut rest = Vec::new();
     for step in all {
         match step {
             Step::Emit(mut command) => {
-                if connected
+                if !disconnect
                     && command.namespace == ns
-                    && reaches(socket, &command)
+                    && reaches(&member.rooms, &sid, &command)
                     && let Err(e) = socket.emit(&command.event, &command.args)
                 {
                     tracing::debug!(%sid, error = %e, "cannot send the connect hook's emit");
@@ -116,7 +147,7 @@ fn apply_to_self<A: Adapter>(
                 let only_me = command
                     .rooms
                     .as_ref()
-                    .is_some_and(|rooms| rooms.iter().all(|r| *r == sid));
+                    .is_some_and(|targets| targets.iter().all(|r| *r == sid));
                 if command.namespace != ns || !only_me {
                     if command.namespace == ns {
                         command.except.push(sid.clone());
@@ -128,41 +159,42 @@ fn apply_to_self<A: Adapter>(
                 namespace,
                 sid: id,
                 room,
-            } if mine(&namespace, &id) => socket.join(room),
+            } if mine(&namespace, &id) => member.join(room),
             Step::Leave {
                 namespace,
                 sid: id,
                 room,
-            } if mine(&namespace, &id) => socket.leave(room),
+            } if mine(&namespace, &id) => member.leave(room),
             Step::CloseRoom { namespace, room } => {
                 if namespace == ns {
-                    socket.leave(room.clone());
+                    member.leave(room.clone());
                 }
                 rest.push(Step::CloseRoom { namespace, room });
             }
-            Step::Disconnect { namespace, sid: id } if mine(&namespace, &id) => {
-                if connected && let Err(e) = socket.clone().disconnect() {
-                    tracing::debug!(%sid, error = %e, "cannot disconnect as the connect hook asked");
-                }
-                connected = false;
-            }
+            Step::Disconnect { namespace, sid: id } if mine(&namespace, &id) => disconnect = true,
             other => rest.push(other),
+        }
+    }
+    if disconnect {
+        // After its packets; its room changes are moot.
+        if let Err(e) = socket.clone().disconnect() {
+            tracing::debug!(%sid, error = %e, "cannot disconnect as the connect hook asked");
+        }
+        return rest;
+    }
+    for (joins, room) in member.moves {
+        if joins {
+            socket.join(room);
+        } else {
+            socket.leave(room);
         }
     }
     rest
 }
 
-/// Whether an emit's recipients include `socket` (one of its rooms, and not excepted).
-fn reaches<A: Adapter>(
-    socket: &SocketRef<A>,
-    command: &crate::backends::publisher::EmitCommand,
-) -> bool {
-    let rooms = socket.rooms();
-    let sid = socket.id.as_str();
-    let in_any = |list: &[String]| {
-        list.iter()
-            .any(|r| r == sid || rooms.iter().any(|own| own.as_ref() == r.as_str()))
-    };
+/// Whether an emit's recipients include the socket `sid`, in `rooms` (and not excepted).
+fn reaches(rooms: &HashSet<String>, sid: &str, command: &EmitCommand) -> bool {
+    let in_any = |list: &[String]| list.iter().any(|r| r == sid || rooms.contains(r));
     let addressed = match &command.rooms {
         None => true,
         Some(list) => in_any(list),
