@@ -201,3 +201,55 @@ fn reaches(rooms: &HashSet<String>, sid: &str, command: &EmitCommand) -> bool {
     };
     addressed && !in_any(&command.except)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::publisher::Scope;
+    use crate::protocol::event_args::EventArgs;
+
+    fn emit(rooms: Option<&[&str]>, except: &[&str]) -> EmitCommand {
+        let owned = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        EmitCommand {
+            namespace: "/".to_owned(),
+            event: "e".to_owned(),
+            args: EventArgs::default(),
+            rooms: rooms.map(owned),
+            except: owned(except),
+            ack_timeout: None,
+            scope: Scope::Cluster,
+        }
+    }
+
+    #[test]
+    fn the_new_socket_follows_the_rooms_the_answer_gives_it() {
+        let mut member = Membership {
+            rooms: HashSet::from(["s1".to_owned()]),
+            moves: Vec::new(),
+        };
+        assert!(!reaches(&member.rooms, "s1", &emit(Some(&["lobby"]), &[])));
+        member.join("lobby".to_owned());
+        assert!(reaches(&member.rooms, "s1", &emit(Some(&["lobby"]), &[])));
+        assert!(reaches(&member.rooms, "s1", &emit(None, &[])), "everyone");
+        assert!(
+            reaches(&member.rooms, "s1", &emit(Some(&["s1"]), &[])),
+            "its id"
+        );
+        assert!(
+            !reaches(&member.rooms, "s1", &emit(Some(&["lobby"]), &["s1"])),
+            "include_self: false"
+        );
+        assert!(
+            !reaches(&member.rooms, "s1", &emit(Some(&[]), &[])),
+            "nobody"
+        );
+        member.leave("lobby".to_owned());
+        member.leave("never-joined".to_owned());
+        assert!(!reaches(&member.rooms, "s1", &emit(Some(&["lobby"]), &[])));
+        assert_eq!(
+            member.moves,
+            [(true, "lobby".to_owned()), (false, "lobby".to_owned())],
+            "only real changes are made"
+        );
+    }
+}
