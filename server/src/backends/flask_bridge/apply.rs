@@ -152,7 +152,8 @@ fn notification_of(emit: &Emit) -> Option<(Audience, Draft)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use futures_util::future::BoxFuture;
@@ -166,12 +167,19 @@ mod tests {
 
     /// Records every call; fails for the namespace `/gone`.
     #[derive(Default)]
-    struct Recorder {
+    pub(in crate::backends::flask_bridge) struct Recorder {
         calls: Mutex<Vec<String>>,
         emits: Mutex<Vec<EmitCommand>>,
+        /// What `rooms_of` answers, by socket id.
+        pub rooms: HashMap<String, Vec<String>>,
     }
 
     impl Recorder {
+        /// Every call so far, in order.
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.lock().expect("lock").clone()
+        }
+
         fn record(&self, call: String, namespace: &str) -> Result<(), PublishError> {
             self.calls.lock().expect("lock").push(call);
             if namespace == "/gone" {
@@ -220,10 +228,11 @@ mod tests {
         fn rooms_of<'a>(
             &'a self,
             _: &'a str,
-            _: &'a str,
+            sid: &'a str,
             _: Scope,
         ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
-            Box::pin(async { Ok(None) })
+            let rooms = self.rooms.get(sid).cloned();
+            Box::pin(async move { Ok(rooms) })
         }
         fn sockets<'a>(
             &'a self,
