@@ -10,7 +10,7 @@ import contextvars
 
 import flask
 
-from .wire import event_args, one_or_many, to_wire
+from .wire import one_or_many, to_wire
 
 _current = contextvars.ContextVar("iorelay_flask_call", default=None)
 

@@ -165,7 +165,7 @@ class SocketIO:
         if current is not None and all(s == current.sid for s in skip):
             emit_op(current, event, data, namespace, to, broadcast=to is None, include_self=not skip)
             return
-        self._delivery("emit").emit(event, data, namespace=namespace, rooms=one_or_many(to), skip=skip or None)
+        self._deliver("emit", event, data, namespace=namespace, rooms=one_or_many(to), skip=skip or None)
 
     def send(self, data, json=False, namespace=None, to=None, callback=None, include_self=True,
              skip_sid=None, **kwargs):
@@ -191,28 +191,32 @@ class SocketIO:
         if current is not None:
             current.add({"op": "close_room", "room": str(room)}, namespace=namespace or "/")
             return
-        self._delivery("close_room").close_room(str(room), namespace=namespace or "/")
+        self._deliver("close_room", str(room), namespace=namespace or "/")
 
     def join_room(self, room, sid, namespace=None):
         """``sid`` joins ``room`` (outside handlers)."""
-        self._delivery("join_room").join(sid, str(room), namespace=namespace or "/")
+        self._deliver("join", sid, str(room), namespace=namespace or "/")
 
     def leave_room(self, room, sid, namespace=None):
         """``sid`` leaves ``room`` (outside handlers)."""
-        self._delivery("leave_room").leave(sid, str(room), namespace=namespace or "/")
+        self._deliver("leave", sid, str(room), namespace=namespace or "/")
 
     def disconnect_sid(self, sid, namespace=None):
         """Disconnects ``sid`` (outside handlers)."""
-        self._delivery("disconnect").disconnect(sid, namespace=namespace or "/")
+        self._deliver("disconnect", sid, namespace=namespace or "/")
 
     def server_rooms(self, sid, namespace):
         """The rooms iorelay has ``sid`` in."""
         return self._api("rooms").rooms(sid, namespace)
 
-    def _delivery(self, what):
-        if self.queue is not None:
-            return self.queue
-        return self._api(what)
+    def _deliver(self, method, *args, **kwargs):
+        """Sends through the queue (when configured) or the API. A failure is logged,
+        not raised: Flask-SocketIO's sends outside handlers do not fail either."""
+        road = self.queue if self.queue is not None else self._api(method)
+        try:
+            getattr(road, method)(*args, **kwargs)
+        except DeliveryError:
+            log.exception("%s outside a handler was not delivered", method)
 
     def _api(self, what):
         if self.api is None:
@@ -268,15 +272,13 @@ class SocketIO:
                 if rooms is None and not op.get("broadcast"):
                     rooms = [call.sid]
                 skip = None if op.get("include_self", True) else [call.sid]
-                self._delivery("emit").emit(op["event"], from_wire(op["args"]), namespace=ns, rooms=rooms, skip=skip)
-            elif kind == "join":
-                self._delivery("join_room").join(sid, op["room"], namespace=ns)
-            elif kind == "leave":
-                self._delivery("leave_room").leave(sid, op["room"], namespace=ns)
+                self._deliver("emit", op["event"], from_wire(op["args"]), namespace=ns, rooms=rooms, skip=skip)
+            elif kind in ("join", "leave"):
+                self._deliver(kind, sid, op["room"], namespace=ns)
             elif kind == "close_room":
-                self._delivery("close_room").close_room(op["room"], namespace=ns)
+                self._deliver("close_room", op["room"], namespace=ns)
             elif kind == "disconnect":
-                self._delivery("disconnect").disconnect(sid, namespace=ns)
+                self._deliver("disconnect", sid, namespace=ns)
 
     # Running ----------------------------------------------------------------
 
