@@ -23,7 +23,7 @@ use crate::backends::publisher::Recipients;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_relay_event, validate_room};
-use crate::socket::{connected, lifecycle, send_reply};
+use crate::socket::{lifecycle, send_reply};
 use std::convert::Infallible;
 
 /// What generic namespaces allow their clients.
@@ -48,6 +48,7 @@ pub fn register<A: NodeAdapter>(
 ) {
     let io_for_ns = io.clone();
     let hook = forwarder.clone();
+    let deliver = forwarding::DeliverHookAnswer(forwarder.clone());
     let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
         on_connect(socket, io_for_ns.clone(), policy.clone(), forwarder.clone());
         Ok(())
@@ -59,8 +60,9 @@ pub fn register<A: NodeAdapter>(
     io.ns(
         path,
         // The last `with` runs first: tokens are checked before the connect hook is
-        // called, and handlers are set up last, before the client learns it is connected.
-        connected
+        // called, and handlers are set up last, before the client learns it is connected;
+        // the hook's answer is delivered right after the CONNECT packet.
+        deliver
             .with(setup)
             .with(connect_hook)
             .with(crate::socket::connect::authenticate::<A>),

@@ -20,11 +20,12 @@ use crate::apps::notifications::{self, Notifications, sse};
 use crate::apps::relay::{self, RelayPolicy};
 use crate::backends::api;
 use crate::backends::django_bridge::{self, groups::GroupMap, membership};
-use crate::backends::flask_bridge::{self, stats::BridgeStats};
+use crate::backends::flask_bridge::{self, AnswerOrder, stats::BridgeStats};
 use crate::backends::forwarding::Forwarder;
 use crate::backends::notifier::Notifier;
 use crate::backends::notifier::fanout::Fanout;
 use crate::backends::notifier::hub::Hub;
+use crate::backends::pending_answers::PendingAnswers;
 use crate::backends::publisher::{Publisher, SocketIoPublisher};
 use crate::cluster;
 use crate::config::Config;
@@ -104,10 +105,17 @@ pub(super) async fn compose<A: NodeAdapter>(
                 config: config.notifications.clone(),
                 hub,
             });
-            let publisher = register_production(&io, config, stores, notifier, app.clone());
+            // Shared by event forwarding (marks) and the Flask bridge (waits).
+            let pending = PendingAnswers::new();
+            let publisher =
+                register_production(&io, config, stores, notifier, app.clone(), pending.clone());
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
+                AnswerOrder {
+                    pending,
+                    wait: config.forwarding.forward_timeout(),
+                },
                 health.clone(),
                 background.clone(),
             );
@@ -193,6 +201,7 @@ fn register_production<A: NodeAdapter>(
     stores: &Stores,
     notifier: Notifier<A>,
     notifications: Arc<Notifications<A>>,
+    pending: Arc<PendingAnswers>,
 ) -> Arc<dyn Publisher> {
     let publisher: Arc<dyn Publisher> = Arc::new(SocketIoPublisher::new(io.clone(), notifier));
     let policy = Arc::new(RelayPolicy {
@@ -201,7 +210,7 @@ fn register_production<A: NodeAdapter>(
         max_namespace_rooms: config.namespaces.max_rooms_per_namespace,
         ack_timeout: config.engine.ack_timeout(),
     });
-    let forwarder = Forwarder::new(&config.forwarding, publisher.clone());
+    let forwarder = Forwarder::new(&config.forwarding, publisher.clone(), pending);
     for path in config.namespaces.generic_paths() {
         relay::register(io, path, policy.clone(), forwarder.clone());
     }

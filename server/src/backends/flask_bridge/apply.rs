@@ -187,7 +187,8 @@ mod tests {
         fn emit(
             &self,
             command: EmitCommand,
-        ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+        ) -> BoxFuture<'_, Result<Option<crate::backends::publisher::AckReport>, PublishError>>
+        {
             let result = self.record("emit".to_owned(), &command.namespace);
             self.emits.lock().expect("lock").push(command);
             Box::pin(async move { result.map(|()| None) })
@@ -217,6 +218,14 @@ mod tests {
             };
             let result = self.record(call, namespace);
             Box::pin(async move { result })
+        }
+        fn rooms_of<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
+            Box::pin(async { Ok(None) })
         }
         fn sockets<'a>(
             &'a self,

@@ -1,5 +1,6 @@
 //! What goes to and comes from a forwarding backend: the JSON contract of
-//! `--forward-url` and `--connect-url` (see docs/MIGRATING.md).
+//! `--forward-url` and `--connect-url` (see docs/MIGRATING.md), one place for
+//! the request bodies, the answers and the [`Op`]s an answer may list.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,60 @@ pub struct ForwardReply {
     /// Rooms the sender leaves (`leave_room`).
     #[serde(default)]
     pub leave: Vec<String>,
+    /// Operations in the order the handler issued them, after `join`, `leave`
+    /// and `emit`, before the ack.
+    #[serde(default)]
+    pub ops: Vec<Op>,
+}
+
+/// One operation a handler issued, tagged by `op`; applied in list order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// `emit()`: same fields and defaults as an entry of `emit`.
+    Emit(BackendEmit),
+    /// `join_room(room, sid?, namespace?)`.
+    Join(RoomOp),
+    /// `leave_room(room, sid?, namespace?)`.
+    Leave(RoomOp),
+    /// `close_room(room, namespace?)`: every socket leaves the room.
+    CloseRoom(CloseRoomOp),
+    /// `disconnect(sid?, namespace?)`.
+    Disconnect(DisconnectOp),
+}
+
+/// A socket (the sender by default) joins or leaves a room.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomOp {
+    /// The room.
+    pub room: String,
+    /// The socket; absent = the sender.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// Its namespace; absent = the sender's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// Every socket of a room leaves it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CloseRoomOp {
+    /// The room.
+    pub room: String,
+    /// Its namespace; absent = the sender's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// A socket (the sender by default) is disconnected from its namespace.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DisconnectOp {
+    /// The socket; absent = the sender.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// Its namespace; absent = the sender's.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// One emit a backend asks for, with Flask-SocketIO's `emit()` defaults.
@@ -56,6 +111,12 @@ pub struct BackendEmit {
     /// Whether the sender receives it too when it is in the target (Flask default: yes).
     #[serde(default = "yes")]
     pub include_self: bool,
+    /// Namespace to emit in; absent = the sender's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// One more socket id to deliver to, beside `rooms` (alone: that socket only).
+    #[serde(default)]
+    pub to_sid: Option<String>,
 }
 
 fn yes() -> bool {
@@ -83,9 +144,16 @@ pub struct ConnectReply {
     /// Accepted: who the user is; sent with each forwarded event.
     #[serde(default)]
     pub user: Option<serde_json::Value>,
-    /// Accepted: rooms the socket joins (`join_room` in a connect handler).
+    /// Accepted: rooms the socket joins (`join_room` in a connect handler), first.
     #[serde(default)]
     pub join: Vec<String>,
+    /// Accepted: emits made after `join`; the new socket gets its share right
+    /// after its CONNECT packet, before any other packet.
+    #[serde(default)]
+    pub emit: Vec<BackendEmit>,
+    /// Accepted: operations after `emit`, in order.
+    #[serde(default)]
+    pub ops: Vec<Op>,
     /// Refused: the explanation (`ConnectionRefusedError`'s first argument).
     #[serde(default)]
     pub message: Option<String>,
