@@ -18,7 +18,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { useServer, useSocket, nextEvent, withTimeout } from "./harness.mjs";
+import { io } from "socket.io-client";
+import { useServer, nextEvent, withTimeout } from "./harness.mjs";
 import { startNginx, startRedis, freePort } from "./services.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -207,7 +208,12 @@ test("Celery-style emitters: Flask-SocketIO's and iorelay-flask's SocketIO(messa
     assert.ok(Date.now() < deadline, "bridge subscribed");
     await new Promise((r) => setTimeout(r, 50));
   }
-  const socket = await useSocket(t, front, { transports: ["websocket"] });
+  const socket = io(front, { transports: ["websocket"], forceNew: true, reconnection: false, autoConnect: false });
+  t.after(() => socket.close());
+  // The connect handler joins "lobby" before it emits "welcome": once it arrived, the room is set.
+  const welcomed = nextEvent(socket, "welcome", 10000);
+  socket.connect();
+  await welcomed;
   for (const [label, python] of [["Flask-SocketIO", FLASK_SOCKETIO_PYTHON], ["iorelay-flask", PACKAGE_PYTHON]]) {
     const toSid = nextEvent(socket, "task_done", 10000);
     const toLobby = nextEvent(socket, "lobby_news", 10000);

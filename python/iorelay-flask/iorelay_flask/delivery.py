@@ -22,6 +22,11 @@ from .wire import from_wire, to_wire
 class DeliveryError(RuntimeError):
     """iorelay refused or could not be reached; the message names the cause."""
 
+    def __init__(self, message, status=None, code=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
 
 def namespace_segment(namespace):
     """A namespace as iorelay's API paths spell it: ``%2F`` for ``/``, else no leading slash."""
@@ -49,7 +54,12 @@ class PublishApi:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as err:
             detail = err.read().decode("utf-8", "replace")
-            raise DeliveryError(f"iorelay answered {err.code} to {method} {path}: {detail}") from err
+            try:
+                code = json.loads(detail)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = None
+            raise DeliveryError(f"iorelay answered {err.code} to {method} {path}: {detail}",
+                                status=err.code, code=code) from err
         except (urllib.error.URLError, OSError) as err:
             raise DeliveryError(f"cannot reach iorelay at {self.base_url}: {err}") from err
 
@@ -88,9 +98,14 @@ class PublishApi:
         self.leave(room, room, namespace)
 
     def rooms(self, sid, namespace="/"):
-        """The rooms of ``sid`` (its own room included), wherever it is connected."""
+        """The rooms of ``sid`` (its own room included), wherever it is connected; none if it is not."""
         path = f"/api/v1/namespaces/{namespace_segment(namespace)}/sockets/{urllib.parse.quote(sid, safe='')}/rooms"
-        return list(self._call("GET", path)["rooms"])
+        try:
+            return list(self._call("GET", path)["rooms"])
+        except DeliveryError as err:
+            if err.code == "unknown_socket":
+                return []
+            raise
 
 
 class QueuePublisher:
