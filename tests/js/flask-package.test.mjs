@@ -138,7 +138,7 @@ function renderSameOrigin({ listen, iorelay, flask }) {
  * The migrated deployment: the app under iorelay-flask, iorelay with the flags the
  * app printed, nginx in front. Returns { front, app, iorelay, appPort }.
  */
-async function useMigratedApp(t, { extraArgs = [], appEnv = {} } = {}) {
+async function useMigratedApp(t, { appEnv = {} } = {}) {
   const [appPort, iorelayPort, frontPort] = [await freePort(), await freePort(), await freePort()];
   const app = await usePython(t, PACKAGE_PYTHON, [APP, String(appPort)], {
     env: {
@@ -151,7 +151,7 @@ async function useMigratedApp(t, { extraArgs = [], appEnv = {} } = {}) {
     ready: /run iorelay with: (iorelay .*?)  \(environment[\s\S]*Running on http/,
   });
   const flags = printedArgs(app.match[1]);
-  const iorelay = await useServer(t, [...flags, ...extraArgs], {
+  const iorelay = await useServer(t, flags, {
     listen: `127.0.0.1:${iorelayPort}`,
     env: { IORELAY_API_KEYS: API_KEY, IORELAY_FORWARD_SECRET: FORWARD_SECRET },
   });
@@ -199,15 +199,20 @@ test("the hook routes are private: 404 through the front, 403 without the secret
   assert.deepEqual(await ok.json(), { ack: [1], ops: [] });
 });
 
-test("Celery-style emitters: Flask-SocketIO's and iorelay-flask's SocketIO(message_queue=...) reach the page's sockets", async (t) => {
+test("with message_queue: the page passes through the queue, and Celery-style emitters of Flask-SocketIO and iorelay-flask reach its sockets", async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());
-  const { front, iorelay } = await useMigratedApp(t, { extraArgs: ["--flask-queue", redis.url] });
+  const { front, iorelay, flags } = await useMigratedApp(t, { appEnv: { MESSAGE_QUEUE: redis.url } });
+  assert.deepEqual(flags.slice(-2), ["--flask-queue", redis.url], "the app printed its queue");
   const deadline = Date.now() + 10000;
   while (!(await fetch(`${iorelay.url}/readyz`).then((r) => r.json())).checks?.flask_bridge?.ready) {
     assert.ok(Date.now() < deadline, "bridge subscribed");
     await new Promise((r) => setTimeout(r, 50));
   }
+  // Sessions now live in Redis, the ticker and the views emit through the queue.
+  const browser = await useBrowser(t);
+  assertAllPassed(await runPage(browser, `${front}/`), "iorelay with message_queue");
+
   const socket = io(front, { transports: ["websocket"], forceNew: true, reconnection: false, autoConnect: false });
   t.after(() => socket.close());
   // The connect handler joins "lobby" before it emits "welcome": once it arrived, the room is set.
@@ -221,4 +226,11 @@ test("Celery-style emitters: Flask-SocketIO's and iorelay-flask's SocketIO(messa
     assert.deepEqual(await toSid, [{ task: 7, by: label === "Flask-SocketIO" ? "flask_socketio" : "iorelay_flask" }], label);
     assert.deepEqual(await toLobby, ["lobby", 2], `${label}: a tuple is several arguments, to a room`);
   }
+  const keys = await new Promise((resolve, reject) => {
+    const sub = spawn("redis-cli", ["-u", redis.url, "--scan", "--pattern", "iorelay-flask:socket:*"]);
+    let out = "";
+    sub.stdout.on("data", (c) => (out += c));
+    sub.once("exit", (code) => (code === 0 ? resolve(out.split("\n").filter(Boolean)) : reject(new Error(`redis-cli ${code}`))));
+  });
+  assert.ok(keys.includes(`iorelay-flask:socket:${socket.id}`), `the socket's session is in Redis: ${keys}`);
 });

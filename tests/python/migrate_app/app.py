@@ -25,7 +25,9 @@ else:
 
 app = Flask(__name__)
 app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "signal-board-test-secret")
-socketio = SocketIO(app)
+# With a queue, emits outside handlers (the ticker, views) go through it, as in a
+# Flask-SocketIO deployment with several workers.
+socketio = SocketIO(app, message_queue=os.environ.get("MESSAGE_QUEUE"))
 
 ticker_started = threading.Event()
 ticker_lock = threading.Lock()
