@@ -6,7 +6,7 @@
 // tests/python/migrate_app is one app and its page. The page runs every check
 // itself (echo, binary, send, session, rooms, close_room, catch-all, namespaces,
 // refusals, a background task, views that emit and ask rooms(sid), acks both ways,
-// disconnect) and reports into window.__results. It runs under Flask-SocketIO and
+// call(), disconnect) and reports into window.__results. It runs under Flask-SocketIO and
 // then, with only the app's import switched, under iorelay + the package through
 // nginx on one origin: the same page, the same checks, and all must pass.
 
@@ -106,7 +106,7 @@ async function runPage(browser, url) {
   }
 }
 
-const CHECKS = 19;
+const CHECKS = 20;
 
 function assertAllPassed({ results, errors }, label) {
   const failed = Object.entries(results).filter(([, r]) => !r.ok);

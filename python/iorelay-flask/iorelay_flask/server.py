@@ -38,7 +38,9 @@ class SocketIO:
     - ``hook_url`` (``IORELAY_HOOK_URL``): where iorelay reaches this app, for
       ``iorelay_args`` (default: the address ``run`` serves on);
     - ``hook_path`` (default ``/_iorelay``): the path of the hook routes;
-    - ``ack_timeout`` (seconds, default 30): how long ``callback=`` waits.
+    - ``ack_timeout`` (seconds, default 30): how long ``callback=`` waits;
+    - ``max_ack_timeout`` (seconds, default 30, iorelay's ``--api-max-ack-timeout-ms``):
+      ``call(timeout=)`` waits at most this long.
     """
 
     def __init__(self, app=None, **kwargs):
@@ -64,7 +66,8 @@ class SocketIO:
         self.socketio_path = "/" + (opt.get("path") or opt.get("resource") or "socket.io").strip("/")
         self.hook_path = "/" + (opt.get("hook_path") or "/_iorelay").strip("/")
         self.forward_secret = opt.get("forward_secret") or env("IORELAY_FORWARD_SECRET") or None
-        self.ack_timeout = float(opt.get("ack_timeout", 30))
+        self.max_ack_timeout = float(opt.get("max_ack_timeout", 30))
+        self.ack_timeout = min(float(opt.get("ack_timeout", 30)), self.max_ack_timeout)
         iorelay_url = opt.get("iorelay_url") or env("IORELAY_URL")
         api_key = opt.get("api_key") or env("IORELAY_API_KEY")
         if iorelay_url and api_key:
@@ -179,7 +182,7 @@ class SocketIO:
         if to is None:
             raise ValueError("call() needs to= (one socket id)")
         acks = self._api("call").emit(event, event_args(args), namespace=namespace or "/", rooms=[to],
-                                      ack_timeout_ms=int(timeout * 1000))
+                                      ack_timeout_ms=int(min(timeout, self.max_ack_timeout) * 1000))
         if not acks:
             raise TimeoutError()
         answer = acks.get(to) or next(iter(acks.values()))

@@ -17,11 +17,11 @@ import uuid
 from flask import Flask, render_template, request, session
 
 if os.environ.get("MIGRATE_APP_SERVER") == "iorelay":
-    from iorelay_flask import (ConnectionRefusedError, SocketIO, close_room, disconnect, emit,
-                               join_room, leave_room, rooms, send)
+    from iorelay_flask import (ConnectionRefusedError, SocketIO, call, close_room, disconnect,
+                               emit, join_room, leave_room, rooms, send)
 else:
-    from flask_socketio import (ConnectionRefusedError, SocketIO, close_room, disconnect, emit,
-                                join_room, leave_room, rooms, send)
+    from flask_socketio import (ConnectionRefusedError, SocketIO, call, close_room, disconnect,
+                                emit, join_room, leave_room, rooms, send)
 
 app = Flask(__name__)
 app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "signal-board-test-secret")
@@ -142,6 +142,12 @@ def on_measure():
         emit("latency", {"ms": (time.time() - sent) * 1000, "echoed": abs(echoed - sent) < 1e-6})
 
     emit("server_ping", sent, callback=on_pong)
+
+
+@socketio.on("quiz")
+def on_quiz(question):
+    answer = call("question", question, timeout=5)
+    return {"question": question, "answer": answer}
 
 
 @socketio.on("kick_me")
