@@ -176,6 +176,23 @@ pub trait Publisher: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), PublishError>>;
 }
 
+/// Closes a room, as Flask-SocketIO's `close_room`: every socket in it leaves it.
+pub async fn close_room(
+    publisher: &dyn Publisher,
+    namespace: &str,
+    room: &str,
+    scope: Scope,
+) -> Result<(), PublishError> {
+    publisher
+        .move_rooms(
+            namespace,
+            room,
+            RoomMove::Leave(vec![room.to_owned()]),
+            scope,
+        )
+        .await
+}
+
 /// Checks an event name a backend wants to emit (the rule clients relay by,
 /// Socket.IO's reserved names only).
 pub fn validate_event(event: &str) -> Result<(), PublishError> {

@@ -202,7 +202,7 @@ fn flask_bridge_and_forwarding_settings() {
         "{shown}"
     );
 
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--flask-queue", "amqp://guest@h//"], "flask.flask_queue"),
         (&["--flask-channel", "two words"], "flask.flask_channel"),
         // A pair that does not parse is refused by its flag, one that does by its setting.

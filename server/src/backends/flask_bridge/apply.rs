@@ -13,7 +13,9 @@
 use rmpv::Value;
 
 use crate::backends::notifier::{Audience, Draft};
-use crate::backends::publisher::{EmitCommand, PublishError, Publisher, RoomMove, Scope};
+use crate::backends::publisher::{
+    EmitCommand, PublishError, Publisher, RoomMove, Scope, close_room,
+};
 use crate::protocol::binary_json::to_json_value;
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::notifications::NAMESPACE as NOTIFICATIONS;
@@ -93,15 +95,11 @@ pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<O
             )
             .await
             .map_err(rejection)?,
-        QueueMessage::CloseRoom { namespace, room } => publisher
-            .move_rooms(
-                &namespace,
-                &room,
-                RoomMove::Leave(vec![room.clone()]),
-                Scope::Local,
-            )
-            .await
-            .map_err(rejection)?,
+        QueueMessage::CloseRoom { namespace, room } => {
+            close_room(publisher, &namespace, &room, Scope::Local)
+                .await
+                .map_err(rejection)?;
+        }
         QueueMessage::Disconnect { namespace, sid } => publisher
             .disconnect(&namespace, &sid, Scope::Local)
             .await

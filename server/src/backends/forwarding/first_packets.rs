@@ -106,10 +106,12 @@ fn apply_to_self<A: Adapter>(
     for step in all {
         match step {
             Step::Emit(mut command) => {
-                if connected && command.namespace == ns && reaches(socket, &command) {
-                    if let Err(e) = socket.emit(&command.event, &command.args) {
-                        tracing::debug!(%sid, error = %e, "cannot send the connect hook's emit");
-                    }
+                if connected
+                    && command.namespace == ns
+                    && reaches(socket, &command)
+                    && let Err(e) = socket.emit(&command.event, &command.args)
+                {
+                    tracing::debug!(%sid, error = %e, "cannot send the connect hook's emit");
                 }
                 let only_me = command
                     .rooms

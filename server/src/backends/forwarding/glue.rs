@@ -260,7 +260,6 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
 mod tests {
     use serde_json::json;
 
-    use super::*;
     use crate::backends::forwarding::refusal_of;
     use crate::backends::forwarding::wire::ConnectReply;
 

@@ -8,7 +8,9 @@
 //! [`Publisher`]: a step has reached the sockets' queues before the next one
 //! starts, so a disconnect never overtakes the emits listed before it.
 
-use crate::backends::publisher::{EmitCommand, PublishError, Publisher, RoomMove, Scope};
+use crate::backends::publisher::{
+    EmitCommand, PublishError, Publisher, RoomMove, Scope, close_room,
+};
 use crate::protocol::binary_json::to_socket_value;
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders;
@@ -187,14 +189,7 @@ pub async fn run(publisher: &dyn Publisher, steps: Vec<Step>) -> Result<(), Publ
                     .await?;
             }
             Step::CloseRoom { namespace, room } => {
-                publisher
-                    .move_rooms(
-                        &namespace,
-                        &room,
-                        RoomMove::Leave(vec![room.clone()]),
-                        Scope::Cluster,
-                    )
-                    .await?;
+                close_room(publisher, &namespace, &room, Scope::Cluster).await?;
             }
             Step::Disconnect { namespace, sid } => {
                 publisher

@@ -161,3 +161,75 @@ pub struct ConnectReply {
     #[serde(default)]
     pub data: Option<serde_json::Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn connect_replies_may_join_emit_and_list_ops() {
+        let reply: ConnectReply = serde_json::from_value(json!({
+            "ok": true,
+            "user": {"id": "u1"},
+            "join": ["lobby"],
+            "emit": [{"event": "welcome", "args": ["hi"]}],
+            "ops": [{"op": "emit", "event": "joined", "rooms": "lobby", "include_self": false},
+                    {"op": "join", "room": "greeted"}]
+        }))
+        .expect("shape");
+        assert!(reply.ok);
+        assert_eq!(reply.join, ["lobby"]);
+        assert_eq!(reply.emit.len(), 1);
+        assert_eq!(reply.emit[0].event, "welcome");
+        assert!(reply.emit[0].include_self, "Flask's default");
+        match &reply.ops[..] {
+            [Op::Emit(emit), Op::Join(join)] => {
+                assert_eq!(emit.rooms.as_deref(), Some(&["lobby".to_owned()][..]));
+                assert!(!emit.include_self);
+                assert_eq!(
+                    (join.room.as_str(), &join.sid, &join.namespace),
+                    ("greeted", &None, &None)
+                );
+            }
+            other => panic!("unexpected ops {other:?}"),
+        }
+        let bare: ConnectReply = serde_json::from_value(json!({"ok": true})).expect("all optional");
+        assert!(bare.emit.is_empty() && bare.ops.is_empty() && bare.join.is_empty());
+    }
+
+    #[test]
+    fn every_op_shape_parses_and_unknown_ones_do_not() {
+        let reply: ForwardReply = serde_json::from_value(json!({
+            "ops": [
+                {"op": "emit", "event": "e", "args": [1, {"$binary": "AAE="}], "to_sid": "s9", "namespace": "/x", "broadcast": true},
+                {"op": "leave", "room": "r", "sid": "s2", "namespace": "/x"},
+                {"op": "close_room", "room": "r"},
+                {"op": "disconnect", "sid": "s3"},
+                {"op": "disconnect"}
+            ]
+        }))
+        .expect("shape");
+        assert_eq!(reply.ops.len(), 5);
+        assert!(
+            matches!(&reply.ops[0], Op::Emit(e) if e.to_sid.as_deref() == Some("s9") && e.broadcast && e.args.len() == 2)
+        );
+        assert!(matches!(&reply.ops[1], Op::Leave(o) if o.sid.as_deref() == Some("s2")));
+        assert!(
+            matches!(&reply.ops[2], Op::CloseRoom(o) if o.room == "r" && o.namespace.is_none())
+        );
+        assert!(matches!(&reply.ops[4], Op::Disconnect(o) if o.sid.is_none()));
+        for bad in [
+            json!({"ops": [{"op": "close_room"}]}),
+            json!({"ops": [{"op": "emit"}]}),
+            json!({"ops": [{"op": "rename", "room": "r"}]}),
+            json!({"ops": [{"op": "join", "room": 7}]}),
+        ] {
+            assert!(
+                serde_json::from_value::<ForwardReply>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
