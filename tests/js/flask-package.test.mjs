@@ -222,9 +222,13 @@ test("with message_queue: the page passes through the queue, and Celery-style em
   for (const [label, python] of [["Flask-SocketIO", FLASK_SOCKETIO_PYTHON], ["iorelay-flask", PACKAGE_PYTHON]]) {
     const toSid = nextEvent(socket, "task_done", 10000);
     const toLobby = nextEvent(socket, "lobby_news", 10000);
+    const blob = nextEvent(socket, "blob", 10000);
     await runPython(python, [path.join(testsDir, "python/migrate_app/worker.py"), redis.url, socket.id]);
     assert.deepEqual(await toSid, [{ task: 7, by: label === "Flask-SocketIO" ? "flask_socketio" : "iorelay_flask" }], label);
     assert.deepEqual(await toLobby, ["lobby", 2], `${label}: a tuple is several arguments, to a room`);
+    const [{ raw }] = await blob;
+    assert.ok(Buffer.isBuffer(raw), `${label}: bytes arrive as binary`);
+    assert.deepEqual([...raw], [0, 1, 255]);
   }
   const keys = await new Promise((resolve, reject) => {
     const sub = spawn("redis-cli", ["-u", redis.url, "--scan", "--pattern", "iorelay-flask:socket:*"]);

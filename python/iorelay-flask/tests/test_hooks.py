@@ -5,8 +5,8 @@ import unittest
 
 from flask import Flask, request, session
 
-from iorelay_flask import (ConnectionRefusedError, SocketIO, close_room, disconnect, emit,
-                           join_room, leave_room, send)
+from iorelay_flask import (ConnectionRefusedError, Namespace, SocketIO, close_room, disconnect,
+                           emit, join_room, leave_room, send)
 from iorelay_flask.command import iorelay_args
 from iorelay_flask.event_context import Call
 
@@ -157,6 +157,29 @@ class HookTest(unittest.TestCase):
         self.assertEqual(self.hook("event", body, secret=None).status_code, 403)
         self.assertEqual(self.hook("event", body, secret=SECRET[:-1] + "x").status_code, 403)
         self.assertEqual(self.hook("event", body).status_code, 200)
+
+
+class NamespaceClassTest(unittest.TestCase):
+    def test_on_methods_handle_their_namespace(self):
+        app = Flask(__name__)
+        socketio = SocketIO(app)
+
+        class Game(Namespace):
+            def on_connect(self, auth):
+                join_room("players")
+
+            def on_move(self, square):
+                self.emit("moved", square, room="players", include_self=False)
+                return request.namespace
+
+        socketio.on_namespace(Game("/game"))
+        client = app.test_client()
+        connect = client.post("/_iorelay/connect", json={"sid": "g1", "namespace": "/game", "auth": None, "headers": {}})
+        self.assertEqual(connect.get_json(), {"ok": True, "ops": [{"op": "join", "room": "players"}]})
+        move = client.post("/_iorelay/event", json={"sid": "g1", "namespace": "/game", "event": "move", "args": ["e4"], "user": None})
+        self.assertEqual(move.get_json(), {"ack": ["/game"], "ops": [
+            {"op": "emit", "event": "moved", "args": ["e4"], "rooms": ["players"], "include_self": False}]})
+        self.assertIn("/game", socketio.namespaces())
 
 
 class PendingRoomsTest(unittest.TestCase):

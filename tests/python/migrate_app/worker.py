@@ -19,3 +19,4 @@ redis_url, sid = sys.argv[1:3]
 socketio = SocketIO(message_queue=redis_url)
 socketio.emit("task_done", {"task": 7, "by": by}, to=sid)
 socketio.emit("lobby_news", ("lobby", 2), to="lobby")
+socketio.emit("blob", {"raw": b"\x00\x01\xff", "by": by}, to=sid)
