@@ -208,5 +208,25 @@ class CommandTest(unittest.TestCase):
         ])
 
 
+class CommandLineTest(unittest.TestCase):
+    def test_python_m_iorelay_flask_prints_the_flags_of_an_app_module(self):
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "board.py"), "w") as f:
+                f.write("from flask import Flask\nfrom iorelay_flask import SocketIO\n"
+                        "app = Flask(__name__)\nsocketio = SocketIO(app, forward_secret='x')\n"
+                        "@socketio.on('hi', namespace='/chat')\ndef hi():\n    return 1\n")
+            out = subprocess.run([sys.executable, "-m", "iorelay_flask", "board:socketio",
+                                  "--hook-url", "http://app:8000"], cwd=tmp, capture_output=True,
+                                 text=True, check=True).stdout
+        self.assertEqual(out.strip(), "iorelay --namespaces /chat "
+                         "--connect-url /=http://app:8000/_iorelay/connect,/chat=http://app:8000/_iorelay/connect "
+                         "--forward-url /=http://app:8000/_iorelay/event,/chat=http://app:8000/_iorelay/event")
+
+
 if __name__ == "__main__":
     unittest.main()
