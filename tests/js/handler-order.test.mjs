@@ -9,6 +9,7 @@
 // - an answer's emits reach the room / the socket before a close_room /
 //   disconnect the handler sent through the queue during the request (10 of 10);
 // - `ops` in the answer, in order; ops on other sockets; the disconnect answer;
+//   a malformed answer applies nothing;
 // - GET /api/v1/namespaces/{ns}/sockets/{sid}/rooms;
 // - POST /api/v1/emit acks per client: cb(), cb(args), no answer;
 // - --forward-secret travels as X-Iorelay-Secret.
@@ -230,6 +231,23 @@ test("ops in the answer: emit then close_room, emit then disconnect, ops on anot
   assert.deepEqual(await gone, [aId]);
   const after = await api(srv, "GET", `/api/v1/namespaces/%2F/sockets/${aId}/rooms`);
   assert.equal(after.status, 404, "the gone socket joined nothing");
+});
+
+test("a malformed answer applies nothing: backend_error for the event, connect_error for the hook", async (t) => {
+  const { srv } = await setUp(t);
+  const a = await useSocket(t, srv.url);
+  await ackOnceReady(a, "enter", ["warm"]);
+  const notices = collect(a, "notice");
+  const [answer] = await ackArgs(a, "bad-ops");
+  assert.equal(answer.ok, false);
+  assert.equal(answer.error.code, "backend_error");
+  assert.match(answer.error.message, /invalid event name "connect"/);
+  const marker = nextEvent(a, "marker");
+  await api(srv, "POST", "/api/v1/emit", { event: "marker", rooms: a.id });
+  await marker;
+  assert.deepEqual(notices, [], "the good emit before the bad one was not applied either");
+  const refused = await connectError(srv.url, { auth: { bad: true } });
+  assert.match(refused.message, /^backend_error: /);
 });
 
 test("POST /api/v1/emit acks: one entry per client that answered, cb() included; timeouts apart", async (t) => {

@@ -39,6 +39,8 @@ def connect():
     body = request.get_json()
     sid = body["sid"]
     auth = body.get("auth") or {}
+    if auth.get("bad"):
+        return jsonify(ok=True, ops=[{"op": "explode"}])
     # Issue #14 (a): an emit to the new socket through the queue, from inside the hook.
     queue.emit("queued-hello", sid, to=sid, namespace=body["namespace"])
     time.sleep(OVERTAKE)
@@ -94,6 +96,12 @@ def event():
                 {"op": "leave", "room": "greeted"},
             ],
             ack=["ok"],
+        )
+    if name == "bad-ops":
+        # A reserved event name after a good emit: nothing of this answer may be applied.
+        return jsonify(
+            ops=[{"op": "emit", "event": "notice", "args": ["x"]}, {"op": "emit", "event": "connect"}],
+            ack=["never sent"],
         )
     if name == "disconnect":
         # The gone socket's own ops are skipped; the others are applied.

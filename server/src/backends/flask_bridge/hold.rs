@@ -170,3 +170,169 @@ async fn run_lane(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::backends::flask_bridge::handle;
+    use crate::backends::notifier::{Audience, Draft};
+    use crate::backends::publisher::{AckReport, EmitCommand, PublishError, RoomMove, SocketInfo};
+    use crate::protocol::notifications::Notification;
+
+    /// Records what is applied, in order; socket `s1` is in room `lobby`.
+    #[derive(Default)]
+    struct Applied(Mutex<Vec<String>>);
+
+    impl Applied {
+        fn push(&self, call: String) {
+            self.0.lock().expect("lock").push(call);
+        }
+        fn calls(&self) -> Vec<String> {
+            self.0.lock().expect("lock").clone()
+        }
+    }
+
+    impl Publisher for Applied {
+        fn emit(&self, c: EmitCommand) -> BoxFuture<'_, Result<Option<AckReport>, PublishError>> {
+            self.push(format!("emit {:?}", c.rooms.unwrap_or_default()));
+            Box::pin(async { Ok(None) })
+        }
+        fn disconnect<'a>(
+            &'a self,
+            _: &'a str,
+            sid: &'a str,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<(), PublishError>> {
+            self.push(format!("disconnect {sid}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn move_rooms<'a>(
+            &'a self,
+            _: &'a str,
+            target: &'a str,
+            change: RoomMove,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<(), PublishError>> {
+            self.push(format!("{change:?} {target}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn rooms_of<'a>(
+            &'a self,
+            _: &'a str,
+            sid: &'a str,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
+            let rooms = (sid == "s1").then(|| vec!["lobby".to_owned(), "s1".to_owned()]);
+            Box::pin(async move { Ok(rooms) })
+        }
+        fn sockets<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn notify<'a>(
+            &'a self,
+            _: &'a Audience,
+            _: Draft,
+        ) -> BoxFuture<'a, Result<Notification, PublishError>> {
+            Box::pin(async { Err(PublishError::Delivery("not in this test".to_owned())) })
+        }
+        fn notify_once<'a>(
+            &'a self,
+            _: &'a [u8],
+            _: &'a Audience,
+            _: Draft,
+        ) -> BoxFuture<'a, Result<(), PublishError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    async fn until(applied: &Applied, count: usize) {
+        while applied.calls().len() < count {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn operations_on_a_pending_socket_wait_in_order_and_others_do_not() {
+        let pending = PendingAnswers::new();
+        let applied = Arc::new(Applied::default());
+        let stats = Arc::new(BridgeStats::default());
+        let hold = Hold::start(
+            pending.clone(),
+            applied.clone(),
+            stats.clone(),
+            Duration::from_secs(5),
+        );
+        let answer = pending.begin("/", "s1");
+        for message in [
+            br#"{"method":"close_room","room":"lobby","namespace":"/"}"#.as_slice(),
+            br#"{"method":"emit","event":"e","data":[1],"namespace":"/","room":"other"}"#,
+            br#"{"method":"emit","event":"e","data":[2],"namespace":"/","room":"s1"}"#,
+            br#"{"method":"enter_room","sid":"s2","room":"r","namespace":"/"}"#,
+            br#"{"method":"disconnect","sid":"s1","namespace":"/"}"#,
+        ] {
+            handle(message, applied.as_ref(), Some(&hold), &stats).await;
+        }
+        assert_eq!(
+            applied.calls(),
+            [r#"emit ["other"]"#, r#"Join(["r"]) s2"#],
+            "messages on other sockets go at once"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            applied.calls().len(),
+            2,
+            "held while the answer is on its way"
+        );
+        drop(answer);
+        until(&applied, 5).await;
+        assert_eq!(
+            applied.calls()[2..],
+            [
+                r#"Leave(["lobby"]) lobby"#,
+                r#"emit ["s1"]"#,
+                "disconnect s1"
+            ],
+            "held ones follow the answer, in their order"
+        );
+        // The socket is no longer pending nor held: the next one goes at once.
+        handle(
+            br#"{"method":"disconnect","sid":"s1","namespace":"/"}"#,
+            applied.as_ref(),
+            Some(&hold),
+            &stats,
+        )
+        .await;
+        assert_eq!(applied.calls().len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_never_comes_holds_for_the_forward_timeout_only() {
+        let pending = PendingAnswers::new();
+        let applied = Arc::new(Applied::default());
+        let stats = Arc::new(BridgeStats::default());
+        let hold = Hold::start(
+            pending.clone(),
+            applied.clone(),
+            stats.clone(),
+            Duration::from_secs(5),
+        );
+        let _stuck = pending.begin("/", "s1");
+        let started = tokio::time::Instant::now();
+        handle(
+            br#"{"method":"disconnect","sid":"s1","namespace":"/"}"#,
+            applied.as_ref(),
+            Some(&hold),
+            &stats,
+        )
+        .await;
+        until(&applied, 1).await;
+        assert_eq!(applied.calls(), ["disconnect s1"]);
+        assert_eq!(started.elapsed().as_secs(), 5);
+    }
+}
