@@ -216,6 +216,14 @@ test("publishing on node A reaches sockets on B and C, rooms joined across nodes
   }
   const listed = await api(A, "/api/v1/namespaces/%2F/rooms/team/sockets");
   assert.deepEqual(listed.body.sockets.map((s) => s.id).sort(), [onB.id, onC.id].sort());
+  // A socket's rooms, asked on a node that does not hold it.
+  assert.deepEqual(await api(A, `/api/v1/namespaces/%2F/sockets/${onB.id}/rooms`), {
+    status: 200,
+    body: { rooms: [onB.id, "team"].sort() },
+  });
+  const unknown = await api(A, "/api/v1/namespaces/%2F/sockets/AAAAAAAAAAAAAAAA/rooms");
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, "unknown_socket");
 
   const seenByOutsider = collect(outsider, "news");
   const gotB = nextEvent(onB, "news");
@@ -238,10 +246,13 @@ test("publishing on node A reaches sockets on B and C, rooms joined across nodes
   onC.on("question", (n, ack) => ack({ from: "C", answer: n * 3 }));
   const asked = await api(A, "/api/v1/emit", { event: "question", args: [7], rooms: ["team"], ack_timeout_ms: 3000 });
   assert.equal(asked.status, 200);
-  assert.deepEqual(asked.body.acks.sort((a, b) => a.from.localeCompare(b.from)), [
-    { from: "B", answer: 14 },
-    { from: "C", answer: 21 },
+  const byFrom = (a, b) => a.args[0].from.localeCompare(b.args[0].from);
+  assert.deepEqual(asked.body.acks.sort(byFrom), [
+    { sid: onB.id, args: [{ from: "B", answer: 14 }] },
+    { sid: onC.id, args: [{ from: "C", answer: 21 }] },
   ]);
+  assert.equal(asked.body.timeouts, 0);
+  assert.deepEqual(asked.body.timed_out, []);
 
   // A disconnect requested on A closes the socket on B.
   const reason = nextEvent(onB, "disconnect");

@@ -25,7 +25,7 @@ use crate::protocol::namespace_pattern::NamespacePattern;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_relay_event, validate_room};
-use crate::socket::{connected, lifecycle, send_reply};
+use crate::socket::{lifecycle, send_reply};
 use std::convert::Infallible;
 
 /// What generic namespaces allow their clients.
@@ -53,6 +53,7 @@ pub fn register<A: NodeAdapter>(
 ) {
     let io_for_ns = io.clone();
     let hook = forwarder.clone();
+    let deliver = forwarding::DeliverHookAnswer(forwarder.clone());
     let on_leave = family.clone();
     let setup = async move |socket: SocketRef<A>| -> Result<(), Infallible> {
         let family = on_leave.clone();
@@ -70,8 +71,9 @@ pub fn register<A: NodeAdapter>(
             forwarding::connect_hook(hook.clone(), socket, auth).await
         };
     // The last `with` runs first: tokens are checked before the connect hook is
-    // called, and handlers are set up last, before the client learns it is connected.
-    let handler = connected
+    // called, and handlers are set up last, before the client learns it is connected;
+    // the hook's answer is delivered right after the CONNECT packet.
+    let handler = deliver
         .with(setup)
         .with(connect_hook)
         .with(crate::socket::connect::authenticate::<A>);

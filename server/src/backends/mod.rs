@@ -8,6 +8,7 @@
 //! - [`django_bridge`]: Django Channels `group_send` (a `channels_redis` layer) applied to sockets.
 //! - [`backlog`]: what a bridge received and has not applied yet, bounded.
 //! - [`forwarding`]: client events POSTed to HTTP backends, and connect hooks.
+//! - [`pending_answers`]: sockets whose backend answer is on its way; queue operations on them wait.
 
 pub mod api;
 pub mod backlog;
@@ -16,4 +17,5 @@ pub mod django_bridge;
 pub mod flask_bridge;
 pub mod forwarding;
 pub mod notifier;
+pub mod pending_answers;
 pub mod publisher;

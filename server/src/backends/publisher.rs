@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use rmpv::Value;
 use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 
@@ -111,6 +110,15 @@ pub enum PublishError {
     Delivery(String),
 }
 
+/// The acknowledgements of an emit that asked for them, per receiver.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AckReport {
+    /// Each receiver that answered: its socket id and its ack's arguments (maybe none).
+    pub answers: Vec<(String, EventArgs)>,
+    /// Receivers that did not answer in time (or went away first).
+    pub timed_out: Vec<String>,
+}
+
 /// Rooms that sockets join or leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomMove {
@@ -123,8 +131,7 @@ pub enum RoomMove {
 /// Acts on the sockets of a node (and, with the Redis adapter, of the cluster).
 pub trait Publisher: Send + Sync + 'static {
     /// Emits an event; with `ack_timeout`, returns the receivers' acknowledgements.
-    fn emit(&self, command: EmitCommand)
-    -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>>;
+    fn emit(&self, command: EmitCommand) -> BoxFuture<'_, Result<Option<AckReport>, PublishError>>;
     /// Disconnects the sockets in `room` (a socket id addresses one socket).
     fn disconnect<'a>(
         &'a self,
@@ -140,6 +147,13 @@ pub trait Publisher: Send + Sync + 'static {
         change: RoomMove,
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// The rooms of socket `sid` (its own room included); `None` when no such socket is connected.
+    fn rooms_of<'a>(
+        &'a self,
+        namespace: &'a str,
+        sid: &'a str,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>>;
     /// Lists the sockets in `room` (all sockets when `None`).
     fn sockets<'a>(
         &'a self,
@@ -161,6 +175,23 @@ pub trait Publisher: Send + Sync + 'static {
         audience: &'a Audience,
         draft: Draft,
     ) -> BoxFuture<'a, Result<(), PublishError>>;
+}
+
+/// Closes a room, as Flask-SocketIO's `close_room`: every socket in it leaves it.
+pub async fn close_room(
+    publisher: &dyn Publisher,
+    namespace: &str,
+    room: &str,
+    scope: Scope,
+) -> Result<(), PublishError> {
+    publisher
+        .move_rooms(
+            namespace,
+            room,
+            RoomMove::Leave(vec![room.to_owned()]),
+            scope,
+        )
+        .await
 }
 
 /// Checks an event name a backend wants to emit (the rule clients relay by,
@@ -220,22 +251,19 @@ fn delivery(e: impl std::fmt::Display) -> PublishError {
 }
 
 impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
-    fn emit(
-        &self,
-        command: EmitCommand,
-    ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+    fn emit(&self, command: EmitCommand) -> BoxFuture<'_, Result<Option<AckReport>, PublishError>> {
         Box::pin(async move {
             validate_event(&command.event)?;
             crate::protocol::placeholders::refuse_forged(&command.args.0)
                 .map_err(|e| PublishError::InvalidArgs(e.message))?;
             let mut target = match self.target(&command.namespace, command.scope)? {
                 Some(operators) => operators,
-                None => return Ok(command.ack_timeout.map(|_| Vec::new())),
+                None => return Ok(command.ack_timeout.map(|_| AckReport::default())),
             };
             match Recipients::of(command.rooms) {
                 Recipients::Namespace => {}
                 Recipients::Rooms(rooms) => target = target.to(rooms),
-                Recipients::Nobody => return Ok(command.ack_timeout.map(|_| Vec::new())),
+                Recipients::Nobody => return Ok(command.ack_timeout.map(|_| AckReport::default())),
             }
             if !command.except.is_empty() {
                 target = target.except(command.except);
@@ -249,19 +277,23 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
                 metrics::published("emit", started.elapsed());
                 return Ok(None);
             };
-            let acks = target
+            // Decoded as the whole argument list: an ack without arguments is an answer too.
+            let results = target
                 .clone()
                 .timeout(timeout)
-                .emit_with_ack::<_, Value>(&command.event, &command.args)
+                .emit_with_ack::<_, EventArgs>(&command.event, &command.args)
                 .await
                 .map_err(delivery)?
-                .filter_map(|(sid, ack)| {
-                    let target = target.clone();
-                    async move { crate::backends::delivery::answer_or_cut(&target, sid, ack) }
-                })
                 .collect::<Vec<_>>()
                 .await;
-            Ok(Some(acks))
+            let mut report = AckReport::default();
+            for (sid, ack) in results {
+                match crate::backends::delivery::answer_or_cut(&target, sid, ack) {
+                    Some(args) => report.answers.push((sid.to_string(), args)),
+                    None => report.timed_out.push(sid.to_string()),
+                }
+            }
+            Ok(Some(report))
         })
     }
 
@@ -300,6 +332,36 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
                 RoomMove::Leave(rooms) => sockets.leave(rooms).await,
             }
             .map_err(delivery)
+        })
+    }
+
+    fn rooms_of<'a>(
+        &'a self,
+        namespace: &'a str,
+        sid: &'a str,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
+        Box::pin(async move {
+            // A room name is no socket id: only a well-formed id can name one socket.
+            let target = self.target(namespace, scope)?;
+            let (Some(target), Ok(_)) = (target, sid.parse::<socketioxide::socket::Sid>()) else {
+                return Ok(None);
+            };
+            let mut rooms: Vec<String> = target
+                .within(sid.to_owned())
+                .rooms()
+                .await
+                .map_err(delivery)?
+                .into_iter()
+                .map(|room| room.to_string())
+                .collect();
+            // Every socket is in its own room: without it, no such socket.
+            if !rooms.iter().any(|room| room == sid) {
+                return Ok(None);
+            }
+            rooms.sort();
+            rooms.dedup();
+            Ok(Some(rooms))
         })
     }
 

@@ -223,6 +223,9 @@ impl Config {
         if let Some(secret) = &mut shown.auth.jwt_secret {
             *secret = "<redacted>".to_owned();
         }
+        if let Some(secret) = &mut shown.forwarding.forward_secret {
+            *secret = "<redacted>".to_owned();
+        }
         if let Some(url) = &mut shown.cluster.redis_url {
             *url = redact_url_password(url);
         }

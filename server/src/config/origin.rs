@@ -19,7 +19,12 @@ use clap::{ArgMatches, Args};
 use super::{Config, ConfigError, redact_url_password};
 
 /// Settings whose values are never shown in errors.
-const SECRETS: [&str; 3] = ["api_keys", "jwt_secret", "django_encryption_keys"];
+const SECRETS: [&str; 4] = [
+    "api_keys",
+    "jwt_secret",
+    "django_encryption_keys",
+    "forward_secret",
+];
 /// Settings holding URLs whose passwords are masked in errors.
 const URLS: [&str; 3] = ["redis_url", "flask_queue", "django_layer"];
 

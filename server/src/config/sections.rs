@@ -77,6 +77,15 @@ pub struct ForwardingConfig {
         help_heading = "Event forwarding"
     )]
     pub forward_timeout_ms: u64,
+
+    /// Shared secret sent as the `X-Iorelay-Secret` header with every forwarded event and connect hook request, so the backend can refuse calls that did not come from iorelay.
+    #[arg(
+        long,
+        env = "IORELAY_FORWARD_SECRET",
+        hide_env_values = true,
+        help_heading = "Event forwarding"
+    )]
+    pub forward_secret: Option<String>,
 }
 
 impl ForwardingConfig {

@@ -294,7 +294,7 @@ fn flask_bridge_and_forwarding_settings() {
         "{shown}"
     );
 
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--flask-queue", "amqp://guest@h//"], "flask.flask_queue"),
         (&["--flask-channel", "two words"], "flask.flask_channel"),
         // A pair that does not parse is refused by its flag, one that does by its setting.
@@ -313,11 +313,28 @@ fn flask_bridge_and_forwarding_settings() {
             &["--forward-timeout-ms", "0"],
             "forwarding.forward_timeout_ms",
         ),
+        (&["--forward-secret", ""], "forwarding.forward_secret"),
+        (
+            &["--forward-secret", "two words"],
+            "forwarding.forward_secret",
+        ),
     ];
     for (args, key) in cases {
         let err = resolve(args).expect_err(key);
         assert!(err.to_string().contains(key), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn the_forward_secret_is_masked() {
+    let c = resolve(&["--forward-secret", "s3cr3t-shared-with-flask"]).expect("valid");
+    assert_eq!(
+        c.forwarding.forward_secret.as_deref(),
+        Some("s3cr3t-shared-with-flask")
+    );
+    let shown = c.to_toml();
+    assert!(!shown.contains("s3cr3t-shared-with-flask"), "{shown}");
+    assert!(shown.contains("forward_secret = \"<redacted>\""), "{shown}");
 }
 
 #[test]

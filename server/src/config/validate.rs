@@ -145,6 +145,15 @@ impl Config {
         if self.forwarding.forward_timeout_ms == 0 {
             return invalid("forwarding.forward_timeout_ms", "must be greater than 0");
         }
+        // It travels as a header value: visible ASCII only.
+        if let Some(secret) = &self.forwarding.forward_secret
+            && (secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return invalid(
+                "forwarding.forward_secret",
+                "must be 1 or more visible ASCII characters (no spaces)",
+            );
+        }
         let c = &self.chat;
         if c.chat_history_size == 0 {
             return invalid("chat.chat_history_size", "must be greater than 0");

@@ -21,11 +21,12 @@ use crate::apps::notifications::{self, Notifications, sse};
 use crate::apps::relay::{self, RelayPolicy};
 use crate::backends::api;
 use crate::backends::django_bridge::{self, groups::GroupMap, membership};
-use crate::backends::flask_bridge::{self, stats::BridgeStats};
+use crate::backends::flask_bridge::{self, AnswerOrder, stats::BridgeStats};
 use crate::backends::forwarding::Forwarder;
 use crate::backends::notifier::Notifier;
 use crate::backends::notifier::fanout::Fanout;
 use crate::backends::notifier::hub::Hub;
+use crate::backends::pending_answers::PendingAnswers;
 use crate::backends::publisher::{Publisher, SocketIoPublisher};
 use crate::cluster;
 use crate::config::{BUILTIN_NAMESPACES, Config};
@@ -105,11 +106,24 @@ pub(super) async fn compose<A: NodeAdapter>(
                 config: config.notifications.clone(),
                 hub,
             });
-            let publisher =
-                register_production(&io, config, stores, notifier, app.clone(), &background);
+            // Shared by event forwarding (marks) and the Flask bridge (waits).
+            let pending = PendingAnswers::new();
+            let publisher = register_production(
+                &io,
+                config,
+                stores,
+                notifier,
+                app.clone(),
+                pending.clone(),
+                &background,
+            );
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
+                AnswerOrder {
+                    pending,
+                    wait: config.forwarding.forward_timeout(),
+                },
                 health.clone(),
                 background.clone(),
             );
@@ -195,6 +209,7 @@ fn register_production<A: NodeAdapter>(
     stores: &Stores,
     notifier: Notifier<A>,
     notifications: Arc<Notifications<A>>,
+    pending: Arc<PendingAnswers>,
     background: &CancellationToken,
 ) -> Arc<dyn Publisher> {
     let generic = config.namespaces.generic_paths();
@@ -211,7 +226,7 @@ fn register_production<A: NodeAdapter>(
         max_namespace_rooms: config.namespaces.max_rooms_per_namespace,
         ack_timeout: config.engine.ack_timeout(),
     });
-    let forwarder = Forwarder::new(&config.forwarding, publisher.clone());
+    let forwarder = Forwarder::new(&config.forwarding, publisher.clone(), pending);
     let family = NamespaceFamily::new(io.clone(), &generic);
     family.clone().spawn_sweeper(background.clone());
     for path in generic {

@@ -115,6 +115,8 @@ error_codes! {
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
     /// The namespace is not one this server serves.
     UnknownNamespace = "unknown_namespace", NOT_FOUND;
+    /// No socket of that id is connected to the namespace.
+    UnknownSocket = "unknown_socket", NOT_FOUND;
     /// The server could not deliver what the publish API was asked to; the cause is in its log.
     DeliveryFailed = "delivery_failed", SERVICE_UNAVAILABLE;
 }

@@ -29,7 +29,8 @@ impl<T> NodeAdapter for T where
 {
 }
 
-/// The connect handler of every namespace: nothing is left to do once connected.
+/// The connect handler of the built-in namespaces: nothing is left to do once
+/// connected (generic namespaces deliver their connect hook's answer instead).
 ///
 /// socketioxide runs the connect handler in a task of its own after it has sent
 /// the CONNECT packet, so handlers registered there can miss a client's first

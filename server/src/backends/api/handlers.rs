@@ -12,11 +12,12 @@ use axum::extract::{Path, State};
 use crate::backends::api::ApiState;
 use crate::backends::api::error::bad_request;
 use crate::backends::api::payloads::{
-    DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse, OkResponse,
-    RoomsRequest, SocketEntry, SocketsResponse,
+    AckEntry, DisconnectRequest, EmitRequest, EmitResponse, NotifyRequest, NotifyResponse,
+    OkResponse, RoomsRequest, SocketEntry, SocketRoomsResponse, SocketsResponse,
 };
 use crate::backends::notifier::{Audience, Draft};
 use crate::backends::publisher::{EmitCommand, RoomMove, Scope};
+use crate::protocol::ErrorCode;
 use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::error::{ErrorResponse, HttpRefusal};
 use crate::protocol::event_args::EventArgs;
@@ -76,10 +77,27 @@ pub async fn emit(
         ack_timeout,
         scope: Scope::Cluster,
     };
-    let acks = state.publisher.emit(command).await?;
+    let Some(report) = state.publisher.emit(command).await? else {
+        return Ok(Json(EmitResponse {
+            ok: true,
+            acks: None,
+            timeouts: None,
+            timed_out: None,
+        }));
+    };
+    let acks = report
+        .answers
+        .into_iter()
+        .map(|(sid, args)| AckEntry {
+            sid,
+            args: args.0.into_iter().map(to_json_value).collect(),
+        })
+        .collect();
     Ok(Json(EmitResponse {
         ok: true,
-        acks: acks.map(|acks| acks.into_iter().map(to_json_value).collect()),
+        acks: Some(acks),
+        timeouts: Some(report.timed_out.len()),
+        timed_out: Some(report.timed_out),
     }))
 }
 
@@ -186,6 +204,35 @@ pub async fn room_sockets(
             })
             .collect(),
     }))
+}
+
+/// List the rooms of one socket (cluster-wide with the Redis adapter), its own included.
+///
+/// `ns` is the namespace without its leading slash (`chat`), or `%2F` for `/`.
+#[utoipa::path(
+    get, path = "/api/v1/namespaces/{ns}/sockets/{sid}/rooms",
+    params(("ns" = String, Path, description = "namespace, e.g. `chat`; `%2F` for `/`"),
+           ("sid" = String, Path, description = "socket id")),
+    responses((status = 200, body = SocketRoomsResponse), (status = 401, body = ErrorResponse),
+              (status = 404, body = ErrorResponse, description = "unknown namespace or socket")),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn socket_rooms(
+    State(state): State<ApiState>,
+    Path((ns, sid)): Path<(String, String)>,
+) -> Result<Json<SocketRoomsResponse>, HttpRefusal> {
+    let namespace = namespace_path(&ns);
+    let rooms = state
+        .publisher
+        .rooms_of(&namespace, &sid, Scope::Cluster)
+        .await?
+        .ok_or_else(|| {
+            HttpRefusal::api(
+                ErrorCode::UnknownSocket,
+                format!("no socket {sid:?} is connected to {namespace}"),
+            )
+        })?;
+    Ok(Json(SocketRoomsResponse { rooms }))
 }
 
 /// Send a `/notifications` notification to users and/or a topic.

@@ -36,7 +36,7 @@ pub struct ApiState {
 #[openapi(
     info(title = "iorelay publish API", description = "Push events, notifications and room changes to Socket.IO clients."),
     paths(handlers::emit, handlers::disconnect, handlers::join_rooms, handlers::leave_rooms,
-          handlers::room_sockets, handlers::notify),
+          handlers::room_sockets, handlers::socket_rooms, handlers::notify),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
@@ -72,6 +72,10 @@ pub fn routes(config: &ApiConfig, publisher: Arc<dyn Publisher>) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/rooms/{room}/sockets",
             get(handlers::room_sockets),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/sockets/{sid}/rooms",
+            get(handlers::socket_rooms),
         )
         .route("/api/v1/notify", post(handlers::notify))
         // A route layer: paths outside the API must not answer 401.

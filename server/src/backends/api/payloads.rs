@@ -44,10 +44,32 @@ pub struct EmitRequest {
 pub struct EmitResponse {
     /// Always `true`.
     pub ok: bool,
-    /// With `ack_timeout_ms`: the first argument of each receiver's acknowledgement.
+    /// With `ack_timeout_ms`: one entry per receiver that answered, in the order they did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub acks: Option<Vec<serde_json::Value>>,
+    pub acks: Option<Vec<AckEntry>>,
+    /// With `ack_timeout_ms`: how many receivers did not answer in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<usize>,
+    /// With `ack_timeout_ms`: the socket ids of those receivers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<Vec<String>>,
+}
+
+/// One receiver's acknowledgement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AckEntry {
+    /// The receiver's socket id.
+    pub sid: String,
+    /// Its ack's arguments (empty for `cb()`); bytes as `{"$binary": "<base64>"}`.
+    #[schema(value_type = Vec<Object>)]
+    pub args: Vec<serde_json::Value>,
+}
+
+/// Answer of `GET /api/v1/namespaces/{ns}/sockets/{sid}/rooms`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SocketRoomsResponse {
+    /// The socket's rooms, sorted, its own (named by its id) included.
+    pub rooms: Vec<String>,
 }
 
 /// `POST /api/v1/disconnect`: exactly one of `sid` and `room`.

@@ -145,7 +145,8 @@ mod tests {
         fn emit(
             &self,
             command: EmitCommand,
-        ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+        ) -> BoxFuture<'_, Result<Option<crate::backends::publisher::AckReport>, PublishError>>
+        {
             let result = crate::backends::publisher::validate_event(&command.event);
             self.emits.lock().expect("lock").push(command);
             Box::pin(async move { result.map(|()| None) })
@@ -166,6 +167,14 @@ mod tests {
             _: Scope,
         ) -> BoxFuture<'a, Result<(), PublishError>> {
             Box::pin(async { Ok(()) })
+        }
+        fn rooms_of<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
+            Box::pin(async { Ok(None) })
         }
         fn sockets<'a>(
             &'a self,

@@ -13,7 +13,9 @@
 use rmpv::Value;
 
 use crate::backends::notifier::{Audience, Draft};
-use crate::backends::publisher::{EmitCommand, PublishError, Publisher, RoomMove, Scope};
+use crate::backends::publisher::{
+    EmitCommand, PublishError, Publisher, RoomMove, Scope, close_room,
+};
 use crate::protocol::binary_json::to_json_value;
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::notifications::NAMESPACE as NOTIFICATIONS;
@@ -93,15 +95,11 @@ pub async fn apply(publisher: &dyn Publisher, message: QueueMessage) -> Result<O
             )
             .await
             .map_err(rejection)?,
-        QueueMessage::CloseRoom { namespace, room } => publisher
-            .move_rooms(
-                &namespace,
-                &room,
-                RoomMove::Leave(vec![room.clone()]),
-                Scope::Local,
-            )
-            .await
-            .map_err(rejection)?,
+        QueueMessage::CloseRoom { namespace, room } => {
+            close_room(publisher, &namespace, &room, Scope::Local)
+                .await
+                .map_err(rejection)?;
+        }
         QueueMessage::Disconnect { namespace, sid } => publisher
             .disconnect(&namespace, &sid, Scope::Local)
             .await
@@ -154,7 +152,8 @@ fn notification_of(emit: &Emit) -> Option<(Audience, Draft)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use futures_util::future::BoxFuture;
@@ -168,12 +167,19 @@ mod tests {
 
     /// Records every call; fails for the namespace `/gone`.
     #[derive(Default)]
-    struct Recorder {
+    pub(in crate::backends::flask_bridge) struct Recorder {
         calls: Mutex<Vec<String>>,
         emits: Mutex<Vec<EmitCommand>>,
+        /// What `rooms_of` answers, by socket id.
+        pub rooms: HashMap<String, Vec<String>>,
     }
 
     impl Recorder {
+        /// Every call so far, in order.
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.lock().expect("lock").clone()
+        }
+
         fn record(&self, call: String, namespace: &str) -> Result<(), PublishError> {
             self.calls.lock().expect("lock").push(call);
             if namespace == "/gone" {
@@ -187,7 +193,8 @@ mod tests {
         fn emit(
             &self,
             command: EmitCommand,
-        ) -> BoxFuture<'_, Result<Option<Vec<Value>>, PublishError>> {
+        ) -> BoxFuture<'_, Result<Option<crate::backends::publisher::AckReport>, PublishError>>
+        {
             let result = self.record("emit".to_owned(), &command.namespace);
             self.emits.lock().expect("lock").push(command);
             Box::pin(async move { result.map(|()| None) })
@@ -217,6 +224,15 @@ mod tests {
             };
             let result = self.record(call, namespace);
             Box::pin(async move { result })
+        }
+        fn rooms_of<'a>(
+            &'a self,
+            _: &'a str,
+            sid: &'a str,
+            _: Scope,
+        ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
+            let rooms = self.rooms.get(sid).cloned();
+            Box::pin(async move { Ok(rooms) })
         }
         fn sockets<'a>(
             &'a self,

@@ -8,12 +8,15 @@
 //! or a Flask view keeps working when its Socket.IO server becomes iorelay.
 //!
 //! Layout: [`message`] decodes and types the messages, [`pickle`] reads the
-//! pickles safely, [`apply`] acts through the [`Publisher`], [`stats`] counts.
+//! pickles safely, [`apply`] acts through the [`Publisher`], [`hold`] keeps
+//! operations on a socket whose backend answer is on its way from overtaking
+//! it, [`stats`] counts.
 //! A bad message is logged, counted and skipped; it never stops the bridge.
 //! The subscription reconnects and resubscribes on its own; `/readyz` carries
 //! a `flask_bridge` check that fails, with the cause, while the queue is unreachable.
 
 pub mod apply;
+pub mod hold;
 pub mod message;
 pub mod pickle;
 pub mod stats;
@@ -26,12 +29,15 @@ use redis::{FromRedisValue, PushInfo, PushKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::backlog::{self, Backlog, Pending, Refused};
+use crate::backends::pending_answers::PendingAnswers;
 use crate::backends::publisher::Publisher;
 use crate::cluster::probe::{self, Watched};
 use crate::cluster::resp3_client;
 use crate::config::{FLASK_MAX_MESSAGE_BYTES, FlaskConfig};
 use crate::ops::health::Health;
 use apply::Outcome;
+use hold::Hold;
+use message::Rejection;
 use stats::{BridgeStats, RejectReason};
 
 /// Name of the bridge's readiness check in `/readyz`.
@@ -44,6 +50,14 @@ const BACKLOG: usize = 4096;
 /// How long the bridge waits before it tries to subscribe again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What the bridge needs to keep queue operations behind backend answers.
+pub struct AnswerOrder {
+    /// Sockets whose forwarded request is in flight.
+    pub pending: Arc<PendingAnswers>,
+    /// Longest wait for one (`--forward-timeout-ms`).
+    pub wait: Duration,
+}
+
 /// Starts the bridge when `--flask-queue` is set; returns its counters.
 ///
 /// It runs until `stop` is cancelled. Redis being unreachable at start is not
@@ -51,6 +65,7 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub fn spawn(
     config: &FlaskConfig,
     publisher: Arc<dyn Publisher>,
+    order: AnswerOrder,
     health: Health,
     stop: CancellationToken,
 ) -> Option<Arc<BridgeStats>> {
@@ -66,7 +81,14 @@ pub fn spawn(
         config.flask_max_buffered_bytes,
         FLASK_MAX_MESSAGE_BYTES,
     );
-    tokio::spawn(consume(pending, publisher, stats.clone(), stop.clone()));
+    let hold = Hold::start(order.pending, publisher.clone(), stats.clone(), order.wait);
+    tokio::spawn(consume(
+        pending,
+        publisher,
+        hold,
+        stats.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(subscribe(
         url,
         channel,
@@ -78,10 +100,12 @@ pub fn spawn(
     Some(stats)
 }
 
-/// Applies messages one at a time, in the order Redis delivered them.
+/// Applies messages one at a time, in the order Redis delivered them (those
+/// on a socket whose backend answer is on its way, once it is applied).
 async fn consume(
     mut pending: Pending<Vec<u8>>,
     publisher: Arc<dyn Publisher>,
+    hold: Hold,
     stats: Arc<BridgeStats>,
     stop: CancellationToken,
 ) {
@@ -91,20 +115,48 @@ async fn consume(
             payload = pending.recv() => payload,
         };
         let Some((payload, len)) = payload else { break };
-        handle(&payload, publisher.as_ref(), &stats).await;
+        handle(&payload, publisher.as_ref(), Some(&hold), &stats).await;
         pending.release(len);
     }
 }
 
-/// Decodes and applies one message, counting the outcome.
-pub async fn handle(payload: &[u8], publisher: &dyn Publisher, stats: &BridgeStats) {
+/// Decodes and applies one message (or hands it to `hold`), counting the outcome.
+pub async fn handle(
+    payload: &[u8],
+    publisher: &dyn Publisher,
+    hold: Option<&Hold>,
+    stats: &BridgeStats,
+) {
     stats.received();
     let decoded = message::decode(payload);
     let method = decoded.as_ref().map(|m| m.method()).unwrap_or("?");
     let result = match decoded {
-        Ok(message) => apply::apply(publisher, message).await,
+        Ok(message) => {
+            if let Some(hold) = hold {
+                let sockets = hold.sockets_of(&message, publisher).await;
+                if !sockets.is_empty() {
+                    tracing::debug!(
+                        method,
+                        "holding a Flask queue message until a backend answer is applied"
+                    );
+                    hold.park(message, sockets).await;
+                    return;
+                }
+            }
+            apply::apply(publisher, message).await
+        }
         Err(rejection) => Err(rejection),
     };
+    count(method, result, stats, Some(payload.len()));
+}
+
+/// Counts and logs what applying a message came to.
+fn count(
+    method: &str,
+    result: Result<Outcome, Rejection>,
+    stats: &BridgeStats,
+    bytes: Option<usize>,
+) {
     match result {
         Ok(Outcome::Applied) => {
             stats.applied();
@@ -117,7 +169,7 @@ pub async fn handle(payload: &[u8], publisher: &dyn Publisher, stats: &BridgeSta
                 method,
                 reason = rejection.reason.as_str(),
                 detail = rejection.detail,
-                bytes = payload.len(),
+                bytes,
                 "rejected a Flask queue message"
             );
         }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::socket::DisconnectReason;
 
-use super::wire::{BackendEmit, ConnectRequest, ForwardReply, ForwardedEvent};
+use super::first_packets::{Answer, HookAnswer};
+use super::steps::{self, Sender};
+use super::wire::{ConnectRequest, ForwardReply, ForwardedEvent};
 use super::{BackendFailure, FORWARDED_HEADERS, Forwarder};
-use crate::backends::publisher::{EmitCommand, Scope};
 use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
@@ -22,9 +23,16 @@ use url::Url;
 #[derive(Debug, Clone)]
 struct BackendUser(serde_json::Value);
 
-/// Rooms the connect hook put the socket in, joined once it is connected.
-#[derive(Debug, Clone)]
-struct ConnectRooms(Vec<String>);
+fn sender_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Sender {
+    Sender {
+        namespace: socket.ns().to_owned(),
+        sid: socket.id.to_string(),
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> BackendFailure {
+    BackendFailure::Error(format!("invalid backend answer: {e}"))
+}
 
 impl Forwarder {
     /// Forwards one event; returns the backend's answer, not yet applied.
@@ -61,42 +69,14 @@ impl Forwarder {
         })
     }
 
-    /// Applies a backend answer: rooms first (so emits see them), then emits, then the ack.
+    /// Applies a backend answer: the sender's rooms first (so emits see them),
+    /// then emits, then ops in order, and returns the ack. Everything is
+    /// checked before anything is applied.
     async fn apply<A: NodeAdapter>(
         &self,
         socket: &SocketRef<A>,
         reply: ForwardReply,
     ) -> Result<EventArgs, BackendFailure> {
-        let invalid = |e: String| BackendFailure::Error(format!("invalid backend answer: {e}"));
-        if !reply.join.is_empty() {
-            socket.join(reply.join);
-        }
-        if !reply.leave.is_empty() {
-            socket.leave(reply.leave);
-        }
-        let sid = socket.id.to_string();
-        for emit in reply.emit {
-            let (rooms, except) = targets(&emit, &sid);
-            let args = emit
-                .args
-                .into_iter()
-                .map(to_socket_value)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(invalid)?;
-            let command = EmitCommand {
-                namespace: socket.ns().to_owned(),
-                event: emit.event,
-                args: EventArgs(args),
-                rooms,
-                except,
-                ack_timeout: None,
-                scope: Scope::Cluster,
-            };
-            self.publisher
-                .emit(command)
-                .await
-                .map_err(|e| invalid(e.to_string()))?;
-        }
         let ack = reply
             .ack
             .unwrap_or_default()
@@ -105,24 +85,18 @@ impl Forwarder {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         placeholders::refuse_forged(&ack).map_err(|e| invalid(e.message))?;
+        let steps = steps::resolve(reply.emit, reply.ops, &sender_of(socket)).map_err(invalid)?;
+        if !reply.join.is_empty() {
+            socket.join(reply.join);
+        }
+        if !reply.leave.is_empty() {
+            socket.leave(reply.leave);
+        }
+        steps::run(self.publisher.as_ref(), steps)
+            .await
+            .map_err(invalid)?;
         Ok(EventArgs(ack))
     }
-}
-
-/// Rooms and exceptions of a backend emit, with Flask's `emit()` defaults:
-/// no rooms = the sender alone (everyone with `broadcast`); `rooms: []` = nobody.
-fn targets(emit: &BackendEmit, sid: &str) -> (Option<Vec<String>>, Vec<String>) {
-    let rooms = match (&emit.rooms, emit.broadcast) {
-        (Some(rooms), _) => Some(rooms.clone()),
-        (None, true) => None,
-        (None, false) => Some(vec![sid.to_owned()]),
-    };
-    let except = if emit.include_self {
-        Vec::new()
-    } else {
-        vec![sid.to_owned()]
-    };
-    (rooms, except)
 }
 
 /// Connect middleware of a generic namespace: asks its connect hook, if any.
@@ -151,14 +125,23 @@ pub async fn connect_hook<A: NodeAdapter>(
         auth: auth.unwrap_or(serde_json::Value::Null),
         headers,
     };
-    match forwarder.decide(url, &request).await {
-        Ok(accepted) => {
-            if let Some(user) = accepted.user {
+    // Queue operations on this socket sent while the hook runs wait for its answer.
+    let pending = forwarder.pending.begin(socket.ns(), socket.id.as_str());
+    let decided = forwarder.decide(url, &request).await.and_then(|accepted| {
+        let steps = steps::resolve(accepted.emit, accepted.ops, &sender_of(&socket))
+            .map_err(|e| Refusal::from(invalid(e)))?;
+        Ok((accepted.user, accepted.join, steps))
+    });
+    match decided {
+        Ok((user, join, steps)) => {
+            if let Some(user) = user {
                 socket.extensions.insert(BackendUser(user));
             }
-            if !accepted.join.is_empty() {
-                socket.extensions.insert(ConnectRooms(accepted.join));
-            }
+            socket.extensions.insert(HookAnswer::new(Answer {
+                join,
+                steps,
+                pending,
+            }));
             Ok(())
         }
         Err(refusal) => {
@@ -169,9 +152,10 @@ pub async fn connect_hook<A: NodeAdapter>(
 }
 
 /// Tells the backend that a socket left, as Flask's `@socketio.on("disconnect")`
-/// handler learnt it: event `disconnect`, args `[reason]`. Its emits are applied
-/// (e.g. "user left" to a room); room changes and the ack are meaningless for a
-/// socket that is gone, and joining now would leave it in rooms forever.
+/// handler learnt it: event `disconnect`, args `[reason]`. Its emits and ops are
+/// applied (e.g. "user left" to a room) but those about the gone socket alone:
+/// its room changes and the ack are meaningless, and joining now would leave
+/// it in rooms forever.
 pub fn on_disconnect<A: NodeAdapter>(
     socket: &SocketRef<A>,
     reason: &DisconnectReason,
@@ -194,11 +178,16 @@ pub fn on_disconnect<A: NodeAdapter>(
             .await
         {
             Ok(reply) => {
-                let emits_only = ForwardReply {
-                    emit: reply.emit,
-                    ..ForwardReply::default()
-                };
-                forwarder.apply(&socket, emits_only).await.map(drop)
+                let sender = sender_of(&socket);
+                match steps::resolve(reply.emit, reply.ops, &sender) {
+                    Ok(steps) => {
+                        let others = steps.into_iter().filter(|s| !s.only_for(&sender)).collect();
+                        steps::run(forwarder.publisher.as_ref(), others)
+                            .await
+                            .map_err(invalid)
+                    }
+                    Err(e) => Err(invalid(e)),
+                }
             }
             Err(failure) => Err(failure),
         };
@@ -223,13 +212,10 @@ fn flask_reason(reason: &DisconnectReason) -> &'static str {
     }
 }
 
-/// On connect: joins the rooms the connect hook gave, and forwards the
-/// socket's events that no built-in handler takes, if its namespace forwards.
+/// Forwards the socket's events that no built-in handler takes, if its
+/// namespace forwards (the connect hook's rooms are joined by
+/// [`super::DeliverHookAnswer`], once the socket is connected).
 pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwarder>>) {
-    // Joined here, not in the hook: the socket is only in the namespace once connected.
-    if let Some(ConnectRooms(rooms)) = socket.extensions.get::<ConnectRooms>() {
-        socket.join(rooms);
-    }
     let Some(forwarder) = forwarder.filter(|f| f.forwards_events(socket.ns())) else {
         return;
     };
@@ -248,6 +234,9 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
                     return;
                 }
             };
+            // Queue operations on this socket sent meanwhile wait until the answer
+            // is applied and acknowledged (the guard lives to the end of the handler).
+            let _pending = forwarder.pending.begin(s.ns(), s.id.as_str());
             let answer = match forwarder.forward(&s, url, event.clone(), args).await {
                 Ok(reply) => forwarder.apply(&s, reply).await,
                 Err(failure) => Err(failure),
@@ -271,7 +260,6 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, forwarder: Option<Arc<Forwa
 mod tests {
     use serde_json::json;
 
-    use super::*;
     use crate::backends::forwarding::refusal_of;
     use crate::backends::forwarding::wire::ConnectReply;
 
@@ -290,38 +278,5 @@ mod tests {
             refusal_of(bare).to_string(),
             "connection_refused: the backend refused the connection"
         );
-    }
-
-    #[test]
-    fn emits_default_to_the_sender_like_flask() {
-        let emit = |value: serde_json::Value| -> BackendEmit {
-            serde_json::from_value(value).expect("shape")
-        };
-        assert_eq!(
-            targets(&emit(json!({"event": "e"})), "s1"),
-            (Some(vec!["s1".to_owned()]), vec![])
-        );
-        assert_eq!(
-            targets(&emit(json!({"event": "e", "broadcast": true})), "s1"),
-            (None, vec![])
-        );
-        assert_eq!(
-            targets(
-                &emit(json!({"event": "e", "rooms": ["a", "b"], "include_self": false})),
-                "s1"
-            ),
-            (
-                Some(vec!["a".to_owned(), "b".to_owned()]),
-                vec!["s1".to_owned()]
-            )
-        );
-        for nobody in [
-            json!({"event": "e", "rooms": []}),
-            json!({"event": "e", "rooms": [], "broadcast": true}),
-        ] {
-            assert_eq!(targets(&emit(nobody), "s1"), (Some(vec![]), vec![]));
-        }
-        let reply: ForwardReply = serde_json::from_value(json!({})).expect("all optional");
-        assert!(reply.ack.is_none() && reply.emit.is_empty() && reply.join.is_empty());
     }
 }

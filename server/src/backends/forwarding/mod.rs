@@ -17,13 +17,24 @@
 //! `data` field in CONNECT_ERROR packets, so the backend's `message` becomes
 //! the explanation and its `data`, when given, follows as ` data=<JSON>`.
 //!
+//! An answer's emits, room changes, `close_room` and `disconnect` are applied
+//! in the order the handler issued them ([`steps`]), and Flask queue operations
+//! on the socket sent while its request runs wait for the answer
+//! ([`crate::backends::pending_answers`]). With `--forward-secret`, every
+//! request carries `X-Iorelay-Secret` so the backend can refuse calls that did
+//! not come from iorelay.
+//!
 //! Layout: [`wire`] holds what goes to and comes from a backend, this module the
-//! client that asks it, [`glue`] what its answers do to sockets (connect hook,
-//! event forwarding, disconnect notice).
+//! client that asks it, [`steps`] an answer's effects in order, [`glue`] what
+//! answers do to sockets (connect hook, event forwarding, disconnect notice),
+//! [`first_packets`] the connect hook's answer, delivered right after CONNECT.
 
+pub mod first_packets;
 pub mod glue;
+pub mod steps;
 pub mod wire;
 
+pub use first_packets::DeliverHookAnswer;
 pub use glue::{attach, connect_hook, on_disconnect};
 
 use crate::protocol::namespace_pattern::NamespaceTable;
@@ -32,10 +43,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use url::Url;
 
+use crate::backends::pending_answers::PendingAnswers;
 use crate::backends::publisher::Publisher;
 use crate::config::{ForwardingConfig, NamespaceUrl};
 use crate::protocol::{ErrorCode, Refusal};
 use wire::{ConnectReply, ConnectRequest};
+
+/// Header that carries `--forward-secret` on every backend request.
+pub const SECRET_HEADER: &str = "x-iorelay-secret";
 
 /// Largest backend answer read, in bytes.
 const MAX_REPLY_BYTES: usize = 1 << 20;
@@ -77,12 +92,18 @@ pub struct Forwarder {
     timeout: std::time::Duration,
     events: NamespaceTable<Url>,
     connects: NamespaceTable<Url>,
+    secret: Option<String>,
     publisher: Arc<dyn Publisher>,
+    pending: Arc<PendingAnswers>,
 }
 
 impl Forwarder {
     /// The forwarder of `config`, or `None` when no namespace forwards anything.
-    pub fn new(config: &ForwardingConfig, publisher: Arc<dyn Publisher>) -> Option<Arc<Self>> {
+    pub fn new(
+        config: &ForwardingConfig,
+        publisher: Arc<dyn Publisher>,
+        pending: Arc<PendingAnswers>,
+    ) -> Option<Arc<Self>> {
         let by_namespace = |routes: &[NamespaceUrl]| {
             NamespaceTable::new(
                 routes
@@ -108,7 +129,9 @@ impl Forwarder {
             timeout: config.forward_timeout(),
             events,
             connects,
+            secret: config.forward_secret.clone(),
             publisher,
+            pending,
         }))
     }
 
@@ -138,10 +161,11 @@ impl Forwarder {
         url: &Url,
         body: &B,
     ) -> Result<(reqwest::StatusCode, Option<R>), BackendFailure> {
-        let response = self
-            .client
-            .post(url.clone())
-            .json(body)
+        let mut request = self.client.post(url.clone()).json(body);
+        if let Some(secret) = &self.secret {
+            request = request.header(SECRET_HEADER, secret);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| BackendFailure::Unavailable(describe(&e)))?;

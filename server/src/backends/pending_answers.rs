@@ -1,0 +1,151 @@
+//! Sockets whose backend answer is on its way, so queue operations wait for it.
+//!
+//! A Flask handler answers a forwarded event (its emits travel in the answer)
+//! and may, while the request runs, call `close_room` or `disconnect` through
+//! the message queue. That queue message reaches iorelay before the answer;
+//! applied at once it would overtake the answer's emits (the notice is lost,
+//! issue #14). Event forwarding and the connect hook mark the socket here from
+//! the moment they ask the backend until its answer has been applied; the
+//! Flask bridge holds the operations that target a marked socket until then.
+//!
+//! Marks are local: a socket's requests are made by the node that holds it,
+//! and every node applies queue messages to its own sockets only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+/// A socket: its namespace and id.
+pub type SocketKey = (String, String);
+
+/// The sockets with a backend request (or its answer) in flight on this node.
+#[derive(Debug, Default)]
+pub struct PendingAnswers {
+    // A std Mutex: every critical section is a few map operations, never across an await.
+    sockets: Mutex<HashMap<SocketKey, Pending>>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    requests: usize,
+    settled: CancellationToken,
+}
+
+impl PendingAnswers {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketKey, Pending>> {
+        // A panic elsewhere cannot leave the map half-updated: recover it.
+        self.sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks the socket until the returned guard is dropped (its answer applied).
+    pub fn begin(self: &Arc<Self>, namespace: &str, sid: &str) -> PendingGuard {
+        let key = (namespace.to_owned(), sid.to_owned());
+        self.lock()
+            .entry(key.clone())
+            .or_insert_with(|| Pending {
+                requests: 0,
+                settled: CancellationToken::new(),
+            })
+            .requests += 1;
+        PendingGuard {
+            answers: self.clone(),
+            key,
+        }
+    }
+
+    /// Whether a request for the socket is in flight.
+    pub fn is_pending(&self, namespace: &str, sid: &str) -> bool {
+        self.lock()
+            .contains_key(&(namespace.to_owned(), sid.to_owned()))
+    }
+
+    /// The marked sockets of a namespace.
+    pub fn pending_in(&self, namespace: &str) -> Vec<String> {
+        self.lock()
+            .keys()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, sid)| sid.clone())
+            .collect()
+    }
+
+    /// Resolves once no request for the socket is in flight (at once when none is);
+    /// callers bound the wait.
+    pub async fn settled(&self, key: &SocketKey) {
+        let token = self.lock().get(key).map(|p| p.settled.clone());
+        if let Some(token) = token {
+            token.cancelled().await;
+        }
+    }
+
+    fn end(&self, key: &SocketKey) {
+        let mut sockets = self.lock();
+        if let Some(pending) = sockets.get_mut(key) {
+            pending.requests = pending.requests.saturating_sub(1);
+            if pending.requests == 0
+                && let Some(done) = sockets.remove(key)
+            {
+                done.settled.cancel();
+            }
+        }
+    }
+}
+
+/// A socket's mark; dropping it (answer applied, request failed) clears the mark.
+#[derive(Debug)]
+pub struct PendingGuard {
+    answers: Arc<PendingAnswers>,
+    key: SocketKey,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.answers.end(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_socket_settles_when_its_last_request_ends() {
+        let answers = PendingAnswers::new();
+        let key = ("/".to_owned(), "s1".to_owned());
+        tokio::time::timeout(Duration::from_millis(50), answers.settled(&key))
+            .await
+            .expect("nothing pending: settled at once");
+        let first = answers.begin("/", "s1");
+        let second = answers.begin("/", "s1");
+        assert!(answers.is_pending("/", "s1"));
+        assert!(!answers.is_pending("/other", "s1"));
+        assert_eq!(answers.pending_in("/"), vec!["s1".to_owned()]);
+        drop(first);
+        assert!(
+            answers.is_pending("/", "s1"),
+            "one request is still in flight"
+        );
+        let waiter = {
+            let answers = answers.clone();
+            let key = key.clone();
+            tokio::spawn(async move { answers.settled(&key).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("settled once the last request ended")
+            .expect("task");
+        assert!(!answers.is_pending("/", "s1"));
+    }
+}
