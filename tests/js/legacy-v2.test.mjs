@@ -153,3 +153,14 @@ test("a v5 client's query does not stand in for auth", async (t) => {
   const [err] = await nextEvent(socket, "connect_error", 10000);
   assert.match(err.message, /^invalid_name: /);
 });
+
+test("2.x: a token in the query is masked in iorelay's request logs", async (t) => {
+  const srv = await useServer(t, ARGS, { env: { RUST_LOG: "info,tower_http=debug" } });
+  const token = tokenFor("u-log", "Lou");
+  const socket = await v2Connected(t, `${srv.url}/private`, { forceNew: true, transports: ["polling"], query: { token } });
+  assert.deepEqual(await v2Ack(socket, "rooms:join", { room: "logged" }), { ok: true, rooms: ["logged"] });
+  const logs = srv.logs();
+  assert.match(logs, /uri=\/socket\.io\/\?[^ ]*token=<redacted>/);
+  assert.ok(!logs.includes(token), "the token is not in the logs");
+  assert.ok(!logs.includes(token.split(".")[2]), "nor its signature");
+});

@@ -63,7 +63,9 @@ pub fn build<A: Adapter>(
 /// The span of one HTTP request, as tower-http's default but with tokens in
 /// the query masked (socket.io-client 2.x can only send its token there).
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    // tower-http's target, so `RUST_LOG=tower_http=debug` shows it as before.
     tracing::debug_span!(
+        target: "tower_http::trace::make_span",
         "request",
         method = %request.method(),
         uri = %auth::redact_uri_tokens(request.uri()),
