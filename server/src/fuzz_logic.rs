@@ -146,11 +146,38 @@ pub fn django_message(data: &[u8]) {
     }
 }
 
+/// A namespace CONNECT as the vendored parser reads it (the namespace query of
+/// socket.io-client 2.x, `vendor/VENDORED.md`), then the query as `auth`, and
+/// the text as a namespace pattern.
+pub fn namespace_connect(data: &[u8]) {
+    use socketioxide_core::packet::PacketData;
+    use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
+    let text = String::from_utf8_lossy(data).into_owned();
+    let parsed = socketioxide_parser_common::CommonParser.decode_str(
+        &ParseConfig::default(),
+        &ParserState::default(),
+        socketioxide_core::Str::from(text.clone()),
+    );
+    if let Ok(packet) = parsed
+        && let PacketData::Connect(auth) = packet.inner
+    {
+        let auth = auth
+            .as_ref()
+            .and_then(|value| value.as_str())
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text.as_str()).ok());
+        let _ = crate::socket::legacy_auth::from_queries(Some(&text), auth);
+    }
+    if let Ok(pattern) = crate::protocol::namespace_pattern::NamespacePattern::parse(&text) {
+        let _ = pattern.matches(&text);
+        let _ = pattern.route();
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target, by name, as `fuzz/` and the corpus test know them.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("api_bodies", api_bodies),
     ("api_argument", api_argument),
     ("event_payloads", event_payloads),
@@ -158,6 +185,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("flask_message", flask_message),
     ("pickle", pickle),
     ("django_message", django_message),
+    ("namespace_connect", namespace_connect),
 ];
 
 /// Hostile inputs every target gets in the tests (the seed corpus of `fuzz/`).
@@ -188,6 +216,11 @@ pub fn hostile_corpus() -> Vec<Vec<u8>> {
         "{\"method\":\"emit\",\"event\":\"x\",\"namespace\":null,\"data\":[],\"room\":[[]],\"skip_sid\":{}}",
         "{\"method\":\"emit\",\"binary\":true,\"data\":[{\"_placeholder\":true,\"num\":-1}]}",
         "{\"method\":\"disconnect\"}",
+        "0/chat?name=%ZZ&token=%e2%82&=&&name,",
+        "0/?",
+        "0/chat?name=x,{\"name\":1}",
+        "2/tenant-*?x=1,[\"e\"]",
+        "/tenant-*/*-x",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
