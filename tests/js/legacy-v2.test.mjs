@@ -9,6 +9,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
+import { once } from "node:events";
 import ioV2 from "socket.io-client-v2";
 import { nextEvent, useServer, useSocket, withTimeout } from "./harness.mjs";
 import { nowSecs, signToken } from "./raw.mjs";
@@ -163,4 +165,30 @@ test("2.x: a token in the query is masked in iorelay's request logs", async (t) 
   assert.match(logs, /uri=\/socket\.io\/\?[^ ]*token=<redacted>/);
   assert.ok(!logs.includes(token), "the token is not in the logs");
   assert.ok(!logs.includes(token.split(".")[2]), "nor its signature");
+});
+
+test("2.x: the connect hook gets the queries as auth (request.args of Flask-SocketIO 4)", async (t) => {
+  const calls = [];
+  const backend = http.createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      calls.push(JSON.parse(text));
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: true }));
+    });
+  });
+  backend.listen(0, "127.0.0.1");
+  await once(backend, "listening");
+  t.after(() => new Promise((resolve) => backend.close(resolve)));
+  const hook = `http://127.0.0.1:${backend.address().port}/connect`;
+  const srv = await useServer(t, ["--allow-eio3", "--namespaces", "/hooked", "--connect-url", `/hooked=${hook}`]);
+  // Multiplexed: the handshake carries the first socket's query (a name), the
+  // CONNECT of /hooked its own (room), and the hook sees both.
+  await v2Connected(t, `${srv.url}/`, { transports: ["websocket"], query: { name: "Ada" } });
+  const hooked = await v2Connected(t, `${srv.url}/hooked`, { transports: ["websocket"], query: { room: "r1" } });
+  assert.equal(hooked.connected, true);
+  assert.equal(calls.length, 1, JSON.stringify(calls));
+  assert.equal(calls[0].namespace, "/hooked");
+  assert.deepEqual(calls[0].auth, { room: "r1", name: "Ada" });
 });

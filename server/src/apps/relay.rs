@@ -25,7 +25,7 @@ use crate::protocol::namespace_pattern::NamespacePattern;
 use crate::protocol::placeholders::{self, Checked};
 use crate::protocol::relay::{RelayReply, RelayRequest, RoomRequest, RoomsReply};
 use crate::protocol::{ErrorCode, Refusal, parse_payload, validate_relay_event, validate_room};
-use crate::socket::{lifecycle, send_reply};
+use crate::socket::{legacy_auth, lifecycle, send_reply};
 use std::convert::Infallible;
 
 /// What generic namespaces allow their clients.
@@ -68,6 +68,8 @@ pub fn register<A: NodeAdapter>(
     };
     let connect_hook =
         async move |socket: SocketRef<A>, TryData(auth): TryData<serde_json::Value>| {
+            // socket.io-client 2.x: its queries, as the token check read them.
+            let auth = legacy_auth::auth_of(&socket, auth.ok());
             forwarding::connect_hook(hook.clone(), socket, auth).await
         };
     // The last `with` runs first: tokens are checked before the connect hook is

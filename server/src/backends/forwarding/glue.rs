@@ -103,7 +103,7 @@ impl Forwarder {
 pub async fn connect_hook<A: NodeAdapter>(
     forwarder: Option<Arc<Forwarder>>,
     socket: SocketRef<A>,
-    auth: Result<serde_json::Value, socketioxide::ParserError>,
+    auth: Option<serde_json::Value>,
 ) -> Result<(), Refusal> {
     let Some(forwarder) = forwarder else {
         return Ok(());
