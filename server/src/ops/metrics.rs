@@ -312,7 +312,18 @@ pub fn token_expired(namespace: &str) {
 
 /// The node holds `n` Engine.IO connections.
 pub fn engine_connections(n: usize) {
+    ENGINE_CONNECTIONS_NOW.store(n, std::sync::atomic::Ordering::Relaxed);
     gauge!(ENGINE_CONNECTIONS).set(n as f64);
+}
+
+/// The last count of [`engine_connections`], for the Admin UI's `clientsCount`
+/// (the recorder's gauges cannot be read back).
+static ENGINE_CONNECTIONS_NOW: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Engine.IO connections this node holds now.
+pub fn engine_connections_now() -> usize {
+    ENGINE_CONNECTIONS_NOW.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A backend publish (`operation`: emit, notify, …) was handed to every socket after `elapsed`.

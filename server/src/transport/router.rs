@@ -1,4 +1,5 @@
-//! The HTTP surface of one node: Socket.IO endpoint, health, static files.
+//! The HTTP surface of one node: Socket.IO endpoint, health, static files
+//! (the demo, and a local copy of the Admin UI).
 //!
 //! Kept apart from the listener so routes can be tested with
 //! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn;
+use axum::response::Redirect;
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -32,6 +34,15 @@ pub fn build<A: Adapter>(
     let mut router = Router::new().merge(health::routes(health)).merge(routes);
     if let Some(dev_tokens) = auth::dev_token::routes(&config.auth) {
         router = router.merge(dev_tokens);
+    }
+    if let Some(dir) = &config.admin_ui.admin_ui_dir {
+        // The UI's files name each other relatively: it must be at `/admin-ui/`.
+        router = router
+            .route(
+                ADMIN_UI_PATH,
+                axum::routing::get(|| async { Redirect::permanent("/admin-ui/") }),
+            )
+            .nest_service(ADMIN_UI_PATH, ServeDir::new(dir));
     }
     if let Some(dir) = &config.server.static_dir {
         router = router.fallback_service(static_files(dir));
@@ -59,6 +70,9 @@ pub fn build<A: Adapter>(
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }
+
+/// Where `--admin-ui-dir` is served.
+pub const ADMIN_UI_PATH: &str = "/admin-ui";
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.
 fn static_files(dir: &Path) -> ServeDir<ServeFile> {
