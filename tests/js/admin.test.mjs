@@ -139,6 +139,8 @@ test("two nodes: stats of both, every socket, and commands reach a client on the
   // A real client on node B, the admin UI on node A.
   const client = await connect(B.url, { transports: ["websocket"] });
   t.after(() => client.close());
+  // socket.io-client forgets its id once disconnected.
+  const clientId = client.id;
   const admin = await connectAdmin(t, A.url, LOGIN);
 
   const [config] = await admin.until("config");
@@ -158,37 +160,37 @@ test("two nodes: stats of both, every socket, and commands reach a client on the
   const me = all.find((s) => s.id === admin.socket.id);
   assertAdminSocket(me, { id: admin.socket.id, nsp: "/admin" });
   assert.equal(me.handshake.headers.authorization, undefined);
-  const [listed, listedAt] = await admin.until("socket_connected", (s) => s.id === client.id);
-  assertAdminSocket(listed, { id: client.id, nsp: "/" });
+  const [listed, listedAt] = await admin.until("socket_connected", (s) => s.id === clientId);
+  assertAdminSocket(listed, { id: clientId, nsp: "/" });
   assert.equal(listed.transport, "websocket");
   assert.ok(!Number.isNaN(new Date(listedAt).getTime()));
 
   // join: the client's room, seen by the admin UI and proven by an emit to that room.
-  admin.socket.emit("join", "/", "ops-room", client.id);
-  const [nsp, room, joinedId, joinedAt] = await admin.until("room_joined", (_n, r, id) => r === "ops-room" && id === client.id);
-  assert.deepEqual([nsp, room, joinedId], ["/", "ops-room", client.id]);
+  admin.socket.emit("join", "/", "ops-room", clientId);
+  const [nsp, room, joinedId, joinedAt] = await admin.until("room_joined", (_n, r, id) => r === "ops-room" && id === clientId);
+  assert.deepEqual([nsp, room, joinedId], ["/", "ops-room", clientId]);
   assert.ok(!Number.isNaN(new Date(joinedAt).getTime()));
   const hello = nextEvent(client, "hello");
   admin.socket.emit("emit", "/", "ops-room", "hello", 1, { two: 2 });
   assert.deepEqual(await hello, [1, { two: 2 }]);
-  const [, sentTo, sentArgs] = await admin.until("event_sent", (_n, id) => id === client.id);
-  assert.equal(sentTo, client.id);
+  const [, sentTo, sentArgs] = await admin.until("event_sent", (_n, id) => id === clientId);
+  assert.equal(sentTo, clientId);
   assert.deepEqual(sentArgs, ["hello", 1, { two: 2 }]);
 
   // What the client sends shows up as event_received.
   client.emit("status", { cpu: 3 });
-  const [, fromId, received] = await admin.until("event_received", (_n, id) => id === client.id);
-  assert.equal(fromId, client.id);
+  const [, fromId, received] = await admin.until("event_received", (_n, id) => id === clientId);
+  assert.equal(fromId, clientId);
   assert.deepEqual(received, ["status", { cpu: 3 }]);
 
   // leave: an emit to the room no longer reaches the client, one to its id does, in that order.
-  admin.socket.emit("leave", "/", "ops-room", client.id);
-  await admin.until("room_left", (_n, r, id) => r === "ops-room" && id === client.id);
+  admin.socket.emit("leave", "/", "ops-room", clientId);
+  await admin.until("room_left", (_n, r, id) => r === "ops-room" && id === clientId);
   const afterLeave = [];
   client.on("to-room", () => afterLeave.push("to-room"));
   const direct = nextEvent(client, "to-id");
   admin.socket.emit("emit", "/", "ops-room", "to-room");
-  admin.socket.emit("emit", "/", client.id, "to-id");
+  admin.socket.emit("emit", "/", clientId, "to-id");
   await direct;
   assert.deepEqual(afterLeave, []);
 
@@ -198,10 +200,10 @@ test("two nodes: stats of both, every socket, and commands reach a client on the
 
   // _disconnect: the client is put out, and the admin UI is told.
   const gone = nextEvent(client, "disconnect");
-  admin.socket.emit("_disconnect", "/", false, client.id);
+  admin.socket.emit("_disconnect", "/", false, clientId);
   assert.equal((await gone)[0], "io server disconnect");
-  const [, goneId, reason] = await admin.until("socket_disconnected", (n, id) => n === "/" && id === client.id);
-  assert.equal(goneId, client.id);
+  const [, goneId, reason] = await admin.until("socket_disconnected", (n, id) => n === "/" && id === clientId);
+  assert.equal(goneId, clientId);
   assert.equal(reason, "server namespace disconnect");
 
   // The session id logs in again, on the other node (sessions live in Redis).
