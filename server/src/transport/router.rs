@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn;
-use axum::response::Redirect;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -36,13 +38,10 @@ pub fn build<A: Adapter>(
         router = router.merge(dev_tokens);
     }
     if let Some(dir) = &config.admin_ui.admin_ui_dir {
-        // The UI's files name each other relatively: it must be at `/admin-ui/`.
-        router = router
-            .route(
-                ADMIN_UI_PATH,
-                axum::routing::get(|| async { Redirect::permanent("/admin-ui/") }),
-            )
-            .nest_service(ADMIN_UI_PATH, ServeDir::new(dir));
+        let ui = Router::new()
+            .nest_service(ADMIN_UI_PATH, ServeDir::new(dir))
+            .layer(from_fn(with_trailing_slash));
+        router = router.merge(ui);
     }
     if let Some(dir) = &config.server.static_dir {
         router = router.fallback_service(static_files(dir));
@@ -73,6 +72,14 @@ pub fn build<A: Adapter>(
 
 /// Where `--admin-ui-dir` is served.
 pub const ADMIN_UI_PATH: &str = "/admin-ui";
+
+/// The UI's files name each other relatively, so `/admin-ui` must become `/admin-ui/`.
+async fn with_trailing_slash(request: Request, next: Next) -> Response {
+    if request.uri().path() == ADMIN_UI_PATH {
+        return Redirect::permanent("/admin-ui/").into_response();
+    }
+    next.run(request).await
+}
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.
 fn static_files(dir: &Path) -> ServeDir<ServeFile> {
