@@ -132,7 +132,7 @@ test("a bad hash or a taken namespace stops the node with one line", async (t) =
 test("two nodes: stats of both, every socket, and commands reach a client on the other node", async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());
-  const cluster = ["--adapter", "redis", "--redis-url", redis.url, "--admin-password-hash", HASH, "--admin-mode", "development"];
+  const cluster = ["--adapter", "redis", "--redis-url", redis.url, "--admin-password-hash", HASH, "--admin-mode", "development", "--client-relay"];
   const A = await useServer(t, [...cluster, "--node-id", "node-a"]);
   const B = await useServer(t, [...cluster, "--node-id", "node-b"]);
 
@@ -182,6 +182,11 @@ test("two nodes: stats of both, every socket, and commands reach a client on the
   const [, fromId, received] = await admin.until("event_received", (_n, id) => id === clientId);
   assert.equal(fromId, clientId);
   assert.deepEqual(received, ["status", { cpu: 3 }]);
+
+  // A room the client joins by itself (client relay) shows up too.
+  const joinAck = await client.emitWithAck("rooms:join", { room: "team" });
+  assert.equal(joinAck.ok, true);
+  await admin.until("room_joined", (n, r, id) => n === "/" && r === "team" && id === clientId);
 
   // leave: an emit to the room no longer reaches the client, one to its id does, in that order.
   admin.socket.emit("leave", "/", "ops-room", clientId);
