@@ -123,7 +123,10 @@ impl AdminUiConfig {
         {
             return invalid(
                 "admin_ui.admin_ui_dir",
-                format!("{} has no index.html (use ui/dist of @socket.io/admin-ui)", dir.display()),
+                format!(
+                    "{} has no index.html (use ui/dist of @socket.io/admin-ui)",
+                    dir.display()
+                ),
             );
         }
         if self.admin_mirror_capacity == 0 {

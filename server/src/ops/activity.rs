@@ -41,7 +41,9 @@ pub fn record(kind: ActivityKind, sub_type: Option<&'static str>, n: u64) {
         return;
     }
     let second = now_ms() / 1000 * 1000;
-    let mut counts = COUNTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut counts = COUNTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let key = (second, kind, sub_type);
     if counts.len() >= MAX_ENTRIES && !counts.contains_key(&key) {
         return;
@@ -80,7 +82,9 @@ pub fn sent(bytes: usize) {
 /// Everything counted since the last call, oldest second first.
 pub fn take() -> Vec<AggregatedEvent> {
     let counts = {
-        let mut counts = COUNTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = COUNTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         std::mem::take(&mut *counts)
     };
     counts
@@ -128,8 +132,9 @@ mod tests {
             .sum();
         assert!(bytes >= 15, "{taken:?}");
         assert!(taken.iter().all(|e| e.timestamp % 1000 == 0));
-        assert!(taken.iter().any(|e| e.kind == ActivityKind::RawDisconnection
-            && e.sub_type == Some("ping timeout")));
+        assert!(taken.iter().any(
+            |e| e.kind == ActivityKind::RawDisconnection && e.sub_type == Some("ping timeout")
+        ));
         let again = take();
         assert!(again.len() < taken.len() || again.is_empty());
     }

@@ -195,7 +195,10 @@ mod tests {
         );
         let big = format!(r#"["big","{}"]"#, "x".repeat(MAX_ARGS_BYTES));
         let note = mirrored_args(Some(&big), big.len());
-        assert_eq!(note[0], format!("<{} bytes of JSON, not mirrored>", big.len()));
+        assert_eq!(
+            note[0],
+            format!("<{} bytes of JSON, not mirrored>", big.len())
+        );
         assert_eq!(
             mirrored_args(None, 3),
             serde_json::json!(["<3 bytes of msgpack, not mirrored>"])

@@ -143,7 +143,10 @@ fn observe<A: Adapter>(socket: &Arc<Socket<A>>, value: &Value) {
     }
     let bytes = match value {
         Value::Str(text, binaries) => {
-            text.len() + binaries.as_ref().map_or(0, |b| b.iter().map(|b| b.len()).sum())
+            text.len()
+                + binaries
+                    .as_ref()
+                    .map_or(0, |b| b.iter().map(|b| b.len()).sum())
         }
         Value::Bytes(bytes) => bytes.len(),
     };

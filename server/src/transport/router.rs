@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::from_fn;
 use axum::extract::Request;
 use axum::middleware::Next;
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Redirect, Response};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;

@@ -66,7 +66,10 @@ impl Census {
                 };
                 let Some((_, payload)) = item else { break };
                 if payload.len() > MAX_REQUEST_BYTES {
-                    tracing::warn!(bytes = payload.len(), "oversized admin census request dropped");
+                    tracing::warn!(
+                        bytes = payload.len(),
+                        "oversized admin census request dropped"
+                    );
                     continue;
                 }
                 match serde_json::from_slice::<Request>(&payload) {

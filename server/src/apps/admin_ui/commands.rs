@@ -53,8 +53,12 @@ pub fn attach<A: NodeAdapter>(socket: &SocketRef<A>, io: &SocketIo<A>) {
                     Err(_) => Err(CommandError::Argument(0, "list of arguments")),
                 };
                 match result {
-                    Ok(()) => tracing::info!(admin = %s.id, command = ?command, "admin UI command carried out"),
-                    Err(e) => tracing::warn!(admin = %s.id, command = ?command, error = %e, "admin UI command ignored"),
+                    Ok(()) => {
+                        tracing::info!(admin = %s.id, command = ?command, "admin UI command carried out")
+                    }
+                    Err(e) => {
+                        tracing::warn!(admin = %s.id, command = ?command, error = %e, "admin UI command ignored")
+                    }
                 }
             },
         );

@@ -104,10 +104,9 @@ impl Login {
             {
                 let hash = hash.clone();
                 // bcrypt costs tens of milliseconds by design: off the runtime's workers.
-                let matches =
-                    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-                        .await
-                        .is_ok_and(|verdict| verdict.unwrap_or(false));
+                let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+                    .await
+                    .is_ok_and(|verdict| verdict.unwrap_or(false));
                 if !matches {
                     return Err(LoginRefused::InvalidCredentials);
                 }
@@ -129,10 +128,12 @@ impl Login {
             }
             SessionStore::Redis(link) => {
                 let mut conn = link.conn.clone();
-                conn.exists(session_key(link, id)).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot check an admin session in Redis");
-                    false
-                })
+                conn.exists(session_key(link, id))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot check an admin session in Redis");
+                        false
+                    })
             }
         }
     }
@@ -195,7 +196,10 @@ mod tests {
         let session = session.expect("a new session");
         assert_eq!(session.len(), 16);
         let again = serde_json::json!({ "sessionId": session });
-        assert_eq!(login.check(Some(&again)).await.expect("session admitted"), None);
+        assert_eq!(
+            login.check(Some(&again)).await.expect("session admitted"),
+            None
+        );
     }
 
     #[tokio::test]

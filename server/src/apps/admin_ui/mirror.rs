@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ops::admin_feed::{FeedItem, Stamped};
 use crate::protocol::admin_ui::{
-    EVENT_RECEIVED, EVENT_SENT, ROOM_JOINED, ROOM_LEFT, SOCKET_CONNECTED, SOCKET_DISCONNECTED, SOCKET_UPDATED,
+    EVENT_RECEIVED, EVENT_SENT, ROOM_JOINED, ROOM_LEFT, SOCKET_CONNECTED, SOCKET_DISCONNECTED,
+    SOCKET_UPDATED,
 };
 use crate::protocol::clock::iso8601;
 use crate::socket::NodeAdapter;

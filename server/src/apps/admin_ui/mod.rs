@@ -74,8 +74,7 @@ pub async fn register<A: NodeAdapter>(
         }
         _ => None,
     };
-    if development
-        && let Some(records) = admin_feed::start(config.admin_mirror_capacity, &admin_ns)
+    if development && let Some(records) = admin_feed::start(config.admin_mirror_capacity, &admin_ns)
     {
         mirror::spawn(io.clone(), admin_ns.clone(), records, stop.clone());
     }
