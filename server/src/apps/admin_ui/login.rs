@@ -35,16 +35,16 @@ pub enum LoginRefused {
     RateLimited,
 }
 
-/// What a login asks with.
-#[derive(Debug, PartialEq, Eq)]
-enum Credentials {
-    Session(String),
-    Password { username: String, password: String },
-    Nothing,
+/// What a login asks with; a field of the wrong type counts as absent.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Credentials {
+    session: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
 }
 
 impl Credentials {
-    /// Reads the handshake `auth`; fields of the wrong type count as absent.
+    /// Reads the handshake `auth`.
     fn of(auth: Option<&serde_json::Value>) -> Self {
         let field = |name| {
             auth.and_then(|a| a.get(name))
@@ -52,12 +52,10 @@ impl Credentials {
                 .filter(|s| s.len() <= MAX_SECRET_BYTES)
                 .map(str::to_owned)
         };
-        if let Some(session) = field("sessionId") {
-            return Credentials::Session(session);
-        }
-        match (field("username"), field("password")) {
-            (Some(username), Some(password)) => Credentials::Password { username, password },
-            _ => Credentials::Nothing,
+        Self {
+            session: field("sessionId"),
+            username: field("username"),
+            password: field("password"),
         }
     }
 }
@@ -97,25 +95,30 @@ impl Login {
         let Some(hash) = &self.hash else {
             return Ok(None);
         };
-        match Credentials::of(auth) {
-            Credentials::Session(id) if self.session_exists(&id).await => Ok(None),
-            Credentials::Password { username, password }
-                if bool::from(username.as_bytes().ct_eq(self.username.as_bytes())) =>
-            {
-                let hash = hash.clone();
-                // bcrypt costs tens of milliseconds by design: off the runtime's workers.
-                let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-                    .await
-                    .is_ok_and(|verdict| verdict.unwrap_or(false));
-                if !matches {
-                    return Err(LoginRefused::InvalidCredentials);
-                }
-                let id = new_session_id().ok_or(LoginRefused::InvalidCredentials)?;
-                self.save_session(&id).await;
-                Ok(Some(id))
-            }
-            _ => Err(LoginRefused::InvalidCredentials),
+        // As the reference server: a known session first, else the password.
+        let credentials = Credentials::of(auth);
+        if let Some(session) = &credentials.session
+            && self.session_exists(session).await
+        {
+            return Ok(None);
         }
+        let (Some(username), Some(password)) = (credentials.username, credentials.password) else {
+            return Err(LoginRefused::InvalidCredentials);
+        };
+        if !bool::from(username.as_bytes().ct_eq(self.username.as_bytes())) {
+            return Err(LoginRefused::InvalidCredentials);
+        }
+        let hash = hash.clone();
+        // bcrypt costs tens of milliseconds by design: off the runtime's workers.
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .is_ok_and(|verdict| verdict.unwrap_or(false));
+        if !matches {
+            return Err(LoginRefused::InvalidCredentials);
+        }
+        let id = new_session_id().ok_or(LoginRefused::InvalidCredentials)?;
+        self.save_session(&id).await;
+        Ok(Some(id))
     }
 
     async fn session_exists(&self, id: &str) -> bool {
@@ -216,6 +219,13 @@ mod tests {
             assert_eq!(refused.to_string(), "invalid credentials", "{auth}");
         }
         assert!(login.check(None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stale_session_beside_the_password_still_logs_in() {
+        let login = login();
+        let auth = serde_json::json!({"sessionId": "feedfacefeedface", "username": "admin", "password": "s3cret"});
+        assert!(login.check(Some(&auth)).await.expect("admitted").is_some());
     }
 
     #[tokio::test]
