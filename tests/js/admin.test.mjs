@@ -118,6 +118,39 @@ test("read-only and no-login modes are what they say", async (t) => {
   assert.equal(admin.seen.session.length, 0);
 });
 
+test("malformed commands are ignored and the node keeps serving", async (t) => {
+  // Every refusal logged, not once per interval, so they can be counted.
+  const server = await useServer(t, ["--admin-no-auth", "--admin-mode", "development", "--log-repeat-interval-ms", "0"]);
+  const user = await connect(server.url, { transports: ["websocket"], extraHeaders: { cookie: "session=s3cret", "x-team": "blue" }, query: { room: "lobby" } });
+  t.after(() => user.close());
+  const seen = [];
+  user.onAny((event) => seen.push(event));
+  const admin = await connectAdmin(t, server.url, {});
+  const [all] = await admin.until("all_sockets");
+  const listed = all.find((s) => s.id === user.id);
+  assertAdminSocket(listed, { id: user.id, nsp: "/" });
+  // Credentials are masked; the rest of the handshake is shown.
+  assert.equal(listed.handshake.headers.cookie, "<redacted>");
+  assert.equal(listed.handshake.headers["x-team"], "blue");
+  assert.equal(listed.handshake.query.room, "lobby");
+
+  admin.socket.emit("join");
+  admin.socket.emit("join", 42, "room");
+  admin.socket.emit("join", "/", "not a room!", user.id);
+  admin.socket.emit("emit", "/nowhere", null, "x");
+  admin.socket.emit("emit", "/", null, "connect");
+  admin.socket.emit("emit", "/", user.id, "bad", { _placeholder: true, num: 0 });
+  admin.socket.emit("_disconnect", "/", "yes", user.id);
+  admin.socket.emit("leave", "/", ["r"], user.id);
+  // Commands run in order: once this one arrives, the others were ignored.
+  const ok = nextEvent(user, "still-here");
+  admin.socket.emit("emit", "/", user.id, "still-here", "yes");
+  assert.deepEqual(await ok, ["yes"]);
+  assert.deepEqual(seen, ["still-here"]);
+  assert.ok(user.connected);
+  assert.equal((server.logs().match(/admin UI command ignored/g) ?? []).length, 8);
+});
+
 test("a bad hash or a taken namespace stops the node with one line", async (t) => {
   const { spawnSync } = await import("node:child_process");
   const { BIN } = await import("./harness.mjs");
