@@ -164,10 +164,11 @@ test("a bad hash or a taken namespace stops the node with one line", async (t) =
 
 test("two nodes: stats of both, every socket, and commands reach a client on the other node", async (t) => {
   const redis = await startRedis();
-  t.after(() => redis.stop());
   const cluster = ["--adapter", "redis", "--redis-url", redis.url, "--admin-password-hash", HASH, "--admin-mode", "development", "--client-relay"];
   const A = await useServer(t, [...cluster, "--node-id", "node-a"]);
   const B = await useServer(t, [...cluster, "--node-id", "node-b"]);
+  // After the nodes' own after hooks: they drain with Redis still there.
+  t.after(() => redis.stop());
 
   // A real client on node B, the admin UI on node A.
   const client = await connect(B.url, { transports: ["websocket"] });
