@@ -121,7 +121,7 @@ test('the Admin UI logs in to a two-node cluster, lists sockets and rooms, joins
 
   // The user's socket (on node B) and its own room, in development mode's socket list.
   await page.goto(`${nodeA.url}/admin-ui/#/sockets/`);
-  // The UI opens on the first namespace it heard of (its own, /admin): pick `/`.
+  // The namespace selector: `/`, where the user is.
   await page.locator('.v-main .v-select.selector').click();
   await page.locator('.menuable__content__active .v-list-item__title').getByText('/', { exact: true }).click();
   await page.locator('tbody tr', { hasText: userId }).click({ timeout: WAIT });

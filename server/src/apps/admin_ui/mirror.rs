@@ -4,7 +4,6 @@
 //! One task per node drains the bounded queue, so a busy node never waits on
 //! the UI: records it cannot queue are dropped and counted at the source.
 
-use serde::Serialize;
 use socketioxide::SocketIo;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,11 +35,7 @@ pub fn spawn<A: NodeAdapter>(
             };
             let time = iso8601(at);
             let sent = match item {
-                FeedItem::Connected(socket) => {
-                    admins
-                        .emit(SOCKET_CONNECTED, &connected_args(socket, at))
-                        .await
-                }
+                FeedItem::Connected(socket) => admins.emit(SOCKET_CONNECTED, &(socket, time)).await,
                 FeedItem::Updated(update) => admins.emit(SOCKET_UPDATED, &update).await,
                 FeedItem::Disconnected { nsp, id, reason } => {
                     admins
@@ -65,9 +60,4 @@ pub fn spawn<A: NodeAdapter>(
             }
         }
     });
-}
-
-/// A socket record as `socket_connected` carries it: `(socket, timestamp)`.
-pub fn connected_args<T: Serialize>(socket: T, at: u64) -> (T, String) {
-    (socket, iso8601(at))
 }

@@ -10,7 +10,7 @@
 //! - [`stats`]: each node's `server_stats`, broadcast to every admin socket.
 //! - [`commands`]: emit, join, leave, disconnect, through the adapter.
 //! - [`mirror`]: development mode's live records of sockets, rooms, events.
-//! - [`census`]: development mode's socket list from every node.
+//! - [`census`]: development mode's socket list, from every node.
 
 pub mod census;
 pub mod commands;
@@ -69,9 +69,7 @@ pub async fn register<A: NodeAdapter>(
     let admin_ns = config.admin_namespace.clone();
     activity::enable();
     let census = match (development, link) {
-        (true, Some(link)) => {
-            Some(Census::start(link, io.clone(), admin_ns.clone(), stop.clone()).await?)
-        }
+        (true, Some(link)) => Some(Census::start(link, io.clone(), stop.clone()).await?),
         _ => None,
     };
     if development && let Some(records) = admin_feed::start(config.admin_mirror_capacity, &admin_ns)
@@ -160,11 +158,12 @@ async fn greet<A: NodeAdapter>(admin: &AdminUi, io: &SocketIo<A>, socket: Socket
         tracing::debug!(error = %e, "cannot send server_stats");
     }
     if admin.development {
-        if let Err(e) = socket.emit(ALL_SOCKETS, &census::local_sockets(io)) {
+        let all = match &admin.census {
+            Some(census) => census.everyone(io).await,
+            None => census::local_sockets(io),
+        };
+        if let Err(e) = socket.emit(ALL_SOCKETS, &all) {
             tracing::debug!(error = %e, "cannot send all_sockets");
-        }
-        if let Some(census) = &admin.census {
-            census.ask(socket.id.as_str()).await;
         }
     }
 }
