@@ -94,7 +94,14 @@ test("admin namespace is off unless configured", async (t) => {
 });
 
 test("a wrong password, user or session is refused with exactly 'invalid credentials'", async (t) => {
-  const server = await useServer(t, ["--admin-password-hash", HASH]);
+  const server = await useServer(t, ["--admin-password-hash", HASH, "--cors-origins", "https://admin.socket.io"]);
+  // The hosted UI (withCredentials: true) is let in from its origin.
+  const handshake = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`, {
+    headers: { origin: "https://admin.socket.io" },
+  });
+  assert.equal(handshake.status, 200);
+  assert.equal(handshake.headers.get("access-control-allow-origin"), "https://admin.socket.io");
+  assert.equal(handshake.headers.get("access-control-allow-credentials"), "true");
   for (const auth of [{ username: "admin", password: "wrong" }, { username: "root", password: PASSWORD }, { sessionId: "0123456789abcdef" }, {}]) {
     const err = await connectError(`${server.url}/admin`, { auth });
     assert.equal(err.message, "invalid credentials", JSON.stringify(auth));
