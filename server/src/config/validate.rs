@@ -138,6 +138,9 @@ impl Config {
             return invalid("flask.flask_channel", "must be a non-empty word");
         }
         self.validate_django()?;
+        let mut taken = self.namespaces.generic_paths();
+        taken.extend(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()));
+        self.admin_ui.validate(&taken)?;
         let generic = self.namespaces.generic_paths();
         for (key, routes) in [
             ("forwarding.forward_url", &self.forwarding.forward_url),

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::apps::admin_ui;
 use crate::apps::chat::{self, Chat};
 use crate::apps::conformance;
 use crate::apps::notifications::{self, Notifications, sse};
@@ -109,6 +110,18 @@ pub(super) async fn compose<A: NodeAdapter>(
             let pending = PendingAnswers::new();
             let publisher =
                 register_production(&io, config, stores, notifier, app.clone(), pending.clone());
+            admin_ui::register(
+                &io,
+                &config.admin_ui,
+                &stores.node_id,
+                stores.redis.as_ref(),
+                background.clone(),
+            )
+            .await
+            .map_err(|source| StartupError::Redis {
+                url: config.to_redacted_redis_url(),
+                source,
+            })?;
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
