@@ -53,11 +53,12 @@ function waitForOutput(proc, re, what, timeoutMs = 15_000) {
 }
 
 /**
- * Starts iorelay serving dist/ with `args` added, and resolves once it logs its address.
- * Returns { url, logs(), stop() }.
+ * Starts iorelay serving dist/ (or `staticDir`; none when null) with `args` added, and
+ * resolves once it logs its address. Returns { url, logs(), stop() }.
  */
-export async function startIorelay(args = [], { listen = '127.0.0.1:0', name = 'iorelay' } = {}) {
-  const proc = spawn(BIN, ['--listen', listen, '--static-dir', dist, ...args], {
+export async function startIorelay(args = [], { listen = '127.0.0.1:0', name = 'iorelay', staticDir = dist } = {}) {
+  const served = staticDir === null ? [] : ['--static-dir', staticDir];
+  const proc = spawn(BIN, ['--listen', listen, ...served, ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,14 +4,14 @@
 //! Folders are concerns; a module imports only from modules listed after it
 //! (checked by `architecture::tests`), so a newcomer can read from the bottom up.
 //! - [`node`]: running one node: compose the engine, apps and backends, serve, drain.
-//! - [`apps`]: the namespaces and what happens in them (relay, chat, notifications and their SSE stream, conformance).
+//! - [`apps`]: the namespaces and what happens in them (relay, chat, notifications and their SSE stream, the Admin UI's namespace, conformance).
 //! - [`backends`]: how backends act on sockets (publisher, delivery, notifier with history and catch-up, publish API, Flask and Django bridges, forwarding).
 //! - [`socket`]: what every socket goes through (lifecycle, event ordering).
 //! - [`transport`]: HTTP and Engine.IO: router, engine settings, accept loop, connections, sessions.
 //! - [`security`]: origins, auth, identity, limits.
 //! - [`cluster`]: running as one of N nodes: the Redis link, its driver and monitor.
 //! - [`protocol`]: the wire contract: event names and payloads, error codes, their rules.
-//! - [`ops`]: metrics, logs, health.
+//! - [`ops`]: metrics, logs, health, the Admin UI's activity counts and live feed.
 //! - [`config`]: the one typed configuration (flags, `IORELAY_*`, TOML file).
 //!
 //! Only what the binary and the end-to-end tests use is public (`config`,

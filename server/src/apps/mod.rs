@@ -6,7 +6,9 @@
 //! - [`chat`]: the built-in `/chat` app: rooms, history, typing, presence.
 //! - [`notifications`]: the built-in `/notifications` app: per-user and topic pushes.
 //! - [`conformance`]: the reference server of the official protocol test suite.
+//! - [`admin_ui`]: the official Socket.IO Admin UI's namespace: stats, commands, live view.
 
+pub(crate) mod admin_ui;
 pub(crate) mod chat;
 pub mod conformance;
 pub(crate) mod namespace_family;

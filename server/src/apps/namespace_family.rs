@@ -47,9 +47,20 @@ impl fmt::Display for InvalidNamespace {
 /// The namespaces of a node's patterns: which names they admit, when each was last wanted.
 pub struct NamespaceFamily<A: NodeAdapter> {
     io: SocketIo<A>,
-    /// Exact generic namespaces (never swept) and the patterns.
+    /// Exact generic namespaces and the patterns.
     served: NamespaceTable<()>,
-    last_wanted: Mutex<HashMap<String, Instant>>,
+    /// Every namespace the patterns' router made (and only those: the sweep
+    /// never touches a namespace registered by name, such as an app's).
+    made: Mutex<HashMap<String, Made>>,
+}
+
+/// What is known of a namespace the router made.
+#[derive(Debug, Clone, Copy)]
+struct Made {
+    /// Last connect attempt or disconnect.
+    wanted: Instant,
+    /// Whether its name is one a pattern admits (else nobody can ever connect).
+    admitted: bool,
 }
 
 impl<A: NodeAdapter> NamespaceFamily<A> {
@@ -58,51 +69,56 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         Arc::new(Self {
             io,
             served: NamespaceTable::new(served.iter().map(|ns| (ns.clone(), ()))),
-            last_wanted: Mutex::new(HashMap::new()),
+            made: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Connect middleware of pattern namespaces: refuses names outside the
-    /// pattern's characters and notes that the namespace is wanted.
+    /// Connect middleware of pattern namespaces (the first to run, on every
+    /// namespace the router makes): refuses names outside the pattern's
+    /// characters and notes that the namespace is wanted.
     pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), InvalidNamespace> {
         let namespace = socket.ns();
-        self.served.pattern_of(namespace).ok_or(InvalidNamespace)?;
-        self.wanted(namespace);
-        Ok(())
-    }
-
-    /// Notes that `namespace` is in use now (a connect, a disconnect).
-    pub fn wanted(&self, namespace: &str) {
-        if let Ok(mut last) = self.last_wanted.lock() {
-            last.insert(namespace.to_owned(), Instant::now());
+        let admitted = self.served.pattern_of(namespace).is_some();
+        self.note(namespace, admitted);
+        if admitted {
+            Ok(())
+        } else {
+            Err(InvalidNamespace)
         }
     }
 
-    /// Deletes the namespaces patterns made that have had no socket and no
-    /// attempt for `idle`; returns their paths.
+    /// Notes that `namespace`, made by the router, is in use now (a disconnect).
+    pub fn wanted(&self, namespace: &str) {
+        self.note(namespace, true);
+    }
+
+    fn note(&self, namespace: &str, admitted: bool) {
+        if let Ok(mut made) = self.made.lock() {
+            made.insert(
+                namespace.to_owned(),
+                Made {
+                    wanted: Instant::now(),
+                    admitted,
+                },
+            );
+        }
+    }
+
+    /// Deletes the namespaces the router made that have no socket on this
+    /// node and, for admitted names, no attempt for `idle`; returns their paths.
     pub fn sweep(&self, idle: Duration) -> Vec<String> {
         let mut swept = Vec::new();
         for ns in self.io.nsps() {
             let path = ns.ns_path().to_owned();
-            let made_by_pattern = self.served.pattern_of(&path).is_some();
-            // Names the router matched that no pattern admits ([`Self::admit`]) go too.
-            let refused_name = self.served.get(&path).is_none()
-                && !crate::config::BUILTIN_NAMESPACES.contains(&path.as_str());
-            if !(made_by_pattern || refused_name) || !ns.sockets().is_empty() {
+            let Some(made) = self.made.lock().ok().and_then(|m| m.get(&path).copied()) else {
                 continue;
-            }
-            let recent = self
-                .last_wanted
-                .lock()
-                .ok()
-                .and_then(|last| last.get(&path).copied())
-                .is_some_and(|at| at.elapsed() < idle);
-            if recent {
+            };
+            if !ns.sockets().is_empty() || (made.admitted && made.wanted.elapsed() < idle) {
                 continue;
             }
             self.io.delete_ns(&path);
-            if let Ok(mut last) = self.last_wanted.lock() {
-                last.remove(&path);
+            if let Ok(mut made) = self.made.lock() {
+                made.remove(&path);
             }
             swept.push(path);
         }
@@ -181,6 +197,8 @@ mod tests {
         let (mut svc, io) = SocketIo::builder().build_svc();
         io.ns("/", async || {});
         io.ns("/tenant-admin", async || {});
+        // Served by another app, unknown to the family.
+        io.ns("/other", async || {});
         let family = NamespaceFamily::new(
             io.clone(),
             &[
@@ -239,7 +257,8 @@ mod tests {
         );
         assert_eq!(family.sweep(Duration::ZERO), ["/tenant-a"]);
         assert!(io.of("/tenant-a").is_none());
-        // Exact namespaces are never swept.
+        // Namespaces registered by name are never swept.
         assert!(io.of("/tenant-admin").is_some() && io.of("/").is_some());
+        assert!(io.of("/other").is_some());
     }
 }

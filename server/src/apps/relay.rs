@@ -134,7 +134,7 @@ fn on_connect<A: NodeAdapter>(
                         "a connection cannot leave its own id room",
                     ));
                 }
-                s.leave(r.room);
+                rooms::leave(&s, &r.room);
                 Ok(RoomsReply {
                     rooms: own_rooms(&s),
                 })
@@ -173,7 +173,7 @@ async fn join<A: NodeAdapter>(
             ),
         ));
     }
-    socket.join(room.to_owned());
+    rooms::join(socket, room);
     Ok(RoomsReply {
         rooms: own_rooms(socket),
     })

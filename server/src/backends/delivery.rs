@@ -24,7 +24,7 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{AckError, BroadcastError, SocketError};
 
-use crate::ops::metrics;
+use crate::ops::{activity, metrics};
 use crate::socket::NodeAdapter;
 use crate::transport::sessions;
 
@@ -84,6 +84,11 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
     data: &T,
 ) -> Result<(), DeliveryFailure> {
     metrics::event_sent(target.ns_path());
+    if activity::enabled() {
+        // Only for the Admin UI's byte chart: an encoding nobody else pays for.
+        let bytes = serde_json::to_vec(data).map_or(0, |json| json.len());
+        activity::sent(bytes + event.len());
+    }
     let result = match target.clone().emit(event, data).await {
         Err(BroadcastError::Adapter(e)) => {
             let cause = failure(BroadcastError::Adapter(e));

@@ -11,12 +11,14 @@
 //! # Layout
 //! - this file: the command line, [`Config`], [`parse`], [`ConfigError`], `check-config`'s TOML.
 //! - `sections`: the sections and their settings, each documented where it is declared.
+//! - `admin_ui`: the Admin UI namespace (off unless a login or no-login is configured).
 //! - `addresses`: typed network values ([`TrustedProxy`], [`NamespaceUrl`]).
 //! - `file`: the `--config` file under the flags and the environment.
 //! - `origin`: where a setting came from (flag, variable, file line), for errors.
 //! - `validate`: ranges and combinations the types do not rule out.
 
 mod addresses;
+mod admin_ui;
 mod file;
 mod origin;
 mod sections;
@@ -32,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use url::{Position, Url};
 
 pub use addresses::{NamespaceUrl, TrustedProxy};
+pub use admin_ui::{AdminMode, AdminUiConfig};
 pub use sections::{
     AdapterKind, ApiConfig, AuthConfig, BUILTIN_NAMESPACES, ChatConfig, ClusterConfig,
     DjangoConfig, DjangoLayerKind, EngineConfig, FLASK_MAX_MESSAGE_BYTES, FlaskConfig,
@@ -131,6 +134,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub django: DjangoConfig,
+
+    #[command(flatten)]
+    pub admin_ui: AdminUiConfig,
 }
 
 /// A configuration that cannot be used; shown to the operator as one line.
@@ -237,6 +243,9 @@ impl Config {
         }
         for key in &mut shown.django.django_encryption_keys {
             *key = "<redacted>".to_owned();
+        }
+        if let Some(hash) = &mut shown.admin_ui.admin_password_hash {
+            *hash = "<redacted>".to_owned();
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }

@@ -19,7 +19,8 @@ use clap::{ArgMatches, Args};
 use super::{Config, ConfigError, redact_url_password};
 
 /// Settings whose values are never shown in errors.
-const SECRETS: [&str; 4] = [
+const SECRETS: [&str; 5] = [
+    "admin_password_hash",
     "api_keys",
     "jwt_secret",
     "django_encryption_keys",
@@ -94,7 +95,7 @@ fn argument(id: &str) -> Option<clap::Arg> {
 }
 
 /// The sections of [`Config`], by their TOML names, with their settings' arguments.
-fn sections() -> [(&'static str, clap::Command); 14] {
+fn sections() -> [(&'static str, clap::Command); 15] {
     use super::sections::*;
     let args = |augment: fn(clap::Command) -> clap::Command| augment(clap::Command::new("iorelay"));
     [
@@ -112,6 +113,10 @@ fn sections() -> [(&'static str, clap::Command); 14] {
         ("flask", args(FlaskConfig::augment_args)),
         ("forwarding", args(ForwardingConfig::augment_args)),
         ("django", args(DjangoConfig::augment_args)),
+        (
+            "admin_ui",
+            args(super::admin_ui::AdminUiConfig::augment_args),
+        ),
     ]
 }
 

@@ -504,3 +504,41 @@ fn namespace_patterns_are_checked_at_start() {
     .expect_err("a pattern is no Django namespace");
     assert!(err.to_string().contains("django.django_namespace"), "{err}");
 }
+
+#[test]
+fn admin_ui_settings_are_checked_and_the_hash_masked() {
+    let hash = "$2a$04$8.kAiKQUPYg0v3O5GTzNcOJdexuhvD.K9WqcFEresLWm1jbtpE4uG";
+    let c = resolve(&["--admin-password-hash", hash]).expect("a bcrypt hash is accepted");
+    assert!(c.admin_ui.enabled());
+    assert!(!c.to_toml().contains(hash), "the hash is masked");
+    assert!(!resolve(&[]).expect("defaults").admin_ui.enabled());
+    for (args, key) in [
+        (
+            vec!["--admin-password-hash", "hunter2"],
+            "admin_ui.admin_password_hash",
+        ),
+        (
+            vec!["--admin-password-hash", hash, "--admin-no-auth"],
+            "admin_ui.admin_no_auth",
+        ),
+        (
+            vec!["--admin-no-auth", "--admin-namespace", "/chat"],
+            "admin_ui.admin_namespace",
+        ),
+        (
+            vec!["--admin-no-auth", "--admin-namespace", "admin"],
+            "admin_ui.admin_namespace",
+        ),
+        (
+            vec!["--admin-no-auth", "--admin-ui-dir", "/nonexistent"],
+            "admin_ui.admin_ui_dir",
+        ),
+        (
+            vec!["--admin-no-auth", "--admin-mirror-capacity", "0"],
+            "admin_ui.admin_mirror_capacity",
+        ),
+    ] {
+        let err = resolve(&args).expect_err("refused");
+        assert!(err.to_string().contains(key), "{args:?}: {err}");
+    }
+}

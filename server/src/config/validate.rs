@@ -123,6 +123,9 @@ impl Config {
             return invalid("flask.flask_channel", "must be a non-empty word");
         }
         self.validate_django()?;
+        let mut taken = self.namespaces.generic_paths();
+        taken.extend(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()));
+        self.admin_ui.validate(&taken)?;
         for (key, routes) in [
             ("forwarding.forward_url", &self.forwarding.forward_url),
             ("forwarding.connect_url", &self.forwarding.connect_url),

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::apps::admin_ui;
 use crate::apps::chat::{self, Chat};
 use crate::apps::conformance;
 use crate::apps::namespace_family::NamespaceFamily;
@@ -117,6 +118,18 @@ pub(super) async fn compose<A: NodeAdapter>(
                 pending.clone(),
                 &background,
             );
+            admin_ui::register(
+                &io,
+                &config.admin_ui,
+                &stores.node_id,
+                stores.redis.as_ref(),
+                background.clone(),
+            )
+            .await
+            .map_err(|source| StartupError::Redis {
+                url: config.to_redacted_redis_url(),
+                source,
+            })?;
             bridge = flask_bridge::spawn(
                 &config.flask,
                 publisher.clone(),
@@ -213,10 +226,16 @@ fn register_production<A: NodeAdapter>(
     background: &CancellationToken,
 ) -> Arc<dyn Publisher> {
     let generic = config.namespaces.generic_paths();
+    // Every namespace registered by name, so that none is counted under a pattern.
+    let admin = config
+        .admin_ui
+        .enabled()
+        .then(|| config.admin_ui.admin_namespace.clone());
     let served = generic
         .iter()
         .cloned()
-        .chain(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()));
+        .chain(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()))
+        .chain(admin);
     metrics::label_namespaces(served.clone());
     let publisher: Arc<dyn Publisher> =
         Arc::new(SocketIoPublisher::new(io.clone(), notifier).serving(served));

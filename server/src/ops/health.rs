@@ -3,7 +3,8 @@
 //! `/healthz` answers while the process serves HTTP at all. `/readyz` answers
 //! 200 only while every dependency that registered a check (Redis adapter,
 //! bridge, …) reports ready and the node is not draining for shutdown, so a
-//! load balancer stops sending new clients before the node goes away.
+//! load balancer stops sending new clients before the node goes away. The
+//! same verdict is the `iorelay_ready` gauge, for alerts.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use serde_json::json;
+
+use crate::ops::metrics;
 
 /// Shared readiness state; clone it into whatever can change it.
 #[derive(Clone, Default)]
@@ -29,11 +32,13 @@ impl Health {
     pub fn set(&self, check: &'static str, state: Result<(), String>) {
         if let Ok(mut checks) = self.checks.write() {
             checks.insert(check, state);
+            metrics::ready(checks.values().all(Result::is_ok));
         }
     }
 
     /// Health of the node `node`.
     pub fn for_node(node: &str) -> Self {
+        metrics::ready(true);
         Self {
             checks: Arc::default(),
             node: node.into(),

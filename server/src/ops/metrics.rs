@@ -74,11 +74,14 @@ pub const CONNECTION_TIMEOUTS: &str = "iorelay_connection_timeouts_total";
 pub const FORGED_SESSION_IDS: &str = "iorelay_forged_session_ids_total";
 /// Gauge: `/sse/notifications` streams open on this node.
 pub const SSE_STREAMS: &str = "iorelay_sse_streams";
+/// Gauge: 1 while `/readyz` answers 200, 0 while a check fails or the node drains.
+pub const READY: &str = "iorelay_ready";
 
 /// Every metric with its type, for documentation checks.
 #[cfg(test)]
-pub const ALL: [(&str, &str); 24] = [
+pub const ALL: [(&str, &str); 25] = [
     (SSE_STREAMS, "gauge"),
+    (READY, "gauge"),
     (TCP_CONNECTIONS, "gauge"),
     (SLOW_CONSUMER_DISCONNECTS, "counter"),
     (CONNECTION_TIMEOUTS, "counter"),
@@ -146,6 +149,7 @@ fn describe() {
         "Engine.IO connections held by this node"
     );
     describe_gauge!(TCP_CONNECTIONS, "TCP connections held by this node");
+    describe_gauge!(READY, "Whether /readyz answers 200 (1) or not (0)");
     describe_gauge!(
         SSE_STREAMS,
         "Server-Sent Events notification streams open on this node"
@@ -336,9 +340,25 @@ pub fn token_expired(namespace: &str) {
     counter!(TOKEN_EXPIRIES, "namespace" => namespace_label(namespace)).increment(1);
 }
 
+/// The node is ready (`/readyz` 200) or not.
+pub fn ready(ready: bool) {
+    gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+}
+
 /// The node holds `n` Engine.IO connections.
 pub fn engine_connections(n: usize) {
+    ENGINE_CONNECTIONS_NOW.store(n, std::sync::atomic::Ordering::Relaxed);
     gauge!(ENGINE_CONNECTIONS).set(n as f64);
+}
+
+/// The last count of [`engine_connections`], for the Admin UI's `clientsCount`
+/// (the recorder's gauges cannot be read back).
+static ENGINE_CONNECTIONS_NOW: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Engine.IO connections this node holds now.
+pub fn engine_connections_now() -> usize {
+    ENGINE_CONNECTIONS_NOW.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A backend publish (`operation`: emit, notify, …) was handed to every socket after `elapsed`.
@@ -486,6 +506,41 @@ mod tests {
                 readme.contains(&format!("| `{name}` | {kind} |")),
                 "README's Monitoring table lacks {name} ({kind})"
             );
+        }
+    }
+
+    /// Metric names in `text` (`iorelay_…`, histogram series suffixes removed).
+    fn names_in(text: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("iorelay_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.push(name);
+        }
+        names
+    }
+
+    #[test]
+    fn dashboards_and_alerts_name_only_exported_metrics() {
+        let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        for file in ["grafana/iorelay.json", "prometheus/alerts.yml"] {
+            let text = std::fs::read_to_string(deploy.join(file)).expect("deploy file");
+            let names = names_in(&text);
+            assert!(names.len() > 5, "{file} names few metrics: {names:?}");
+            for name in names {
+                let known = ALL.iter().any(|(metric, kind)| {
+                    name == *metric
+                        || (*kind == "histogram"
+                            && ["_bucket", "_sum", "_count"]
+                                .iter()
+                                .any(|suffix| name == format!("{metric}{suffix}")))
+                });
+                assert!(known, "{file} names {name}, which iorelay does not export");
+            }
         }
     }
 

@@ -3,7 +3,11 @@
 //! - [`metrics`]: Prometheus metrics, every name in one place, and `/metrics`.
 //! - [`telemetry`]: structured logs, with repeated lines bounded.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`activity`]: per-second counts for the Admin UI's charts.
+//! - [`admin_feed`]: the Admin UI's bounded live view of sockets (development mode).
 
+pub(crate) mod activity;
+pub(crate) mod admin_feed;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub mod telemetry;

@@ -6,6 +6,7 @@
 //! with the codes of [`error`], the one list of what clients can be told.
 //! The lowest module: it imports nothing else of the crate.
 
+pub mod admin_ui;
 pub mod auth;
 pub mod binary_json;
 pub mod chat;

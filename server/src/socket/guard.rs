@@ -22,6 +22,7 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
 use crate::ops::metrics::{self, EventOutcome};
+use crate::ops::{activity, admin_feed};
 use crate::protocol::error::ERROR_EVENT;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::security::limits::budget::Verdict;
@@ -135,6 +136,25 @@ where
 #[derive(Debug, Clone, Copy)]
 pub struct ViaGuard;
 
+/// Counts an admitted event for the Admin UI and mirrors it in development mode.
+fn observe<A: Adapter>(socket: &Arc<Socket<A>>, value: &Value) {
+    if !activity::enabled() && !admin_feed::is_on() {
+        return;
+    }
+    let bytes = match value {
+        Value::Str(text, binaries) => {
+            text.len()
+                + binaries
+                    .as_ref()
+                    .map_or(0, |b| b.iter().map(|b| b.len()).sum())
+        }
+        Value::Bytes(bytes) => bytes.len(),
+    };
+    activity::received(bytes);
+    let packet = value.as_str().map(|text| text.as_str());
+    admin_feed::event_received(socket.ns(), socket.id.as_str(), packet, bytes);
+}
+
 fn malformed<A: Adapter>(socket: &Arc<Socket<A>>, error: &dyn std::error::Error) {
     metrics::event_received(socket.ns(), EventOutcome::Malformed);
     tracing::debug!(sid = %socket.id, error = %error, "cannot extract an event's arguments");
@@ -166,8 +186,9 @@ where
     Fut: Future<Output = ()> + Send + 'static,
     A: Adapter,
 {
-    fn call(&self, s: Arc<Socket<A>>, _: Value, _: Option<i64>) {
+    fn call(&self, s: Arc<Socket<A>>, v: Value, _: Option<i64>) {
         if admit(&s) {
+            observe(&s, &v);
             spawn_timed(&s, (self.handler.clone())());
         }
     }
@@ -188,6 +209,7 @@ macro_rules! impl_guarded {
                 if !admit(&s) {
                     return;
                 }
+                observe(&s, &v);
                 $(
                     let $ty = match $ty::from_message_parts(&s, &mut v, &ack_id) {
                         Ok(value) => value,
@@ -216,8 +238,9 @@ impl_guarded!([T1, T2, T3, T4], T5);
 pub struct DropUnknown;
 
 impl<A: Adapter> MessageHandler<A, (ViaGuard, DropUnknown)> for DropUnknown {
-    fn call(&self, s: Arc<Socket<A>>, _: Value, _: Option<i64>) {
+    fn call(&self, s: Arc<Socket<A>>, v: Value, _: Option<i64>) {
         if admit(&s) {
+            observe(&s, &v);
             metrics::event_received(s.ns(), EventOutcome::Unknown);
         }
     }

@@ -4,6 +4,8 @@
 //! Flask-SocketIO message queue addresses single sockets that way
 //! (`emit(..., to=sid)`). socketioxide does not, so iorelay joins it here,
 //! once, for all namespaces; with the Redis adapter that room is cluster-wide.
+//! Connects and disconnects are also counted for the Admin UI and, in its
+//! development mode, mirrored to it.
 
 use std::net::SocketAddr;
 
@@ -15,8 +17,11 @@ use socketioxide::socket::DisconnectReason;
 use crate::socket::guard;
 use crate::socket::ordering::EventQueue;
 
-use crate::ops::metrics;
+use crate::ops::admin_feed::{self, FeedItem};
+use crate::ops::{activity, metrics};
+use crate::protocol::clock::now_ms;
 use crate::socket::expiry;
+use crate::socket::snapshot::{self, ConnectedAt};
 use crate::transport::sessions;
 
 /// The client's address as the TCP peer saw it (a proxy's when behind one).
@@ -40,6 +45,11 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
     guard::drop_unknown(socket);
     expiry::watch(socket);
     metrics::socket_connected(socket.ns());
+    activity::connected();
+    if admin_feed::is_on() {
+        socket.extensions.insert(ConnectedAt(now_ms()));
+        admin_feed::push(|| FeedItem::Connected(Box::new(snapshot::of(socket))));
+    }
     let forwarded = socket
         .req_parts()
         .headers
@@ -62,6 +72,12 @@ pub fn on_connected<A: Adapter>(socket: &SocketRef<A>) {
 pub fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
     expiry::release(&socket);
     metrics::socket_disconnected(socket.ns(), &reason);
+    activity::disconnected(&reason);
+    admin_feed::push(|| FeedItem::Disconnected {
+        nsp: socket.ns().to_owned(),
+        id: socket.id.to_string(),
+        reason: activity::node_reason(&reason),
+    });
     let cut = sessions::state_of(&socket).and_then(|s| s.cut_reason());
     tracing::info!(
         sid = %socket.id,

@@ -8,6 +8,7 @@
 //! - [`rooms`]: a socket's own rooms, the names it may not take, the caps.
 //! - [`ordering`]: a socket's events start their handlers in arrival order.
 //! - [`expiry`]: a socket whose token expires is told and disconnected, or refreshes it.
+//! - [`snapshot`]: a socket as the Admin UI shows it (credentials masked).
 
 pub mod connect;
 pub mod expiry;
@@ -16,6 +17,7 @@ pub mod legacy_auth;
 pub mod lifecycle;
 pub mod ordering;
 pub mod rooms;
+pub mod snapshot;
 
 /// The adapters a node can run on (in-memory, Redis): socketioxide's
 /// `Adapter` plus the marker it requires before namespaces can be added.

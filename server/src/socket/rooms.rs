@@ -3,11 +3,26 @@
 //! Every socket is also in its sid room (addressing it alone, see
 //! [`super::lifecycle`]); the apps (relay rooms, chat rooms, notification
 //! topics) read and cap a socket's own rooms here, one rule for all of them.
+//! Rooms a client chooses are joined and left through [`join`] and [`leave`],
+//! so the Admin UI's development mode sees them.
 
 use socketioxide::extract::SocketRef;
 
+use crate::ops::admin_feed;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::socket::NodeAdapter;
+
+/// Puts `socket` in `room` (this node's sockets join at once).
+pub fn join<A: NodeAdapter>(socket: &SocketRef<A>, room: &str) {
+    socket.join(room.to_owned());
+    admin_feed::room_joined(socket.ns(), room, socket.id.as_str());
+}
+
+/// Takes `socket` out of `room`.
+pub fn leave<A: NodeAdapter>(socket: &SocketRef<A>, room: &str) {
+    socket.leave(room.to_owned());
+    admin_feed::room_left(socket.ns(), room, socket.id.as_str());
+}
 
 /// Refuses a room that is a socket's own id room (anywhere in the cluster):
 /// joining it would receive what is addressed to that socket alone.

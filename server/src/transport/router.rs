@@ -1,4 +1,5 @@
-//! The HTTP surface of one node: Socket.IO endpoint, health, static files.
+//! The HTTP surface of one node: Socket.IO endpoint, health, static files
+//! (the demo, and a local copy of the Admin UI).
 //!
 //! Kept apart from the listener so routes can be tested with
 //! `tower::ServiceExt::oneshot` and so every mode (production, conformance)
@@ -8,7 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
 use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Redirect, Response};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -32,6 +36,12 @@ pub fn build<A: Adapter>(
     let mut router = Router::new().merge(health::routes(health)).merge(routes);
     if let Some(dev_tokens) = auth::dev_token::routes(&config.auth) {
         router = router.merge(dev_tokens);
+    }
+    if let Some(dir) = &config.admin_ui.admin_ui_dir {
+        let ui = Router::new()
+            .nest_service(ADMIN_UI_PATH, ServeDir::new(dir))
+            .layer(from_fn(with_trailing_slash));
+        router = router.merge(ui);
     }
     if let Some(dir) = &config.server.static_dir {
         router = router.fallback_service(static_files(dir));
@@ -71,6 +81,17 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         uri = %auth::redact_uri_tokens(request.uri()),
         version = ?request.version(),
     )
+}
+
+/// Where `--admin-ui-dir` is served.
+pub const ADMIN_UI_PATH: &str = "/admin-ui";
+
+/// The UI's files name each other relatively, so `/admin-ui` must become `/admin-ui/`.
+async fn with_trailing_slash(request: Request, next: Next) -> Response {
+    if request.uri().path() == ADMIN_UI_PATH {
+        return Redirect::permanent("/admin-ui/").into_response();
+    }
+    next.run(request).await
 }
 
 /// Files of `dir`; unknown paths get its `index.html` so client-side routes work.

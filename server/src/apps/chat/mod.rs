@@ -246,7 +246,7 @@ async fn join<A: NodeAdapter>(
         chat.config.max_rooms_per_socket,
         "rooms",
     )?;
-    socket.join(req.room.clone());
+    rooms::join(socket, &req.room);
     if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
         joined.insert(&req.room);
     }
@@ -295,7 +295,7 @@ async fn leave<A: NodeAdapter>(
     req: RoomRequest,
 ) -> Result<Done, Refusal> {
     require_joined(socket, &req.room)?;
-    socket.leave(req.room.clone());
+    rooms::leave(socket, &req.room);
     if let Some(joined) = socket.extensions.get::<JoinedRooms>() {
         joined.remove(&req.room);
     }
