@@ -93,11 +93,7 @@ def on_event(socketio, body):
         finally:
             socketio.sessions.forget(sid)
 
-    handler = socketio.handler_for(namespace, event)
-    call_args = tuple(args)
-    if handler is None:
-        handler = socketio.handler_for(namespace, "*")
-        call_args = (event, *args)
+    handler, call_args = socketio.resolve(namespace, event, args)
     if handler is None:
         log.info("no handler for event %r on namespace %s", event, namespace)
         return {}

@@ -21,6 +21,8 @@ from .wire import event_args, from_wire, one_or_many
 
 log = logging.getLogger("iorelay_flask")
 
+RESERVED_EVENTS = ("connect", "disconnect")
+
 
 class SocketIO:
     """Drop-in for ``flask_socketio.SocketIO``.
@@ -45,6 +47,7 @@ class SocketIO:
 
     def __init__(self, app=None, **kwargs):
         self.handlers = {}
+        self.namespace_handlers = {}
         self.exception_handlers = {}
         self.default_exception_handler = None
         self.options = {}
@@ -121,18 +124,50 @@ class SocketIO:
         return exception_handler
 
     def on_namespace(self, namespace_handler):
-        """Class-based namespaces: ``on_<event>`` methods of a ``Namespace``."""
+        """Class-based namespaces: ``on_<event>`` methods of a ``Namespace`` (``Namespace('*')``: every namespace)."""
         namespace_handler._set_socketio(self)
-        for event, method in namespace_handler.event_methods():
-            self.on_event(event, method, namespace_handler.namespace)
+        self.namespace_handlers[namespace_handler.namespace] = namespace_handler
+
+    def resolve(self, namespace, event, args=()):
+        """The handler of ``event`` on ``namespace`` and the arguments it gets, or ``(None, args)``.
+
+        python-socketio's order: a handler of ``(namespace, event)``, the namespace's
+        ``'*'`` handler (``handler(event, *args)``), then the catch-all namespace's
+        ``(event)`` handler (``handler(*args)``, ``request.namespace`` tells which) and its
+        ``'*'`` handler (``handler(event, *args)``); then the ``Namespace`` class of the
+        namespace, else ``Namespace('*')``. ``connect`` and ``disconnect`` never reach a
+        ``'*'`` event handler.
+        """
+        catch_event = event not in RESERVED_EVENTS
+        for ns in (namespace, "*"):
+            handler = self.handlers.get((ns, event))
+            if handler is not None:
+                return handler, tuple(args)
+            handler = self.handlers.get((ns, "*")) if catch_event else None
+            if handler is not None:
+                return handler, (event, *args)
+        for ns in (namespace, "*"):
+            if ns in self.namespace_handlers:
+                return getattr(self.namespace_handlers[ns], "on_" + event, None), tuple(args)
+        return None, tuple(args)
 
     def handler_for(self, namespace, event):
-        return self.handlers.get((namespace, event))
+        return self.resolve(namespace, event)[0]
 
     def namespaces(self):
-        """Namespaces with handlers, ``/`` first (iorelay serves ``/`` always)."""
-        found = {ns for ns, _ in self.handlers}
-        return ["/"] + sorted(found - {"/"})
+        """Namespaces iorelay must serve: ``/`` first (iorelay serves it always), those
+        with handlers, the ``namespaces=`` option's; then patterns (``'*'`` is ``/*``)."""
+        found = {ns for ns, _ in self.handlers} | set(self.namespace_handlers)
+        patterns = []
+        accepted = self.options.get("namespaces") or []
+        for ns in [accepted] if isinstance(accepted, str) else accepted:
+            ns = "/*" if ns == "*" else ns
+            if "*" in ns:
+                if ns not in patterns:
+                    patterns.append(ns)
+            else:
+                found.add(ns)
+        return ["/"] + sorted(found - {"/", "*"}) + patterns
 
     def guarded(self, handler, namespace):
         """``handler`` whose exceptions go to the ``on_error`` handlers, as Flask-SocketIO does."""

@@ -182,6 +182,138 @@ class NamespaceClassTest(unittest.TestCase):
         self.assertIn("/game", socketio.namespaces())
 
 
+class CatchAllNamespaceTest(unittest.TestCase):
+    """``namespace='*'`` handlers, as python-socketio 5.18 resolves them: exact namespace
+    first, then its ``'*'`` event, then the catch-all namespace's event and ``'*'``,
+    then ``Namespace`` classes."""
+
+    def setUp(self):
+        self.app = Flask(__name__)
+        self.app.config["SECRET_KEY"] = "test"
+        self.socketio = socketio = SocketIO(self.app, namespaces="*")
+        self.seen = seen = []
+
+        @socketio.on("connect", namespace="*")
+        def any_connect(auth):
+            seen.append(("connect", request.namespace, request.sid, auth))
+            if auth == {"no": True}:
+                return False
+            join_room("t")
+            emit("hello", request.namespace)
+
+        @socketio.on("disconnect", namespace="*")
+        def any_disconnect(reason):
+            seen.append(("disconnect", request.namespace, reason))
+
+        @socketio.on("ping", namespace="*")
+        def any_ping(*args):
+            emit("pong", list(args), to="t")
+            return request.namespace, list(args)
+
+        @socketio.on("*", namespace="*")
+        def any_event(event, *args):
+            return "any", event, request.namespace, list(args)
+
+        @socketio.on("ping", namespace="/tenant-x")
+        def exact_ping(*args):
+            return "exact", list(args)
+
+        @socketio.on("*", namespace="/tenant-y")
+        def tenant_y_any(event, *args):
+            return "y", event
+
+        @socketio.on("connect")
+        def root_connect():
+            seen.append(("root-connect", request.namespace))
+
+        self.client = self.app.test_client()
+
+    def post(self, route, body):
+        res = self.client.post(f"/_iorelay/{route}", json=body)
+        self.assertEqual(res.status_code, 200, res.data)
+        return res.get_json()
+
+    def connect(self, sid, namespace, auth=None):
+        return self.post("connect", {"sid": sid, "namespace": namespace, "auth": auth, "headers": {}})
+
+    def event(self, sid, namespace, event, *args):
+        return self.post("event", {"sid": sid, "namespace": namespace, "event": event, "args": list(args), "user": None})
+
+    def test_connect_runs_with_the_real_namespace(self):
+        self.assertEqual(self.connect("a1", "/tenant-a", {"k": 1}), {"ok": True, "ops": [
+            {"op": "join", "room": "t"}, {"op": "emit", "event": "hello", "args": ["/tenant-a"], "rooms": ["a1"]}]})
+        self.assertEqual(self.connect("b1", "/tenant-b", {"no": True}), {"ok": False})
+        self.assertEqual(self.connect("r1", "/"), {"ok": True, "ops": []}, "/ has its own connect handler")
+        self.assertEqual(self.seen, [("connect", "/tenant-a", "a1", {"k": 1}), ("connect", "/tenant-b", "b1", {"no": True}),
+                                     ("root-connect", "/")])
+
+    def test_event_handler_gets_the_arguments_and_request_namespace(self):
+        self.connect("a1", "/tenant-a")
+        answer = self.event("a1", "/tenant-a", "ping", 1, {"x": 2})
+        self.assertEqual(answer, {"ack": ["/tenant-a", [1, {"x": 2}]], "ops": [
+            {"op": "emit", "event": "pong", "args": [[1, {"x": 2}]], "rooms": ["t"]}]})
+
+    def test_star_event_star_namespace_gets_the_event_first(self):
+        self.assertEqual(self.event("a1", "/tenant-a", "other", 5)["ack"], ["any", "other", "/tenant-a", [5]])
+        self.assertEqual(self.event("r1", "/", "other")["ack"], ["any", "other", "/", []], "/ too")
+
+    def test_exact_namespace_handlers_come_first(self):
+        self.assertEqual(self.event("x1", "/tenant-x", "ping", 1)["ack"], ["exact", [1]])
+        self.assertEqual(self.event("x1", "/tenant-x", "other")["ack"], ["any", "other", "/tenant-x", []])
+        self.assertEqual(self.event("y1", "/tenant-y", "ping")["ack"], ["y", "ping"],
+                         "a namespace's '*' handler comes before the catch-all namespace's event handler")
+
+    def test_disconnect_reaches_the_catch_all(self):
+        self.connect("a1", "/tenant-a")
+        self.assertEqual(self.event("a1", "/tenant-a", "disconnect", "client disconnect"), {"ops": []})
+        self.assertEqual(self.seen[-1], ("disconnect", "/tenant-a", "client disconnect"))
+
+    def test_the_command_line_serves_every_namespace(self):
+        self.assertEqual(iorelay_args(self.socketio, "http://app:8000"), [
+            "--namespaces", "/tenant-x,/tenant-y,/*",
+            "--connect-url", ",".join(f"{ns}=http://app:8000/_iorelay/connect" for ns in ("/", "/tenant-x", "/tenant-y", "/*")),
+            "--forward-url", ",".join(f"{ns}=http://app:8000/_iorelay/event" for ns in ("/", "/tenant-x", "/tenant-y", "/*")),
+        ])
+
+    def test_without_namespaces_star_only_named_namespaces_are_served(self):
+        # Flask-SocketIO refuses namespaces without handlers unless namespaces='*'.
+        app = Flask(__name__)
+        socketio = SocketIO(app)
+        socketio.on("ping", namespace="*")(lambda: None)
+        socketio.on("ping", namespace="/game")(lambda: None)
+        self.assertEqual(socketio.namespaces(), ["/", "/game"])
+        socketio = SocketIO(Flask(__name__), namespaces=["/extra", "/org-*"])
+        self.assertEqual(socketio.namespaces(), ["/", "/extra", "/org-*"], "names and iorelay patterns")
+
+    def test_namespace_class_for_every_namespace(self):
+        app = Flask(__name__)
+        socketio = SocketIO(app, namespaces="*")
+
+        class Tenant(Namespace):
+            def on_connect(self):
+                self.enter_room(request.sid, "members")
+
+            def on_say(self, text):
+                self.emit("said", text, room="members")
+                return request.namespace, self.namespace
+
+        class Exact(Namespace):
+            def on_say(self, text):
+                return "exact"
+
+        socketio.on_namespace(Tenant("*"))
+        socketio.on_namespace(Exact("/tenant-x"))
+        self.client = app.test_client()
+        self.assertEqual(self.connect("a1", "/tenant-a"), {"ok": True, "ops": [{"op": "join", "room": "members"}]})
+        self.assertEqual(self.event("a1", "/tenant-a", "say", "hi"), {"ack": ["/tenant-a", "*"], "ops": [
+            {"op": "emit", "event": "said", "args": ["hi"], "rooms": ["members"]}]})
+        self.assertEqual(self.event("x1", "/tenant-x", "say", "hi")["ack"], ["exact"])
+        self.assertEqual(self.connect("x1", "/tenant-x"), {"ok": True, "ops": []},
+                         "the namespace's own class is used, even without on_connect")
+        self.assertEqual(self.event("a1", "/tenant-a", "unknown"), {}, "no method: no handler")
+        self.assertEqual(socketio.namespaces(), ["/", "/tenant-x", "/*"])
+
+
 class PendingRoomsTest(unittest.TestCase):
     def test_rooms_count_the_ops_recorded_so_far(self):
         call = Call("s1", "/", "ev")
