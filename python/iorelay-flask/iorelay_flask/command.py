@@ -8,7 +8,8 @@ import shlex
 
 
 def iorelay_args(socketio, hook_url):
-    """Flags: the namespaces with handlers, their hooks, and the server options given to ``SocketIO``."""
+    """Flags: the namespaces with handlers and ``namespaces=``'s (patterns last, ``'*'`` as
+    ``/*``), their hooks, and the server options given to ``SocketIO``."""
     opt = socketio.options
     base = hook_url.rstrip("/") + socketio.hook_path
     namespaces = socketio.namespaces()

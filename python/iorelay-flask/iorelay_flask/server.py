@@ -29,8 +29,9 @@ class SocketIO:
 
     Flask-SocketIO's arguments are accepted. Those that configure the Socket.IO
     server (``cors_allowed_origins``, ``ping_interval``, ``ping_timeout``,
-    ``max_http_buffer_size``, ``path``, ``message_queue``, ``channel``) become
-    iorelay flags in ``iorelay_args()``; the event loop ones (``async_mode``, ...)
+    ``max_http_buffer_size``, ``path``, ``message_queue``, ``channel``, ``namespaces``)
+    become iorelay flags in ``iorelay_args()`` (``namespaces='*'``, which lets
+    ``namespace='*'`` handlers serve any namespace, is the pattern ``/*``); the event loop ones (``async_mode``, ...)
     mean nothing here. iorelay's own settings, each also read from the environment:
 
     - ``iorelay_url`` (``IORELAY_URL``): where the publish API is, e.g.
