@@ -1,37 +1,59 @@
 //! Generic namespaces made on demand by a pattern of `--namespaces`
-//! (`/tenant-*`): the name check at connect, and the sweep that forgets the
-//! ones nobody uses.
+//! (`/tenant-*`): the name check at connect, the namespaces opened for the
+//! publish API, and the sweep that forgets the ones nobody uses.
 //!
 //! socketioxide's router creates a namespace (and its adapter: Redis
 //! subscriptions in a cluster) for every name a pattern route matches, before
 //! any middleware runs, and keeps it for the life of the process. Clients
 //! choose those names, so without a sweep a client could make a node hold any
 //! number of them. A namespace a pattern made is deleted once it has had no
-//! socket on this node and no connect attempt for [`IDLE_BEFORE_SWEEP`] (like
-//! Node's `cleanupEmptyChildNamespaces`); a socket that connects later gets a
-//! fresh one. The router also matches characters iorelay's names do not allow
-//! (`/tenant-a b`); those connects are refused as unknown namespaces.
+//! socket on this node and no connect attempt or publish for
+//! [`IDLE_BEFORE_SWEEP`] (like Node's `cleanupEmptyChildNamespaces`); a socket
+//! that connects later gets a fresh one. The router also matches characters
+//! iorelay's names do not allow (`/tenant-a b`); those connects are refused as
+//! unknown namespaces.
+//!
+//! The router only makes a namespace for a connecting socket, so a node
+//! without sockets in `/tenant-a` has no `/tenant-a` to publish through, while
+//! other nodes of the cluster may have sockets there. [`NamespaceFamily::open`]
+//! makes it with the pattern's own connect handler, as the router would have,
+//! and waits for its adapter (Redis: its subscriptions) so that broadcasts,
+//! acks and socket listings reach the other nodes.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::operators::BroadcastOperators;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::namespace_pattern::NamespaceTable;
+use crate::protocol::namespace_pattern::{NamespacePattern, NamespaceTable};
 use crate::socket::NodeAdapter;
 
-/// How long a namespace a pattern made stays without sockets and connect
-/// attempts before it is deleted; longer than any connect middleware runs
-/// (the connect hook is bounded by `--forward-timeout-ms`), so a socket in the
-/// middle of connecting keeps its namespace.
+/// How long a namespace a pattern made stays without sockets, connect
+/// attempts and publishes before it is deleted; longer than any connect
+/// middleware runs (the connect hook is bounded by `--forward-timeout-ms`), so
+/// a socket in the middle of connecting keeps its namespace.
 pub const IDLE_BEFORE_SWEEP: Duration = Duration::from_secs(60);
 
 /// How often the sweep looks.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// How many namespaces of patterns a node holds before opening one for a
+/// publish deletes the least recently wanted one without sockets: each holds
+/// three Redis subscriptions, and a backend may publish to any number of names
+/// within [`IDLE_BEFORE_SWEEP`].
+const MAX_MADE: usize = 4096;
+
+/// How long opening a namespace may wait for its adapter (Redis subscriptions).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Adds the namespace at a path with a pattern's connect handler.
+type Opener<A> = Arc<dyn Fn(String) -> <A as socketioxide_core::adapter::CoreAdapter<socketioxide::adapter::Emitter>>::InitRes + Send + Sync>;
 
 /// The refusal of a name the router matched but iorelay's names do not allow:
 /// the words socketioxide itself answers an unknown namespace with.
@@ -49,15 +71,21 @@ pub struct NamespaceFamily<A: NodeAdapter> {
     io: SocketIo<A>,
     /// Exact generic namespaces and the patterns.
     served: NamespaceTable<()>,
-    /// Every namespace the patterns' router made (and only those: the sweep
-    /// never touches a namespace registered by name, such as an app's).
+    /// Every namespace the patterns' router or [`Self::open`] made (and only
+    /// those: the sweep never touches a namespace registered by name, such as an app's).
     made: Mutex<HashMap<String, Made>>,
+    /// The patterns' routes, as socketioxide's router has them, to the way to
+    /// add one of their namespaces.
+    openers: RwLock<matchit::Router<Opener<A>>>,
+    /// Held while a namespace is opened, so that two publishes do not both add
+    /// one (the second would replace the first, whose subscriptions would stay).
+    opening: tokio::sync::Mutex<()>,
 }
 
 /// What is known of a namespace the router made.
 #[derive(Debug, Clone, Copy)]
 struct Made {
-    /// Last connect attempt or disconnect.
+    /// Last connect attempt, disconnect or publish.
     wanted: Instant,
     /// Whether its name is one a pattern admits (else nobody can ever connect).
     admitted: bool,
@@ -70,7 +98,29 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
             io,
             served: NamespaceTable::new(served.iter().map(|ns| (ns.clone(), ()))),
             made: Mutex::new(HashMap::new()),
+            openers: RwLock::new(matchit::Router::new()),
+            opening: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Serves the namespaces of `pattern` with `handler` (whose first
+    /// middleware is [`Self::admit`]): for connecting sockets, through
+    /// socketioxide's router, and for publishes, through [`Self::open`].
+    pub fn serve<C, T>(&self, pattern: &NamespacePattern, handler: C) -> Result<(), String>
+    where
+        C: ConnectHandler<A, T>,
+        T: Send + Sync + 'static,
+    {
+        let route = pattern.route();
+        self.io
+            .dyn_ns(route.clone(), handler.clone())
+            .map_err(|e| e.to_string())?;
+        let io = self.io.clone();
+        let opener: Opener<A> = Arc::new(move |path| io.ns(path, handler.clone()));
+        match self.openers.write() {
+            Ok(mut openers) => openers.insert(route, opener).map_err(|e| e.to_string()),
+            Err(_) => Err("the pattern table is poisoned".to_owned()),
+        }
     }
 
     /// Connect middleware of pattern namespaces (the first to run, on every
@@ -104,6 +154,83 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         }
     }
 
+    /// The namespace at `path`, a name a pattern admits, for a publish: the
+    /// node's own, else one made now with the pattern's connect handler (and,
+    /// with Redis, subscribed) that the sweep deletes once unused. `None` when
+    /// no pattern admits the name.
+    pub async fn open(&self, path: &str) -> Result<Option<BroadcastOperators<A>>, String> {
+        if self.served.pattern_of(path).is_none() {
+            return Ok(None);
+        }
+        let _one_at_a_time = self.opening.lock().await;
+        if let Some(operators) = self.io.of(path) {
+            self.touch(path);
+            return Ok(Some(operators));
+        }
+        let opener = match self.openers.read() {
+            Ok(openers) => openers.at(path).ok().map(|m| m.value.clone()),
+            Err(_) => None,
+        };
+        let Some(opener) = opener else {
+            return Ok(None);
+        };
+        self.make_room();
+        // Noted first: the sweep must know it as made by the family once it appears.
+        self.note(path, true);
+        let added = match tokio::time::timeout(OPEN_TIMEOUT, A::added(opener(path.to_owned()))).await {
+            Ok(added) => added,
+            Err(_) => Err(format!("the adapter of {path} was not ready within {OPEN_TIMEOUT:?}")),
+        };
+        if let Err(e) = added {
+            // Dropped before it was ready, it was never added; a socket may have made one since.
+            if self.io.of(path).is_none() {
+                self.forget(path);
+            }
+            return Err(e);
+        }
+        tracing::debug!(namespace = path, "pattern namespace opened for a publish");
+        Ok(self.io.of(path))
+    }
+
+    /// Notes a publish to `path` if the family made it.
+    fn touch(&self, path: &str) {
+        if let Ok(mut made) = self.made.lock()
+            && let Some(entry) = made.get_mut(path)
+        {
+            entry.wanted = Instant::now();
+        }
+    }
+
+    /// Deletes the least recently wanted namespace without sockets once the
+    /// family holds [`MAX_MADE`].
+    fn make_room(&self) {
+        let mut oldest: Vec<(Instant, String)> = match self.made.lock() {
+            Ok(made) if made.len() >= MAX_MADE => made
+                .iter()
+                .map(|(path, m)| (m.wanted, path.clone()))
+                .collect(),
+            _ => return,
+        };
+        oldest.sort();
+        for (_, path) in oldest {
+            let empty = self.io.of(&path).is_none_or(|ns| ns.sockets().is_empty());
+            if empty {
+                self.forget(&path);
+                return;
+            }
+        }
+    }
+
+    /// Deletes a namespace the family made.
+    fn forget(&self, path: &str) {
+        if self.io.of(path).is_some() {
+            self.io.delete_ns(path);
+        }
+        if let Ok(mut made) = self.made.lock() {
+            made.remove(path);
+        }
+    }
+
     /// Deletes the namespaces the router made that have no socket on this
     /// node and, for admitted names, no attempt for `idle`; returns their paths.
     pub fn sweep(&self, idle: Duration) -> Vec<String> {
@@ -116,10 +243,7 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
             if !ns.sockets().is_empty() || (made.admitted && made.wanted.elapsed() < idle) {
                 continue;
             }
-            self.io.delete_ns(&path);
-            if let Ok(mut made) = self.made.lock() {
-                made.remove(&path);
-            }
+            self.forget(&path);
             swept.push(path);
         }
         swept
