@@ -174,7 +174,7 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         let Some(opener) = opener else {
             return Ok(None);
         };
-        self.make_room();
+        self.make_room(MAX_MADE);
         // Noted first: the sweep must know it as made by the family once it appears.
         self.note(path, true);
         let added = match tokio::time::timeout(OPEN_TIMEOUT, A::added(opener(path.to_owned()))).await {
@@ -202,10 +202,10 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
     }
 
     /// Deletes the least recently wanted namespace without sockets once the
-    /// family holds [`MAX_MADE`].
-    fn make_room(&self) {
+    /// family holds `max` ([`MAX_MADE`]).
+    fn make_room(&self, max: usize) {
         let mut oldest: Vec<(Instant, String)> = match self.made.lock() {
-            Ok(made) if made.len() >= MAX_MADE => made
+            Ok(made) if made.len() >= max => made
                 .iter()
                 .map(|(path, m)| (m.wanted, path.clone()))
                 .collect(),
@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use http_body_util::BodyExt;
-    use socketioxide::handler::ConnectHandler;
+    use socketioxide::adapter::LocalAdapter;
     use tower::{Service, ServiceExt};
 
     /// One long-polling request to the engine; the response body as text.
@@ -316,6 +316,87 @@ mod tests {
             .expect("the socket count changes");
     }
 
+    /// Serves `/tenant-*` through `family`, noting disconnects as the relay does.
+    fn serve_tenants(family: &Arc<NamespaceFamily<LocalAdapter>>) {
+        let (on_leave, on_admit) = (family.clone(), family.clone());
+        let handler = (async move |socket: SocketRef| {
+            let family = on_leave.clone();
+            socket.on_disconnect(async move |s: SocketRef| family.wanted(s.ns()));
+        })
+        .with(async move |socket: SocketRef| on_admit.admit(&socket));
+        let pattern = NamespacePattern::parse("/tenant-*").expect("pattern");
+        family.serve(&pattern, handler).expect("route");
+    }
+
+    /// Opens an Engine.IO session; its `&sid=` query.
+    async fn open_session<S, B>(svc: &mut S) -> String
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>>,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let open = request(svc, "GET", "", "").await;
+        let sid = open
+            .split("\"sid\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("handshake sid");
+        format!("&sid={sid}")
+    }
+
+    #[tokio::test]
+    async fn publishes_open_namespaces_of_patterns_that_clients_then_share() {
+        let (mut svc, io) = SocketIo::builder().build_svc();
+        io.ns("/", async || {});
+        io.ns("/chat", async || {});
+        let family = NamespaceFamily::new(
+            io.clone(),
+            &["/".to_owned(), "/tenant-*".to_owned(), "/*".to_owned()],
+        );
+        serve_tenants(&family);
+
+        assert!(family.open("/tenant-a").await.expect("opened").is_some());
+        assert!(io.of("/tenant-a").is_some());
+        // Names no pattern admits are not opened; a namespace registered by name is only looked up.
+        for refused in ["/tenant-a~b", "/tenant-", "/a/b"] {
+            assert!(family.open(refused).await.expect("answer").is_none(), "{refused}");
+            assert!(io.of(refused).is_none(), "{refused}");
+        }
+        assert!(family.open("/chat").await.expect("found").is_some());
+        assert!(family.sweep(Duration::ZERO).iter().all(|ns| ns != "/chat"));
+
+        // A client of the opened namespace goes through the pattern's handler.
+        let sid = open_session(&mut svc).await;
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
+        sockets_become(&io, 1).await;
+        assert!(family.sweep(Duration::ZERO).is_empty(), "in use");
+        assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
+        sockets_become(&io, 0).await;
+        assert!(
+            family.open("/tenant-a").await.expect("found").is_some(),
+            "a publish keeps it wanted"
+        );
+        assert!(family.sweep(IDLE_BEFORE_SWEEP).is_empty());
+        assert_eq!(family.sweep(Duration::ZERO), ["/tenant-a"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_family_forgets_its_least_recently_wanted_namespace_without_sockets() {
+        let (_svc, io) = SocketIo::builder().build_svc();
+        let family = NamespaceFamily::new(io.clone(), &["/tenant-*".to_owned()]);
+        serve_tenants(&family);
+        for ns in ["/tenant-1", "/tenant-2", "/tenant-3"] {
+            family.open(ns).await.expect("opened");
+        }
+        family.touch("/tenant-1");
+        family.make_room(3);
+        assert!(io.of("/tenant-2").is_none());
+        assert!(io.of("/tenant-1").is_some() && io.of("/tenant-3").is_some());
+        family.make_room(3);
+        assert!(io.of("/tenant-3").is_some(), "below the bound: kept");
+    }
+
     #[tokio::test]
     async fn namespaces_of_patterns_are_swept_once_unused() {
         let (mut svc, io) = SocketIo::builder().build_svc();
@@ -331,22 +412,9 @@ mod tests {
                 "/tenant-*".to_owned(),
             ],
         );
-        let (on_leave, on_admit) = (family.clone(), family.clone());
-        let handler = (async move |socket: SocketRef| {
-            let family = on_leave.clone();
-            socket.on_disconnect(async move |s: SocketRef| family.wanted(s.ns()));
-        })
-        .with(async move |socket: SocketRef| on_admit.admit(&socket));
-        io.dyn_ns("/tenant-{p1}", handler).expect("route");
+        serve_tenants(&family);
 
-        let open = request(&mut svc, "GET", "", "").await;
-        let sid = open
-            .split("\"sid\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("handshake sid")
-            .to_owned();
-        let sid = format!("&sid={sid}");
+        let sid = open_session(&mut svc).await;
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
         sockets_become(&io, 1).await;
         assert!(
