@@ -177,10 +177,13 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         self.make_room(MAX_MADE);
         // Noted first: the sweep must know it as made by the family once it appears.
         self.note(path, true);
-        let added = match tokio::time::timeout(OPEN_TIMEOUT, A::added(opener(path.to_owned()))).await {
-            Ok(added) => added,
-            Err(_) => Err(format!("the adapter of {path} was not ready within {OPEN_TIMEOUT:?}")),
-        };
+        let added =
+            match tokio::time::timeout(OPEN_TIMEOUT, A::added(opener(path.to_owned()))).await {
+                Ok(added) => added,
+                Err(_) => Err(format!(
+                    "the adapter of {path} was not ready within {OPEN_TIMEOUT:?}"
+                )),
+            };
         if let Err(e) = added {
             // Dropped before it was ready, it was never added; a socket may have made one since.
             if self.io.of(path).is_none() {
@@ -360,7 +363,10 @@ mod tests {
         assert!(io.of("/tenant-a").is_some());
         // Names no pattern admits are not opened; a namespace registered by name is only looked up.
         for refused in ["/tenant-a~b", "/tenant-", "/a/b"] {
-            assert!(family.open(refused).await.expect("answer").is_none(), "{refused}");
+            assert!(
+                family.open(refused).await.expect("answer").is_none(),
+                "{refused}"
+            );
             assert!(io.of(refused).is_none(), "{refused}");
         }
         assert!(family.open("/chat").await.expect("found").is_some());
