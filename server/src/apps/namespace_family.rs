@@ -25,12 +25,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::ConnectHandler;
 use socketioxide::operators::BroadcastOperators;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::publisher::PatternNamespaces;
 use crate::protocol::namespace_pattern::{NamespacePattern, NamespaceTable};
 use crate::socket::NodeAdapter;
 
@@ -158,9 +160,20 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
     /// node's own, else one made now with the pattern's connect handler (and,
     /// with Redis, subscribed) that the sweep deletes once unused. `None` when
     /// no pattern admits the name.
+    ///
+    /// Opens wait for each other. socketioxide's router does not wait for them:
+    /// it inserts the namespace it makes for a client once that one's adapter
+    /// is ready, replacing one of the same name. A client whose first connect
+    /// to a name on this node comes within an open's Redis round trips may be
+    /// left in the replaced namespace, as when two clients are a name's first
+    /// on a node at once (the router's own race).
     pub async fn open(&self, path: &str) -> Result<Option<BroadcastOperators<A>>, String> {
         if self.served.pattern_of(path).is_none() {
             return Ok(None);
+        }
+        if let Some(operators) = self.io.of(path) {
+            self.touch(path);
+            return Ok(Some(operators));
         }
         let _one_at_a_time = self.opening.lock().await;
         if let Some(operators) = self.io.of(path) {
@@ -195,8 +208,8 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         Ok(self.io.of(path))
     }
 
-    /// Notes a publish to `path` if the family made it.
-    fn touch(&self, path: &str) {
+    /// Notes a publish to `path` if the family made it: the sweep keeps it a while.
+    pub fn touch(&self, path: &str) {
         if let Ok(mut made) = self.made.lock()
             && let Some(entry) = made.get_mut(path)
         {
@@ -268,6 +281,19 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
                 }
             }
         });
+    }
+}
+
+impl<A: NodeAdapter> PatternNamespaces<A> for NamespaceFamily<A> {
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BroadcastOperators<A>>, String>> {
+        Box::pin(NamespaceFamily::open(self, path))
+    }
+
+    fn touch(&self, path: &str) {
+        NamespaceFamily::touch(self, path);
     }
 }
 

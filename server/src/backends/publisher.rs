@@ -13,7 +13,6 @@ use futures_util::future::BoxFuture;
 use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 
-use crate::apps::namespace_family::NamespaceFamily;
 use crate::backends::notifier::{Audience, Draft, Notifier};
 use crate::ops::metrics;
 use crate::protocol::RESERVED_EVENTS;
@@ -203,6 +202,18 @@ pub fn validate_event(event: &str) -> Result<(), PublishError> {
         .map_err(|_| PublishError::InvalidEvent(event.to_owned()))
 }
 
+/// Gives a cluster-wide operation the namespace a pattern stands for when
+/// this node has no socket in it (other nodes may have some).
+pub trait PatternNamespaces<A: NodeAdapter>: Send + Sync + 'static {
+    /// The namespace at `path`, made now if need be; `None` when no pattern admits the name.
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BroadcastOperators<A>>, String>>;
+    /// Notes that an operation addressed `path`, which this node has.
+    fn touch(&self, path: &str);
+}
+
 /// The [`Publisher`] of a socketioxide server.
 pub struct SocketIoPublisher<A: NodeAdapter> {
     io: SocketIo<A>,
@@ -212,7 +223,7 @@ pub struct SocketIoPublisher<A: NodeAdapter> {
     served: NamespaceTable<()>,
     /// Opens a namespace of a pattern that has no socket here for a
     /// cluster-wide publish (other nodes may have some).
-    family: Option<Arc<NamespaceFamily<A>>>,
+    family: Option<Arc<dyn PatternNamespaces<A>>>,
 }
 
 impl<A: NodeAdapter> SocketIoPublisher<A> {
@@ -226,9 +237,9 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
         }
     }
 
-    /// This publisher, opening the namespaces of `family`'s patterns that have
+    /// This publisher, asking `family` for the namespaces of patterns that have
     /// no socket here when a cluster-wide operation addresses them.
-    pub fn opening(mut self, family: Arc<NamespaceFamily<A>>) -> Self {
+    pub fn opening(mut self, family: Arc<dyn PatternNamespaces<A>>) -> Self {
         self.family = Some(family);
         self
     }
@@ -248,7 +259,12 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
         scope: Scope,
     ) -> Result<Option<BroadcastOperators<A>>, PublishError> {
         let operators = match self.io.of(path) {
-            Some(operators) => operators,
+            Some(operators) => {
+                if let Some(family) = &self.family {
+                    family.touch(path);
+                }
+                operators
+            }
             None if self.served.pattern_of(path).is_none() => {
                 return Err(PublishError::UnknownNamespace(path.to_owned()));
             }
