@@ -5,13 +5,6 @@
 //! with it. This driver publishes and subscribes through a redis-rs
 //! `ConnectionManager`, which reconnects with backoff and re-subscribes every
 //! channel after a reconnect, so a node resumes cross-node delivery on its own.
-//!
-//! Subscriptions change through one queue, in order. socketioxide deletes a
-//! namespace with its adapter's close polled once (`now_or_never`): an
-//! UNSUBSCRIBE that has not been sent by then would never be, and Redis would
-//! keep the channel for the life of the connection (one per deleted pattern
-//! namespace). Queued at once, it is sent, and before any later SUBSCRIBE of
-//! the same channel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -19,57 +12,21 @@ use std::sync::{Arc, RwLock};
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, PushInfo, PushKind};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
-
-/// A change of subscriptions, applied in the order asked.
-enum Subscription {
-    /// Subscribe, then answer.
-    Add(String, oneshot::Sender<Result<(), redis::RedisError>>),
-    /// Unsubscribe; nobody waits for it.
-    Remove(String),
-}
 
 /// A [`Driver`] on a reconnecting Redis connection.
 #[derive(Clone)]
 pub struct ResilientDriver {
     handlers: Handlers,
     conn: ConnectionManager,
-    subscriptions: mpsc::UnboundedSender<Subscription>,
-}
-
-/// Applies subscription changes one after another until every driver is dropped.
-async fn apply_subscriptions(
-    mut conn: ConnectionManager,
-    mut changes: mpsc::UnboundedReceiver<Subscription>,
-) {
-    while let Some(change) = changes.recv().await {
-        match change {
-            Subscription::Add(chan, done) => {
-                let _ = done.send(conn.subscribe(chan.as_str()).await);
-            }
-            Subscription::Remove(chan) => {
-                if let Err(e) = conn.unsubscribe(chan.as_str()).await {
-                    tracing::warn!(error = %e, chan, "cannot unsubscribe from a Redis channel");
-                }
-            }
-        }
-    }
 }
 
 /// A Redis error, as the adapter reports it.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct DriverError(#[from] redis::RedisError);
-
-/// The error of a subscription change after the queue's task ended (the runtime is shutting down).
-fn closed() -> DriverError {
-    DriverError(redis::RedisError::from((
-        redis::ErrorKind::Io,
-        "the subscription queue is closed",
-    )))
-}
 
 fn route(push: PushInfo, handlers: &Handlers) {
     if !matches!(push.kind, PushKind::Message | PushKind::SMessage) || push.data.len() < 2 {
@@ -110,13 +67,7 @@ impl ResilientDriver {
             .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
             .set_max_delay(std::time::Duration::from_secs(2));
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        let (subscriptions, changes) = mpsc::unbounded_channel();
-        tokio::spawn(apply_subscriptions(conn.clone(), changes));
-        Ok(Self {
-            handlers,
-            conn,
-            subscriptions,
-        })
+        Ok(Self { handlers, conn })
     }
 }
 
@@ -150,22 +101,15 @@ impl Driver for ResilientDriver {
         if let Ok(mut handlers) = self.handlers.write() {
             handlers.insert(chan.clone(), tx);
         }
-        let (done, subscribed) = oneshot::channel();
-        self.subscriptions
-            .send(Subscription::Add(chan, done))
-            .map_err(|_| closed())?;
-        subscribed.await.map_err(|_| closed())??;
+        self.conn.clone().subscribe(chan.as_str()).await?;
         Ok(MessageStream::new(rx))
     }
 
-    // Queued before the first await, so it is sent even if this is polled only once.
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
         if let Ok(mut handlers) = self.handlers.write() {
             handlers.remove(&chan);
         }
-        self.subscriptions
-            .send(Subscription::Remove(chan))
-            .map_err(|_| closed())?;
+        self.conn.clone().unsubscribe(chan).await?;
         Ok(())
     }
 
@@ -182,6 +126,7 @@ impl Driver for ResilientDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ordered::Ordered;
     use futures_util::FutureExt;
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
@@ -237,9 +182,11 @@ mod tests {
         let server = redis_server().await;
         let client =
             crate::cluster::resp3_client(&format!("redis://127.0.0.1:{}", server.1)).expect("url");
-        let driver = ResilientDriver::connect(client.clone())
-            .await
-            .expect("driver");
+        let driver = Ordered::new(
+            ResilientDriver::connect(client.clone())
+                .await
+                .expect("driver"),
+        );
         let names = ["a", "b", "c"].map(|c| format!("ns#{c}"));
         for chan in &names {
             let _stream = driver.subscribe(chan.clone(), 8).await.expect("subscribe");
