@@ -3,14 +3,17 @@
 // namespace of their own: relays stay in their namespace, forwarding and
 // private namespaces take the same patterns (an exact entry wins), the publish
 // API reaches a pattern namespace with live sockets, metrics count under the
-// pattern, and names no pattern admits are refused "Invalid namespace".
+// pattern, and names no pattern admits are refused "Invalid namespace". In a
+// two-node cluster (real redis-server), the publish API of a node without
+// sockets in /tenant-a reaches the other node's /tenant-a sockets.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { once } from "node:events";
 import { io } from "socket.io-client";
-import { nextEvent, useServer, useSocket, ackOnceReady } from "./harness.mjs";
+import { nextEvent, collect, useServer, useSocket, ackOnceReady } from "./harness.mjs";
+import { startRedis } from "./services.mjs";
 import { nowSecs, signToken } from "./raw.mjs";
 
 const KEY = "namespace-patterns-key-0123456789";
@@ -49,9 +52,10 @@ async function refusal(t, url, opts = {}) {
   return err.message;
 }
 
+/** A publish API call: POST with `body`, GET without. */
 async function api(srv, path, body) {
   const res = await fetch(`${srv.url}${path}`, {
-    method: "POST",
+    method: body === undefined ? "GET" : "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
     body: JSON.stringify(body),
   });
@@ -128,4 +132,59 @@ test("patterns: forwarding and private namespaces take patterns; an exact entry 
   assert.equal(secure.connected, true);
   // Tenants stay open to guests: the private pattern covers /secure-* only.
   assert.equal(a.connected, true);
+});
+
+test("patterns in a cluster: the publish API of a node without the namespace reaches the other node's sockets", async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const args = [
+    "--client-relay", "--namespaces", "/tenant-*", "--api-keys", KEY,
+    "--adapter", "redis", "--redis-url", redis.url,
+  ];
+  const A = await useServer(t, [...args, "--node-id", "node-a"]);
+  const B = await useServer(t, [...args, "--node-id", "node-b"]);
+  // /tenant-a has sockets on B only; A has never seen it.
+  const b1 = await ready(t, `${B.url}/tenant-a`);
+  const b2 = await ready(t, `${B.url}/tenant-a`, { transports: ["websocket"] });
+  assert.deepEqual(await b1.emitWithAck("rooms:join", { room: "r" }), { ok: true, rooms: ["r"] });
+
+  const news = [collect(b1, "news"), collect(b2, "news")];
+  const sent = await api(A, "/api/v1/emit", { namespace: "/tenant-a", event: "news", args: [1] });
+  assert.deepEqual(sent, { status: 200, json: { ok: true } });
+  // A later emit arrives after the first: each socket got the first one once.
+  const markers = [nextEvent(b1, "marker"), nextEvent(b2, "marker")];
+  await api(A, "/api/v1/emit", { namespace: "/tenant-a", event: "marker" });
+  await Promise.all(markers);
+  assert.deepEqual(news, [[[1]], [[1]]]);
+
+  const listed = await api(A, "/api/v1/namespaces/tenant-a/rooms/r/sockets");
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.json.sockets.map((s) => [s.id, s.local]), [[b1.id, false]]);
+  assert.deepEqual(await api(A, `/api/v1/namespaces/tenant-a/sockets/${b2.id}/rooms`), {
+    status: 200,
+    json: { rooms: [b2.id] },
+  });
+  b1.on("question", (n, ack) => ack(n * 2));
+  const asked = await api(A, "/api/v1/emit", {
+    namespace: "/tenant-a", event: "question", args: [21], rooms: ["r"], ack_timeout_ms: 3000,
+  });
+  assert.deepEqual(asked.json, { ok: true, acks: [{ sid: b1.id, args: [42] }], timeouts: 0, timed_out: [] });
+
+  // A name no pattern admits is unknown, as before.
+  for (const namespace of ["/other", "/tenant-", "/tenant-a b"]) {
+    const unknown = await api(A, "/api/v1/emit", { namespace, event: "news" });
+    assert.equal(unknown.status, 404, namespace);
+    assert.equal(unknown.json.error.code, "unknown_namespace", namespace);
+  }
+
+  // A client of A's /tenant-a, now that A has one, gets the same generic namespace.
+  const a1 = await ready(t, `${A.url}/tenant-a`);
+  assert.deepEqual(await a1.emitWithAck("rooms:join", { room: "r" }), { ok: true, rooms: ["r"] });
+  const relayed = nextEvent(b1, "hello");
+  assert.deepEqual(await a1.emitWithAck("relay", { to: "r", event: "hello", args: ["from A"] }), { ok: true });
+  assert.deepEqual(await relayed, ["from A"]);
+
+  const closed = nextEvent(b2, "disconnect");
+  assert.equal((await api(A, "/api/v1/disconnect", { namespace: "/tenant-a", sid: b2.id })).status, 200);
+  assert.equal((await closed)[0], "io server disconnect");
 });

@@ -81,8 +81,9 @@ pub fn register<A: NodeAdapter>(
         .with(crate::socket::connect::authenticate::<A>);
     match NamespacePattern::parse(&path) {
         Ok(pattern) if pattern.is_pattern() => {
-            let admit = async move |socket: SocketRef<A>| family.admit(&socket);
-            if let Err(e) = io.dyn_ns(pattern.route(), handler.with(admit)) {
+            let admitting = family.clone();
+            let admit = async move |socket: SocketRef<A>| admitting.admit(&socket);
+            if let Err(e) = family.serve(&pattern, handler.with(admit)) {
                 // The configuration checks patterns with the same router.
                 tracing::error!(namespace = %pattern, error = %e, "cannot serve namespace pattern");
             }

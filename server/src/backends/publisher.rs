@@ -5,6 +5,7 @@
 //! `curl` does through HTTP take the same path. It is a trait object so the
 //! callers need not be generic over the adapter (memory or Redis).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -201,13 +202,28 @@ pub fn validate_event(event: &str) -> Result<(), PublishError> {
         .map_err(|_| PublishError::InvalidEvent(event.to_owned()))
 }
 
+/// Gives a cluster-wide operation the namespace a pattern stands for when
+/// this node has no socket in it (other nodes may have some).
+pub trait PatternNamespaces<A: NodeAdapter>: Send + Sync + 'static {
+    /// The namespace at `path`, made now if need be; `None` when no pattern admits the name.
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BroadcastOperators<A>>, String>>;
+    /// Notes that an operation addressed `path`, which this node has.
+    fn touch(&self, path: &str);
+}
+
 /// The [`Publisher`] of a socketioxide server.
 pub struct SocketIoPublisher<A: NodeAdapter> {
     io: SocketIo<A>,
     notifier: Notifier<A>,
     /// Namespaces and patterns served; a namespace a pattern stands for
-    /// exists on this node only while it has sockets here.
+    /// exists on this node while it has sockets here, or a publish opened it.
     served: NamespaceTable<()>,
+    /// Opens a namespace of a pattern that has no socket here for a
+    /// cluster-wide publish (other nodes may have some).
+    family: Option<Arc<dyn PatternNamespaces<A>>>,
 }
 
 impl<A: NodeAdapter> SocketIoPublisher<A> {
@@ -217,7 +233,15 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
             io,
             notifier,
             served: NamespaceTable::default(),
+            family: None,
         }
+    }
+
+    /// This publisher, asking `family` for the namespaces of patterns that have
+    /// no socket here when a cluster-wide operation addresses them.
+    pub fn opening(mut self, family: Arc<dyn PatternNamespaces<A>>) -> Self {
+        self.family = Some(family);
+        self
     }
 
     /// This publisher, knowing the namespaces and patterns the node serves.
@@ -226,18 +250,33 @@ impl<A: NodeAdapter> SocketIoPublisher<A> {
         self
     }
 
-    /// The namespace at `path`; `None` for one a pattern stands for that has no
-    /// socket on this node (nobody to reach).
-    fn target(
+    /// The namespace at `path`; `None` for one a pattern stands for that has
+    /// nobody to reach: no socket on this node, and no other node (no shared
+    /// adapter) or only this node's sockets asked for.
+    async fn target(
         &self,
         path: &str,
         scope: Scope,
     ) -> Result<Option<BroadcastOperators<A>>, PublishError> {
-        let Some(operators) = self.io.of(path) else {
-            return match self.served.pattern_of(path) {
-                Some(_) => Ok(None),
-                None => Err(PublishError::UnknownNamespace(path.to_owned())),
-            };
+        let operators = match self.io.of(path) {
+            Some(operators) => {
+                if let Some(family) = &self.family {
+                    family.touch(path);
+                }
+                operators
+            }
+            None if self.served.pattern_of(path).is_none() => {
+                return Err(PublishError::UnknownNamespace(path.to_owned()));
+            }
+            None => match (&self.family, scope) {
+                (Some(family), Scope::Cluster) if A::SHARED => {
+                    match family.open(path).await.map_err(delivery)? {
+                        Some(operators) => operators,
+                        None => return Ok(None),
+                    }
+                }
+                _ => return Ok(None),
+            },
         };
         Ok(Some(match scope {
             Scope::Cluster => operators,
@@ -256,7 +295,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             validate_event(&command.event)?;
             crate::protocol::placeholders::refuse_forged(&command.args.0)
                 .map_err(|e| PublishError::InvalidArgs(e.message))?;
-            let mut target = match self.target(&command.namespace, command.scope)? {
+            let mut target = match self.target(&command.namespace, command.scope).await? {
                 Some(operators) => operators,
                 None => return Ok(command.ack_timeout.map(|_| AckReport::default())),
             };
@@ -304,7 +343,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let Some(operators) = self.target(namespace, scope)? else {
+            let Some(operators) = self.target(namespace, scope).await? else {
                 return Ok(());
             };
             operators
@@ -323,7 +362,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         scope: Scope,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let Some(operators) = self.target(namespace, scope)? else {
+            let Some(operators) = self.target(namespace, scope).await? else {
                 return Ok(());
             };
             let sockets = operators.within(target.to_owned());
@@ -343,7 +382,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
     ) -> BoxFuture<'a, Result<Option<Vec<String>>, PublishError>> {
         Box::pin(async move {
             // A room name is no socket id: only a well-formed id can name one socket.
-            let target = self.target(namespace, scope)?;
+            let target = self.target(namespace, scope).await?;
             let (Some(target), Ok(_)) = (target, sid.parse::<socketioxide::socket::Sid>()) else {
                 return Ok(None);
             };
@@ -371,7 +410,7 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
         room: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<SocketInfo>, PublishError>> {
         Box::pin(async move {
-            let Some(mut target) = self.target(namespace, Scope::Cluster)? else {
+            let Some(mut target) = self.target(namespace, Scope::Cluster).await? else {
                 return Ok(Vec::new());
             };
             if let Some(room) = room {

@@ -122,3 +122,95 @@ impl Driver for ResilientDriver {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ordered::Ordered;
+    use futures_util::FutureExt;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// A redis-server on a free port, killed on drop.
+    struct RedisServer(Child, u16);
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    async fn redis_server() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (the cluster tests need it installed)");
+        let server = RedisServer(child, port);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    async fn channels(client: &redis::Client) -> Vec<String> {
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("conn");
+        redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .query_async(&mut conn)
+            .await
+            .expect("channels")
+    }
+
+    #[tokio::test]
+    async fn an_unsubscribe_polled_once_is_still_sent() {
+        let server = redis_server().await;
+        let client =
+            crate::cluster::resp3_client(&format!("redis://127.0.0.1:{}", server.1)).expect("url");
+        let driver = Ordered::new(
+            ResilientDriver::connect(client.clone())
+                .await
+                .expect("driver"),
+        );
+        let names = ["a", "b", "c"].map(|c| format!("ns#{c}"));
+        for chan in &names {
+            let _stream = driver.subscribe(chan.clone(), 8).await.expect("subscribe");
+        }
+        let mut subscribed = channels(&client).await;
+        subscribed.sort();
+        assert_eq!(subscribed, names);
+        // As socketioxide closes a deleted namespace's adapter: all at once, polled once.
+        let _ = futures_util::future::try_join3(
+            driver.unsubscribe(names[0].clone()),
+            driver.unsubscribe(names[1].clone()),
+            driver.unsubscribe(names[2].clone()),
+        )
+        .now_or_never();
+        let gone = async {
+            while !channels(&client).await.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), gone)
+            .await
+            .expect("every channel unsubscribed");
+        // And a channel subscribed again after it is subscribed.
+        let _stream = driver.subscribe(names[0].clone(), 8).await.expect("again");
+        assert_eq!(channels(&client).await, [names[0].clone()]);
+    }
+}

@@ -6,6 +6,7 @@
 //! monitor keeps `/readyz` truthful while Redis comes and goes.
 
 pub mod driver;
+pub mod ordered;
 pub mod probe;
 
 use std::time::Duration;

@@ -237,8 +237,13 @@ fn register_production<A: NodeAdapter>(
         .chain(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()))
         .chain(admin);
     metrics::label_namespaces(served.clone());
-    let publisher: Arc<dyn Publisher> =
-        Arc::new(SocketIoPublisher::new(io.clone(), notifier).serving(served));
+    let family = NamespaceFamily::new(io.clone(), &generic);
+    family.clone().spawn_sweeper(background.clone());
+    let publisher: Arc<dyn Publisher> = Arc::new(
+        SocketIoPublisher::new(io.clone(), notifier)
+            .serving(served)
+            .opening(family.clone()),
+    );
     let policy = Arc::new(RelayPolicy {
         enabled: config.namespaces.client_relay,
         max_rooms: config.chat.max_rooms_per_socket,
@@ -246,8 +251,6 @@ fn register_production<A: NodeAdapter>(
         ack_timeout: config.engine.ack_timeout(),
     });
     let forwarder = Forwarder::new(&config.forwarding, publisher.clone(), pending);
-    let family = NamespaceFamily::new(io.clone(), &generic);
-    family.clone().spawn_sweeper(background.clone());
     for path in generic {
         relay::register(io, path, policy.clone(), forwarder.clone(), family.clone());
     }

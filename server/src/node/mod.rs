@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::cluster::RedisLink;
 use crate::cluster::driver::ResilientDriver;
+use crate::cluster::ordered::Ordered;
 use crate::config::{AdapterKind, Config};
 use crate::ops::metrics;
 use crate::security::auth::AuthGate;
@@ -137,16 +138,18 @@ pub async fn run(
             .build()
             .map_err(redis_error)?;
         let driver = ClusterDriver::new(&client).await.map_err(redis_error)?;
-        let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
-        let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ClusterDriver>>(ctr);
+        let ctr = RedisAdapterCtr::new_with_driver(Ordered::new(driver), adapter_config);
+        let builder =
+            builder.with_adapter::<CustomRedisAdapter<Emitter, Ordered<ClusterDriver>>>(ctr);
         run_with(builder, stores, config, listener, apps, gate, shutdown).await
     } else {
         let driver = ResilientDriver::connect(link.client.clone())
             .await
             .map_err(redis_error)?;
         stores.pubsub = Some(driver.clone());
-        let ctr = RedisAdapterCtr::new_with_driver(driver, adapter_config);
-        let builder = builder.with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(ctr);
+        let ctr = RedisAdapterCtr::new_with_driver(Ordered::new(driver), adapter_config);
+        let builder =
+            builder.with_adapter::<CustomRedisAdapter<Emitter, Ordered<ResilientDriver>>>(ctr);
         run_with(builder, stores, config, listener, apps, gate, shutdown).await
     }
 }

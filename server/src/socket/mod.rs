@@ -19,16 +19,40 @@ pub mod ordering;
 pub mod rooms;
 pub mod snapshot;
 
+use futures_util::future::BoxFuture;
+use socketioxide::adapter::{Emitter, LocalAdapter};
+use socketioxide_redis::CustomRedisAdapter;
+use socketioxide_redis::drivers::Driver;
+
 /// The adapters a node can run on (in-memory, Redis): socketioxide's
 /// `Adapter` plus the marker it requires before namespaces can be added.
 pub trait NodeAdapter:
     socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
 {
+    /// Whether other nodes share the namespaces: a namespace without sockets
+    /// on this node may have some elsewhere.
+    const SHARED: bool;
+
+    /// Resolves once a namespace `SocketIo::ns` added is served (Redis: once
+    /// its adapter has subscribed to the namespace's channels, so that it both
+    /// reaches the other nodes and hears their answers).
+    fn added(init: Self::InitRes) -> BoxFuture<'static, Result<(), String>>;
 }
 
-impl<T> NodeAdapter for T where
-    T: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter
-{
+impl NodeAdapter for LocalAdapter {
+    const SHARED: bool = false;
+
+    fn added((): ()) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+impl<D: Driver> NodeAdapter for CustomRedisAdapter<Emitter, D> {
+    const SHARED: bool = true;
+
+    fn added(init: Self::InitRes) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move { init.await.map_err(|e| e.to_string()) })
+    }
 }
 
 /// The connect handler of the built-in namespaces: nothing is left to do once
