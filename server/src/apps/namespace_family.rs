@@ -11,6 +11,12 @@
 //! Node's `cleanupEmptyChildNamespaces`); a socket that connects later gets a
 //! fresh one. The router also matches characters iorelay's names do not allow
 //! (`/tenant-a b`); those connects are refused as unknown namespaces.
+//!
+//! The sweep alone does not bound them: a client that stays connected keeps
+//! every namespace it joined, and one connection may join a hundred a second.
+//! So a node holds at most `--max-pattern-namespaces` of them; a connect that
+//! would make one more is refused `too_many_namespaces` (and the namespace the
+//! router made for it is swept), while names already held stay open.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +27,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::metrics;
 use crate::protocol::namespace_pattern::NamespaceTable;
 use crate::socket::NodeAdapter;
 
@@ -33,14 +40,24 @@ pub const IDLE_BEFORE_SWEEP: Duration = Duration::from_secs(60);
 /// How often the sweep looks.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
-/// The refusal of a name the router matched but iorelay's names do not allow:
-/// the words socketioxide itself answers an unknown namespace with.
-#[derive(Debug)]
-pub struct InvalidNamespace;
+/// Why a connect to a namespace of a pattern was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FamilyRefusal {
+    /// A name the router matched but iorelay's names do not allow: the words
+    /// socketioxide itself answers an unknown namespace with.
+    InvalidNamespace,
+    /// The node holds `--max-pattern-namespaces` namespaces of patterns already.
+    TooMany,
+}
 
-impl fmt::Display for InvalidNamespace {
+impl fmt::Display for FamilyRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Invalid namespace")
+        f.write_str(match self {
+            Self::InvalidNamespace => "Invalid namespace",
+            Self::TooMany => {
+                "too_many_namespaces: this node holds as many namespaces of patterns as it may; try again later"
+            }
+        })
     }
 }
 
@@ -52,6 +69,8 @@ pub struct NamespaceFamily<A: NodeAdapter> {
     /// Every namespace the patterns' router made (and only those: the sweep
     /// never touches a namespace registered by name, such as an app's).
     made: Mutex<HashMap<String, Made>>,
+    /// Most admitted namespaces held at once.
+    max_made: usize,
 }
 
 /// What is known of a namespace the router made.
@@ -64,26 +83,48 @@ struct Made {
 }
 
 impl<A: NodeAdapter> NamespaceFamily<A> {
-    /// The family of `served` (the generic namespaces and patterns) on `io`.
-    pub fn new(io: SocketIo<A>, served: &[String]) -> Arc<Self> {
+    /// The family of `served` (the generic namespaces and patterns) on `io`,
+    /// holding at most `max_made` namespaces of patterns at once.
+    pub fn new(io: SocketIo<A>, served: &[String], max_made: usize) -> Arc<Self> {
         Arc::new(Self {
             io,
             served: NamespaceTable::new(served.iter().map(|ns| (ns.clone(), ()))),
             made: Mutex::new(HashMap::new()),
+            max_made,
         })
     }
 
     /// Connect middleware of pattern namespaces (the first to run, on every
     /// namespace the router makes): refuses names outside the pattern's
-    /// characters and notes that the namespace is wanted.
-    pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), InvalidNamespace> {
+    /// characters, and new names once the node holds as many as it may, and
+    /// notes that the namespace is wanted.
+    pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), FamilyRefusal> {
         let namespace = socket.ns();
-        let admitted = self.served.pattern_of(namespace).is_some();
-        self.note(namespace, admitted);
+        if self.served.pattern_of(namespace).is_none() {
+            self.note(namespace, false);
+            return Err(FamilyRefusal::InvalidNamespace);
+        }
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let held = made.get(namespace).is_some_and(|m| m.admitted);
+        let admitted = held || made.values().filter(|m| m.admitted).count() < self.max_made;
+        made.insert(
+            namespace.to_owned(),
+            Made {
+                wanted: Instant::now(),
+                admitted,
+            },
+        );
+        drop(made);
         if admitted {
             Ok(())
         } else {
-            Err(InvalidNamespace)
+            tracing::warn!(
+                ns = namespace,
+                max = self.max_made,
+                "refused a new namespace of a pattern: the node holds as many as it may (--max-pattern-namespaces)"
+            );
+            metrics::rate_limited("pattern_namespaces");
+            Err(FamilyRefusal::TooMany)
         }
     }
 
@@ -206,6 +247,7 @@ mod tests {
                 "/tenant-admin".to_owned(),
                 "/tenant-*".to_owned(),
             ],
+            2,
         );
         let (on_leave, on_admit) = (family.clone(), family.clone());
         let handler = (async move |socket: SocketRef| {
@@ -248,6 +290,27 @@ mod tests {
             .expect("refusal");
         assert!(refused.contains("Invalid namespace"), "{refused}");
         assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-a~b"]);
+
+        // Two held at most: /tenant-b makes the second, /tenant-c is one too many.
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-b,").await, "ok");
+        sockets_become(&io, 2).await;
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-c,").await, "ok");
+        let too_many = async {
+            loop {
+                let polled = request(&mut svc, "GET", &sid, "").await;
+                if polled.contains("44/tenant-c,") {
+                    return polled;
+                }
+            }
+        };
+        let too_many = tokio::time::timeout(Duration::from_secs(5), too_many)
+            .await
+            .expect("refusal");
+        assert!(too_many.contains("too_many_namespaces"), "{too_many}");
+        assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-c"]);
+        assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-b,").await, "ok");
+        sockets_become(&io, 1).await;
+        assert_eq!(family.sweep(Duration::ZERO), ["/tenant-b"]);
 
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
         sockets_become(&io, 0).await;

@@ -246,7 +246,11 @@ fn register_production<A: NodeAdapter>(
         ack_timeout: config.engine.ack_timeout(),
     });
     let forwarder = Forwarder::new(&config.forwarding, publisher.clone(), pending);
-    let family = NamespaceFamily::new(io.clone(), &generic);
+    let family = NamespaceFamily::new(
+        io.clone(),
+        &generic,
+        config.namespaces.max_pattern_namespaces,
+    );
     family.clone().spawn_sweeper(background.clone());
     for path in generic {
         relay::register(io, path, policy.clone(), forwarder.clone(), family.clone());
