@@ -222,9 +222,9 @@ mod tests {
     }
 
     /// Waits (bounded) until `/tenant-a` holds `n` sockets.
-    async fn sockets_become(io: &SocketIo, n: usize) {
+    async fn sockets_become(io: &SocketIo, namespace: &str, n: usize) {
         let wait = async {
-            while io.of("/tenant-a").map(|ns| ns.sockets().len()) != Some(n) {
+            while io.of(namespace).map(|ns| ns.sockets().len()) != Some(n) {
                 tokio::task::yield_now().await;
             }
         };
@@ -266,7 +266,7 @@ mod tests {
             .to_owned();
         let sid = format!("&sid={sid}");
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
-        sockets_become(&io, 1).await;
+        sockets_become(&io, "/tenant-a", 1).await;
         assert!(
             family.sweep(Duration::ZERO).is_empty(),
             "a namespace in use stays"
@@ -293,7 +293,7 @@ mod tests {
 
         // Two held at most: /tenant-b makes the second, /tenant-c is one too many.
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-b,").await, "ok");
-        sockets_become(&io, 2).await;
+        sockets_become(&io, "/tenant-b", 1).await;
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-c,").await, "ok");
         let too_many = async {
             loop {
@@ -309,11 +309,11 @@ mod tests {
         assert!(too_many.contains("too_many_namespaces"), "{too_many}");
         assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-c"]);
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-b,").await, "ok");
-        sockets_become(&io, 1).await;
+        sockets_become(&io, "/tenant-b", 0).await;
         assert_eq!(family.sweep(Duration::ZERO), ["/tenant-b"]);
 
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
-        sockets_become(&io, 0).await;
+        sockets_become(&io, "/tenant-a", 0).await;
         assert!(
             family.sweep(IDLE_BEFORE_SWEEP).is_empty(),
             "just left: kept a while"
