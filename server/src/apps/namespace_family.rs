@@ -28,6 +28,7 @@ use socketioxide::extract::SocketRef;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::metrics;
+use crate::protocol::ErrorCode;
 use crate::protocol::namespace_pattern::NamespaceTable;
 use crate::socket::NodeAdapter;
 
@@ -52,12 +53,14 @@ pub enum FamilyRefusal {
 
 impl fmt::Display for FamilyRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InvalidNamespace => "Invalid namespace",
-            Self::TooMany => {
-                "too_many_namespaces: this node holds as many namespaces of patterns as it may; try again later"
-            }
-        })
+        match self {
+            Self::InvalidNamespace => f.write_str("Invalid namespace"),
+            Self::TooMany => write!(
+                f,
+                "{}: this node holds as many namespaces of patterns as it may; try again later",
+                ErrorCode::TooManyNamespaces.as_str()
+            ),
+        }
     }
 }
 
