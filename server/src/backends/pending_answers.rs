@@ -104,12 +104,6 @@ impl PendingAnswers {
         )
     }
 
-    /// Resolves once no request for the socket that is in flight now is;
-    /// callers bound the wait.
-    pub async fn settled(&self, key: &SocketKey) {
-        self.awaited([key]).settled().await;
-    }
-
     fn end(&self, key: &SocketKey, request: u64) {
         let mut sockets = self.lock();
         if let Some(requests) = sockets.get_mut(key) {
@@ -144,10 +138,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_socket_settles_when_its_last_request_ends() {
+    async fn a_wait_ends_when_the_requests_in_flight_at_its_start_end() {
         let answers = PendingAnswers::new();
         let key = ("/".to_owned(), "s1".to_owned());
-        tokio::time::timeout(Duration::from_millis(50), answers.settled(&key))
+        tokio::time::timeout(Duration::from_millis(50), answers.awaited([&key]).settled())
             .await
             .expect("nothing pending: settled at once");
         let first = answers.begin("/", "s1");
@@ -160,18 +154,17 @@ mod tests {
             answers.is_pending("/", "s1"),
             "one request is still in flight"
         );
-        let waiter = {
-            let answers = answers.clone();
-            let key = key.clone();
-            tokio::spawn(async move { answers.settled(&key).await })
-        };
+        let waiter = tokio::spawn(answers.awaited([&key]).settled());
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
+        let later = answers.begin("/", "s1");
         drop(second);
         tokio::time::timeout(Duration::from_secs(1), waiter)
             .await
-            .expect("settled once the last request ended")
+            .expect("settled once the requests it waited for ended, not the later one")
             .expect("task");
+        assert!(answers.is_pending("/", "s1"));
+        drop(later);
         assert!(!answers.is_pending("/", "s1"));
     }
 }
