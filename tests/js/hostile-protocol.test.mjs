@@ -635,6 +635,50 @@ test("an empty room list addresses nobody on every path; only a missing one addr
   await bystandersIntact("empty rooms");
 });
 
+test("no backend path joins a socket into another socket's id room", async () => {
+  // Apps join the room a client names (Flask's join_room(data["room"])) and socket ids are
+  // public: naming a victim's id must not subscribe the attacker to what is sent to the victim.
+  const victim = await connect(`${server.url}/fwd`, { transports: ["websocket"] });
+  const attacker = await connect(`${server.url}/fwd`, { transports: ["websocket"] });
+  const feedVictim = await connect(`${server.url}/feed`, { transports: ["websocket"] });
+  const feedAttacker = await connect(`${server.url}/feed`, { transports: ["websocket"] });
+  try {
+    const stolen = [];
+    for (const s of [attacker, feedAttacker]) s.on("private", (...a) => stolen.push(a));
+    const saved = backend.answer;
+    try {
+      backend.answer = (body) => ({ join: [body.args[0].room], ack: ["joined"] });
+      const [viaJoin] = await ackOnceReady(attacker, "enter", [{ room: victim.id }]);
+      assert.equal(viaJoin.error?.code, "backend_error", JSON.stringify(viaJoin));
+      backend.answer = (body) => ({ ops: [{ op: "join", room: body.args[0].room }], ack: ["joined"] });
+      const [viaOps] = await ackOnceReady(attacker, "enter", [{ room: victim.id }]);
+      assert.equal(viaOps.error?.code, "backend_error", JSON.stringify(viaOps));
+      // A room of the app's own naming is still joined.
+      const [ok] = await ackOnceReady(attacker, "enter", [{ room: "lobby-x" }]);
+      assert.equal(ok, "joined");
+    } finally {
+      backend.answer = saved;
+    }
+    const viaApi = await api("rooms/join", { namespace: "/feed", target: feedAttacker.id, rooms: [feedVictim.id] });
+    assert.equal(viaApi.status, 400, viaApi.text);
+    assert.equal(viaApi.body.error.code, "invalid_room");
+    queuePublish({ method: "enter_room", sid: feedAttacker.id, room: feedVictim.id, namespace: "/feed", host_id: "hostile-protocol" });
+
+    // What is sent to each victim alone reaches the victim, and no attacker.
+    const got = [nextEvent(victim, "private"), nextEvent(feedVictim, "private")];
+    assert.equal((await api("emit", { namespace: "/fwd", event: "private", args: ["fwd"], rooms: victim.id })).status, 200);
+    queuePublish(queueEmit("private", ["feed"], feedVictim.id));
+    await withTimeout(Promise.all(got), 5000, "the victims' own messages");
+    const markers = [nextEvent(attacker, "marker"), nextEvent(feedAttacker, "marker")];
+    assert.equal((await api("emit", { namespace: "/fwd", event: "marker", args: [1], rooms: attacker.id })).status, 200);
+    queuePublish(queueEmit("marker", [2], feedAttacker.id));
+    await withTimeout(Promise.all(markers), 5000, "markers");
+    assert.deepEqual(stolen, []);
+  } finally {
+    for (const s of [victim, attacker, feedVictim, feedAttacker]) s.close();
+  }
+});
+
 // ---------- 10. log amplification ----------
 
 /** Lines of the server's log so far that match `re`. */

@@ -13,6 +13,12 @@
 //! iorelay's names do not allow (`/tenant-a b`); those connects are refused as
 //! unknown namespaces.
 //!
+//! The sweep alone does not bound them: a client that stays connected keeps
+//! every namespace it joined, and one connection may join a hundred a second.
+//! So a node holds at most `--max-pattern-namespaces` of them; a connect that
+//! would make one more is refused `too_many_namespaces` (and the namespace the
+//! router made for it is swept), while names already held stay open.
+//!
 //! The router only makes a namespace for a connecting socket, so a node
 //! without sockets in `/tenant-a` has no `/tenant-a` to publish through, while
 //! other nodes of the cluster may have sockets there. [`NamespaceFamily::open`]
@@ -33,6 +39,8 @@ use socketioxide::operators::BroadcastOperators;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::publisher::PatternNamespaces;
+use crate::ops::metrics;
+use crate::protocol::ErrorCode;
 use crate::protocol::namespace_pattern::{NamespacePattern, NamespaceTable};
 use crate::socket::NodeAdapter;
 
@@ -45,26 +53,32 @@ pub const IDLE_BEFORE_SWEEP: Duration = Duration::from_secs(60);
 /// How often the sweep looks.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
-/// How many namespaces of patterns a node holds before opening one for a
-/// publish deletes the least recently wanted one without sockets: each holds
-/// three Redis subscriptions, and a backend may publish to any number of names
-/// within [`IDLE_BEFORE_SWEEP`].
-const MAX_MADE: usize = 4096;
-
 /// How long opening a namespace may wait for its adapter (Redis subscriptions).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Adds the namespace at a path with a pattern's connect handler.
 type Opener<A> = Arc<dyn Fn(String) -> <A as socketioxide_core::adapter::CoreAdapter<socketioxide::adapter::Emitter>>::InitRes + Send + Sync>;
 
-/// The refusal of a name the router matched but iorelay's names do not allow:
-/// the words socketioxide itself answers an unknown namespace with.
-#[derive(Debug)]
-pub struct InvalidNamespace;
+/// Why a connect to a namespace of a pattern was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FamilyRefusal {
+    /// A name the router matched but iorelay's names do not allow: the words
+    /// socketioxide itself answers an unknown namespace with.
+    InvalidNamespace,
+    /// The node holds `--max-pattern-namespaces` namespaces of patterns already.
+    TooMany,
+}
 
-impl fmt::Display for InvalidNamespace {
+impl fmt::Display for FamilyRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Invalid namespace")
+        match self {
+            Self::InvalidNamespace => f.write_str("Invalid namespace"),
+            Self::TooMany => write!(
+                f,
+                "{}: this node holds as many namespaces of patterns as it may; try again later",
+                ErrorCode::TooManyNamespaces.as_str()
+            ),
+        }
     }
 }
 
@@ -82,6 +96,10 @@ pub struct NamespaceFamily<A: NodeAdapter> {
     /// Held while a namespace is opened, so that two publishes do not both add
     /// one (the second would replace the first, whose subscriptions would stay).
     opening: tokio::sync::Mutex<()>,
+    /// Most admitted namespaces held at once (`--max-pattern-namespaces`): a
+    /// client's connect past it is refused; a publish's open first deletes the
+    /// least recently wanted one without sockets (each holds Redis subscriptions).
+    max_made: usize,
 }
 
 /// What is known of a namespace the router made.
@@ -94,14 +112,16 @@ struct Made {
 }
 
 impl<A: NodeAdapter> NamespaceFamily<A> {
-    /// The family of `served` (the generic namespaces and patterns) on `io`.
-    pub fn new(io: SocketIo<A>, served: &[String]) -> Arc<Self> {
+    /// The family of `served` (the generic namespaces and patterns) on `io`,
+    /// holding at most `max_made` namespaces of patterns at once.
+    pub fn new(io: SocketIo<A>, served: &[String], max_made: usize) -> Arc<Self> {
         Arc::new(Self {
             io,
             served: NamespaceTable::new(served.iter().map(|ns| (ns.clone(), ()))),
             made: Mutex::new(HashMap::new()),
             openers: RwLock::new(matchit::Router::new()),
             opening: tokio::sync::Mutex::new(()),
+            max_made,
         })
     }
 
@@ -127,15 +147,35 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
 
     /// Connect middleware of pattern namespaces (the first to run, on every
     /// namespace the router makes): refuses names outside the pattern's
-    /// characters and notes that the namespace is wanted.
-    pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), InvalidNamespace> {
+    /// characters, and new names once the node holds as many as it may, and
+    /// notes that the namespace is wanted.
+    pub fn admit(&self, socket: &SocketRef<A>) -> Result<(), FamilyRefusal> {
         let namespace = socket.ns();
-        let admitted = self.served.pattern_of(namespace).is_some();
-        self.note(namespace, admitted);
+        if self.served.pattern_of(namespace).is_none() {
+            self.note(namespace, false);
+            return Err(FamilyRefusal::InvalidNamespace);
+        }
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let held = made.get(namespace).is_some_and(|m| m.admitted);
+        let admitted = held || made.values().filter(|m| m.admitted).count() < self.max_made;
+        made.insert(
+            namespace.to_owned(),
+            Made {
+                wanted: Instant::now(),
+                admitted,
+            },
+        );
+        drop(made);
         if admitted {
             Ok(())
         } else {
-            Err(InvalidNamespace)
+            tracing::warn!(
+                ns = namespace,
+                max = self.max_made,
+                "refused a new namespace of a pattern: the node holds as many as it may (--max-pattern-namespaces)"
+            );
+            metrics::rate_limited("pattern_namespaces");
+            Err(FamilyRefusal::TooMany)
         }
     }
 
@@ -187,7 +227,7 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         let Some(opener) = opener else {
             return Ok(None);
         };
-        self.make_room(MAX_MADE);
+        self.make_room(self.max_made);
         // Noted first: the sweep must know it as made by the family once it appears.
         self.note(path, true);
         let added =
@@ -218,7 +258,7 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
     }
 
     /// Deletes the least recently wanted namespace without sockets once the
-    /// family holds `max` ([`MAX_MADE`]).
+    /// family holds `max` (`--max-pattern-namespaces`).
     fn make_room(&self, max: usize) {
         let mut oldest: Vec<(Instant, String)> = match self.made.lock() {
             Ok(made) if made.len() >= max => made
@@ -334,9 +374,9 @@ mod tests {
     }
 
     /// Waits (bounded) until `/tenant-a` holds `n` sockets.
-    async fn sockets_become(io: &SocketIo, n: usize) {
+    async fn sockets_become(io: &SocketIo, namespace: &str, n: usize) {
         let wait = async {
-            while io.of("/tenant-a").map(|ns| ns.sockets().len()) != Some(n) {
+            while io.of(namespace).map(|ns| ns.sockets().len()) != Some(n) {
                 tokio::task::yield_now().await;
             }
         };
@@ -382,6 +422,7 @@ mod tests {
         let family = NamespaceFamily::new(
             io.clone(),
             &["/".to_owned(), "/tenant-*".to_owned(), "/*".to_owned()],
+            10,
         );
         serve_tenants(&family);
 
@@ -401,10 +442,10 @@ mod tests {
         // A client of the opened namespace goes through the pattern's handler.
         let sid = open_session(&mut svc).await;
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
-        sockets_become(&io, 1).await;
+        sockets_become(&io, "/tenant-a", 1).await;
         assert!(family.sweep(Duration::ZERO).is_empty(), "in use");
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
-        sockets_become(&io, 0).await;
+        sockets_become(&io, "/tenant-a", 0).await;
         assert!(
             family.open("/tenant-a").await.expect("found").is_some(),
             "a publish keeps it wanted"
@@ -416,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_family_forgets_its_least_recently_wanted_namespace_without_sockets() {
         let (_svc, io) = SocketIo::builder().build_svc();
-        let family = NamespaceFamily::new(io.clone(), &["/tenant-*".to_owned()]);
+        let family = NamespaceFamily::new(io.clone(), &["/tenant-*".to_owned()], 10);
         serve_tenants(&family);
         for ns in ["/tenant-1", "/tenant-2", "/tenant-3"] {
             family.open(ns).await.expect("opened");
@@ -443,12 +484,13 @@ mod tests {
                 "/tenant-admin".to_owned(),
                 "/tenant-*".to_owned(),
             ],
+            2,
         );
         serve_tenants(&family);
 
         let sid = open_session(&mut svc).await;
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-a,").await, "ok");
-        sockets_become(&io, 1).await;
+        sockets_become(&io, "/tenant-a", 1).await;
         assert!(
             family.sweep(Duration::ZERO).is_empty(),
             "a namespace in use stays"
@@ -473,8 +515,29 @@ mod tests {
         assert!(refused.contains("Invalid namespace"), "{refused}");
         assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-a~b"]);
 
+        // Two held at most: /tenant-b makes the second, /tenant-c is one too many.
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-b,").await, "ok");
+        sockets_become(&io, "/tenant-b", 1).await;
+        assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-c,").await, "ok");
+        let too_many = async {
+            loop {
+                let polled = request(&mut svc, "GET", &sid, "").await;
+                if polled.contains("44/tenant-c,") {
+                    return polled;
+                }
+            }
+        };
+        let too_many = tokio::time::timeout(Duration::from_secs(5), too_many)
+            .await
+            .expect("refusal");
+        assert!(too_many.contains("too_many_namespaces"), "{too_many}");
+        assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-c"]);
+        assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-b,").await, "ok");
+        sockets_become(&io, "/tenant-b", 0).await;
+        assert_eq!(family.sweep(Duration::ZERO), ["/tenant-b"]);
+
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-a,").await, "ok");
-        sockets_become(&io, 0).await;
+        sockets_become(&io, "/tenant-a", 0).await;
         assert!(
             family.sweep(IDLE_BEFORE_SWEEP).is_empty(),
             "just left: kept a while"

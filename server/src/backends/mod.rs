@@ -8,10 +8,12 @@
 //! - [`django_bridge`]: Django Channels `group_send` (a `channels_redis` layer) applied to sockets.
 //! - [`backlog`]: what a bridge received and has not applied yet, bounded.
 //! - [`forwarding`]: client events POSTed to HTTP backends, and connect hooks.
+//! - [`connection_rooms`]: no backend joins a socket into another socket's id room.
 //! - [`pending_answers`]: sockets whose backend answer is on its way; queue operations on them wait.
 
 pub mod api;
 pub mod backlog;
+pub mod connection_rooms;
 pub mod delivery;
 pub mod django_bridge;
 pub mod flask_bridge;

@@ -12,6 +12,7 @@
 //! and every node applies queue messages to its own sockets only.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
@@ -20,16 +21,30 @@ use tokio_util::sync::CancellationToken;
 pub type SocketKey = (String, String);
 
 /// The sockets with a backend request (or its answer) in flight on this node.
+///
+/// Each request is marked on its own, so a queue operation waits only for the
+/// answers already asked for when it arrived ([`PendingAnswers::awaited`]): a
+/// client that keeps sending forwarded events keeps its socket marked, and
+/// must not keep the operations on it (and the hold's lane behind them) waiting.
 #[derive(Debug, Default)]
 pub struct PendingAnswers {
     // A std Mutex: every critical section is a few map operations, never across an await.
-    sockets: Mutex<HashMap<SocketKey, Pending>>,
+    sockets: Mutex<HashMap<SocketKey, HashMap<u64, CancellationToken>>>,
+    next_request: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Pending {
-    requests: usize,
-    settled: CancellationToken,
+/// The answers a queue operation waits for: those in flight when it arrived.
+#[derive(Debug, Default)]
+pub struct Awaited(Vec<CancellationToken>);
+
+impl Awaited {
+    /// Resolves once every one of these answers is applied (or its request failed);
+    /// callers bound the wait.
+    pub async fn settled(self) {
+        for answer in self.0 {
+            answer.cancelled().await;
+        }
+    }
 }
 
 impl PendingAnswers {
@@ -38,7 +53,9 @@ impl PendingAnswers {
         Arc::new(Self::default())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketKey, Pending>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SocketKey, HashMap<u64, CancellationToken>>> {
         // A panic elsewhere cannot leave the map half-updated: recover it.
         self.sockets
             .lock()
@@ -48,16 +65,15 @@ impl PendingAnswers {
     /// Marks the socket until the returned guard is dropped (its answer applied).
     pub fn begin(self: &Arc<Self>, namespace: &str, sid: &str) -> PendingGuard {
         let key = (namespace.to_owned(), sid.to_owned());
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         self.lock()
             .entry(key.clone())
-            .or_insert_with(|| Pending {
-                requests: 0,
-                settled: CancellationToken::new(),
-            })
-            .requests += 1;
+            .or_default()
+            .insert(request, CancellationToken::new());
         PendingGuard {
             answers: self.clone(),
             key,
+            request,
         }
     }
 
@@ -76,38 +92,42 @@ impl PendingAnswers {
             .collect()
     }
 
-    /// Resolves once no request for the socket is in flight (at once when none is);
-    /// callers bound the wait.
-    pub async fn settled(&self, key: &SocketKey) {
-        let token = self.lock().get(key).map(|p| p.settled.clone());
-        if let Some(token) = token {
-            token.cancelled().await;
-        }
+    /// The answers for `sockets` in flight now (requests begun later are not waited for).
+    pub fn awaited<'a>(&self, sockets: impl IntoIterator<Item = &'a SocketKey>) -> Awaited {
+        let marks = self.lock();
+        Awaited(
+            sockets
+                .into_iter()
+                .filter_map(|key| marks.get(key))
+                .flat_map(|requests| requests.values().cloned())
+                .collect(),
+        )
     }
 
-    fn end(&self, key: &SocketKey) {
+    fn end(&self, key: &SocketKey, request: u64) {
         let mut sockets = self.lock();
-        if let Some(pending) = sockets.get_mut(key) {
-            pending.requests = pending.requests.saturating_sub(1);
-            if pending.requests == 0
-                && let Some(done) = sockets.remove(key)
-            {
-                done.settled.cancel();
+        if let Some(requests) = sockets.get_mut(key) {
+            if let Some(done) = requests.remove(&request) {
+                done.cancel();
+            }
+            if requests.is_empty() {
+                sockets.remove(key);
             }
         }
     }
 }
 
-/// A socket's mark; dropping it (answer applied, request failed) clears the mark.
+/// A request's mark; dropping it (answer applied, request failed) clears the mark.
 #[derive(Debug)]
 pub struct PendingGuard {
     answers: Arc<PendingAnswers>,
     key: SocketKey,
+    request: u64,
 }
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        self.answers.end(&self.key);
+        self.answers.end(&self.key, self.request);
     }
 }
 
@@ -118,10 +138,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_socket_settles_when_its_last_request_ends() {
+    async fn a_wait_ends_when_the_requests_in_flight_at_its_start_end() {
         let answers = PendingAnswers::new();
         let key = ("/".to_owned(), "s1".to_owned());
-        tokio::time::timeout(Duration::from_millis(50), answers.settled(&key))
+        tokio::time::timeout(Duration::from_millis(50), answers.awaited([&key]).settled())
             .await
             .expect("nothing pending: settled at once");
         let first = answers.begin("/", "s1");
@@ -134,18 +154,17 @@ mod tests {
             answers.is_pending("/", "s1"),
             "one request is still in flight"
         );
-        let waiter = {
-            let answers = answers.clone();
-            let key = key.clone();
-            tokio::spawn(async move { answers.settled(&key).await })
-        };
+        let waiter = tokio::spawn(answers.awaited([&key]).settled());
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
+        let later = answers.begin("/", "s1");
         drop(second);
         tokio::time::timeout(Duration::from_secs(1), waiter)
             .await
-            .expect("settled once the last request ended")
+            .expect("settled once the requests it waited for ended, not the later one")
             .expect("task");
+        assert!(answers.is_pending("/", "s1"));
+        drop(later);
         assert!(!answers.is_pending("/", "s1"));
     }
 }

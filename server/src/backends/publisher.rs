@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 
+use crate::backends::connection_rooms;
 use crate::backends::notifier::{Audience, Draft, Notifier};
 use crate::ops::metrics;
 use crate::protocol::RESERVED_EVENTS;
@@ -109,6 +110,11 @@ pub enum PublishError {
     /// The adapter could not deliver (e.g. the Redis link is down).
     #[error("delivery failed: {0}")]
     Delivery(String),
+    /// A join of another connected socket's id room ([`super::connection_rooms`]).
+    #[error(
+        "room {0:?} belongs to a connection: joining it would receive what is addressed to that socket alone"
+    )]
+    ConnectionRoom(String),
 }
 
 /// The acknowledgements of an emit that asked for them, per receiver.
@@ -365,6 +371,11 @@ impl<A: NodeAdapter> Publisher for SocketIoPublisher<A> {
             let Some(operators) = self.target(namespace, scope).await? else {
                 return Ok(());
             };
+            if let RoomMove::Join(rooms) = &change {
+                for room in rooms {
+                    connection_rooms::refuse(operators.clone(), target, room).await?;
+                }
+            }
             let sockets = operators.within(target.to_owned());
             match change {
                 RoomMove::Join(rooms) => sockets.join(rooms).await,

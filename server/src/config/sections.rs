@@ -436,6 +436,15 @@ pub struct NamespacesConfig {
         help_heading = "Namespaces"
     )]
     pub max_rooms_per_namespace: usize,
+
+    /// Namespaces the patterns of `--namespaces` may make at once on this node (each costs memory and, in a cluster, Redis subscriptions); a connect that would make one more is refused `too_many_namespaces`.
+    #[arg(
+        long,
+        env = "IORELAY_MAX_PATTERN_NAMESPACES",
+        default_value_t = 10_000,
+        help_heading = "Namespaces"
+    )]
+    pub max_pattern_namespaces: usize,
 }
 
 /// Namespaces of the built-in apps; generic namespaces may not take their paths.

@@ -237,7 +237,11 @@ fn register_production<A: NodeAdapter>(
         .chain(BUILTIN_NAMESPACES.iter().map(|ns| (*ns).to_owned()))
         .chain(admin);
     metrics::label_namespaces(served.clone());
-    let family = NamespaceFamily::new(io.clone(), &generic);
+    let family = NamespaceFamily::new(
+        io.clone(),
+        &generic,
+        config.namespaces.max_pattern_namespaces,
+    );
     family.clone().spawn_sweeper(background.clone());
     let publisher: Arc<dyn Publisher> = Arc::new(
         SocketIoPublisher::new(io.clone(), notifier)

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
+use crate::ops::redaction;
 use crate::protocol::admin_ui::{AdminSocket, SocketUpdate};
+use crate::protocol::auth::REFRESH_EVENT;
 use crate::protocol::clock::now_ms;
 
 /// Largest event arguments mirrored, in bytes of JSON.
@@ -170,13 +172,25 @@ pub fn event_received(nsp: &str, id: &str, packet: Option<&str>, bytes: usize) {
     });
 }
 
-/// The arguments as the UI gets them: the packet's JSON, or a note when it is
-/// too large or not JSON.
+/// The arguments as the UI gets them: the packet's JSON with credentials
+/// masked ([`redaction`]; all of `auth:refresh`'s), or a note when it is too
+/// large or not JSON.
 pub fn mirrored_args(packet: Option<&str>, bytes: usize) -> serde_json::Value {
     let note = |what: &str| serde_json::json!([format!("<{bytes} bytes {what}, not mirrored>")]);
     match packet {
         Some(text) if text.len() <= MAX_ARGS_BYTES => {
-            serde_json::from_str(text).unwrap_or_else(|_| note("of unreadable JSON"))
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Array(items))
+                    if items.first().and_then(serde_json::Value::as_str) == Some(REFRESH_EVENT) =>
+                {
+                    serde_json::json!([REFRESH_EVENT, redaction::MASK])
+                }
+                Ok(mut value) => {
+                    redaction::mask_secrets(&mut value);
+                    value
+                }
+                Err(_) => note("of unreadable JSON"),
+            }
         }
         Some(_) => note("of JSON"),
         None => note("of msgpack"),
@@ -202,6 +216,18 @@ mod tests {
         assert_eq!(
             mirrored_args(None, 3),
             serde_json::json!(["<3 bytes of msgpack, not mirrored>"])
+        );
+        assert_eq!(
+            mirrored_args(Some(r#"["auth:refresh",{"token":"eyJ.a.b"}]"#), 36),
+            serde_json::json!(["auth:refresh", "<redacted>"])
+        );
+        assert_eq!(
+            mirrored_args(Some(r#"["auth:refresh","eyJ.a.b"]"#), 26),
+            serde_json::json!(["auth:refresh", "<redacted>"])
+        );
+        assert_eq!(
+            mirrored_args(Some(r#"["login",{"user":"ada","password":"pw"}]"#), 40),
+            serde_json::json!(["login", {"user": "ada", "password": "<redacted>"}])
         );
         assert_eq!(
             mirrored_args(Some("[oops"), 5)[0],

@@ -5,9 +5,11 @@
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`activity`]: per-second counts for the Admin UI's charts.
 //! - [`admin_feed`]: the Admin UI's bounded live view of sockets (development mode).
+//! - [`redaction`]: the credentials the Admin UI is never shown.
 
 pub(crate) mod activity;
 pub(crate) mod admin_feed;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod redaction;
 pub mod telemetry;

@@ -72,6 +72,8 @@ error_codes! {
     InvalidEvent = "invalid_event", BAD_REQUEST;
     /// The socket is in as many rooms as it may be.
     TooManyRooms = "too_many_rooms", CONFLICT;
+    /// The node holds as many namespaces of patterns as it may.
+    TooManyNamespaces = "too_many_namespaces", SERVICE_UNAVAILABLE;
     /// The room must be joined first.
     NotInRoom = "not_in_room", CONFLICT;
     /// A text is empty or too long.

@@ -10,15 +10,11 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::ops::metrics::transport_label;
+use crate::ops::redaction::{MASK, is_secret_name};
 use crate::protocol::admin_ui::{AdminHandshake, AdminSocket};
 use crate::protocol::clock::{iso8601, now_ms};
 use crate::protocol::user::User;
 use crate::socket::lifecycle::remote_addr;
-
-/// Header and query values the UI never shows.
-const MASKED_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-const MASKED_QUERY: [&str; 2] = ["token", "sid"];
-const MASK: &str = "<redacted>";
 
 /// When a socket connected (ms since the epoch), kept while the Admin UI mirrors sockets.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +28,7 @@ pub fn of<A: Adapter>(socket: &SocketRef<A>) -> AdminSocket {
         .iter()
         .map(|(name, value)| {
             let name = name.as_str().to_owned();
-            let value = if MASKED_HEADERS.contains(&name.as_str()) {
+            let value = if is_secret_name(&name) {
                 MASK.to_owned()
             } else {
                 String::from_utf8_lossy(value.as_bytes()).into_owned()
@@ -46,7 +42,7 @@ pub fn of<A: Adapter>(socket: &SocketRef<A>) -> AdminSocket {
         .map(|q| {
             form_urlencoded::parse(q.as_bytes())
                 .map(|(k, v)| {
-                    let v = if MASKED_QUERY.contains(&k.as_ref()) {
+                    let v = if is_secret_name(&k) {
                         MASK.to_owned()
                     } else {
                         v.into_owned()

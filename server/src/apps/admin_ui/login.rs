@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use subtle::ConstantTimeEq;
 
+use super::password_check::PasswordCheck;
 use crate::cluster::RedisLink;
 use crate::protocol::admin_ui::INVALID_CREDENTIALS;
 
@@ -33,6 +34,9 @@ pub enum LoginRefused {
     /// Over the connection's CONNECT rate.
     #[error("rate_limited: too many connection attempts; slow down")]
     RateLimited,
+    /// Too many password logins are being checked at once on this node.
+    #[error("rate_limited: too many logins in progress; try again in a moment")]
+    LoginsBusy,
 }
 
 /// What a login asks with; a field of the wrong type counts as absent.
@@ -72,12 +76,24 @@ pub struct Login {
     /// `None`: no login (`--admin-no-auth`).
     hash: Option<String>,
     sessions: SessionStore,
+    passwords: PasswordCheck,
 }
 
 impl Login {
     /// Checks against `username` and the bcrypt `hash`; sessions in Redis when `link` is given.
     pub fn new(username: &str, hash: Option<String>, link: Option<RedisLink>) -> Self {
+        Self::with_check(username, hash, link, PasswordCheck::for_this_host())
+    }
+
+    /// As [`Login::new`], with the bound on bcrypt verifications given.
+    pub fn with_check(
+        username: &str,
+        hash: Option<String>,
+        link: Option<RedisLink>,
+        passwords: PasswordCheck,
+    ) -> Self {
         Self {
+            passwords,
             username: username.to_owned(),
             hash,
             sessions: match link {
@@ -108,11 +124,12 @@ impl Login {
         if !bool::from(username.as_bytes().ct_eq(self.username.as_bytes())) {
             return Err(LoginRefused::InvalidCredentials);
         }
-        let hash = hash.clone();
-        // bcrypt costs tens of milliseconds by design: off the runtime's workers.
-        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        // bcrypt costs tens of milliseconds by design: off the runtime's workers, bounded.
+        let matches = self
+            .passwords
+            .verify(password, hash.clone())
             .await
-            .is_ok_and(|verdict| verdict.unwrap_or(false));
+            .map_err(|_| LoginRefused::LoginsBusy)?;
         if !matches {
             return Err(LoginRefused::InvalidCredentials);
         }

@@ -7,6 +7,7 @@
 //! `--admin-no-auth`).
 //!
 //! - [`login`]: the bcrypt password login and its sessions.
+//! - [`password_check`]: bcrypt off the async workers, a bounded number at once.
 //! - [`stats`]: each node's `server_stats`, broadcast to every admin socket.
 //! - [`commands`]: emit, join, leave, disconnect, through the adapter.
 //! - [`mirror`]: development mode's live records of sockets, rooms, events.
@@ -16,6 +17,7 @@ pub mod census;
 pub mod commands;
 pub mod login;
 pub mod mirror;
+pub mod password_check;
 pub mod stats;
 
 use std::sync::Arc;
@@ -131,8 +133,12 @@ async fn log_in<A: NodeAdapter>(
             Ok(())
         }
         Err(refused) => {
-            metrics::auth_failure("admin_credentials");
-            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = "admin_credentials", "admin UI login refused");
+            let code = match refused {
+                LoginRefused::LoginsBusy => "admin_logins_busy",
+                _ => "admin_credentials",
+            };
+            metrics::auth_failure(code);
+            tracing::info!(sid = %socket.id, ns = socket.ns(), refused = code, "admin UI login refused");
             Err(refused)
         }
     }

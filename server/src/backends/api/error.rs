@@ -26,6 +26,7 @@ impl From<PublishError> for HttpRefusal {
             PublishError::UnknownNamespace(_) => ErrorCode::UnknownNamespace,
             PublishError::InvalidEvent(_) => ErrorCode::InvalidEvent,
             PublishError::InvalidArgs(_) => ErrorCode::BadRequest,
+            PublishError::ConnectionRoom(_) => ErrorCode::InvalidRoom,
             PublishError::Delivery(_) => {
                 tracing::error!(error = %e, "publish API delivery failed");
                 return HttpRefusal::api(

@@ -50,7 +50,7 @@ fn rejection(e: PublishError) -> Rejection {
     let reason = match e {
         PublishError::UnknownNamespace(_) => RejectReason::UnknownNamespace,
         PublishError::InvalidEvent(_) => RejectReason::InvalidEvent,
-        PublishError::InvalidArgs(_) => RejectReason::BadShape,
+        PublishError::InvalidArgs(_) | PublishError::ConnectionRoom(_) => RejectReason::BadShape,
         PublishError::Delivery(_) => RejectReason::DeliveryFailed,
     };
     Rejection::new(reason, e.to_string())

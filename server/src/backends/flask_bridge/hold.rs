@@ -7,7 +7,9 @@
 //! flight ([`PendingAnswers`]) is therefore held: an emit to its sid,
 //! `enter_room`/`leave_room`/`disconnect` of it, `close_room` of a room it is in.
 //! Held messages go into one lane and are applied in arrival order, each once
-//! its sockets' answers are applied or `--forward-timeout-ms` has passed;
+//! the answers its sockets were waiting for when it arrived are applied (not
+//! those of requests made since: a client that keeps sending events must not
+//! stall the lane) or `--forward-timeout-ms` has passed;
 //! a message on a socket that still has held messages joins the lane too, so
 //! the messages of one socket keep their order. Everything else is applied at
 //! once, as before.
@@ -20,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::message::QueueMessage;
 use super::stats::BridgeStats;
-use crate::backends::pending_answers::{PendingAnswers, SocketKey};
+use crate::backends::pending_answers::{Awaited, PendingAnswers, SocketKey};
 use crate::backends::publisher::{Publisher, Scope};
 
 /// Held messages waiting in the lane; past it the bridge waits to add more.
@@ -30,6 +32,8 @@ const LANE: usize = 1024;
 struct Held {
     message: QueueMessage,
     sockets: Vec<SocketKey>,
+    /// The answers in flight when it arrived.
+    awaited: Awaited,
 }
 
 /// Decides which messages wait and applies them in order.
@@ -50,14 +54,7 @@ impl Hold {
     ) -> Self {
         let (lane, queue) = mpsc::channel(LANE);
         let held = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(run_lane(
-            queue,
-            pending.clone(),
-            held.clone(),
-            publisher,
-            stats,
-            wait,
-        ));
+        tokio::spawn(run_lane(queue, held.clone(), publisher, stats, wait));
         Self {
             pending,
             held,
@@ -122,7 +119,13 @@ impl Hold {
                 *held.entry(socket.clone()).or_default() += 1;
             }
         }
-        if self.lane.send(Held { message, sockets }).await.is_err() {
+        let awaited = self.pending.awaited(&sockets);
+        let held = Held {
+            message,
+            sockets,
+            awaited,
+        };
+        if self.lane.send(held).await.is_err() {
             tracing::warn!("the Flask bridge's hold lane is gone; a held message was dropped");
         }
     }
@@ -138,19 +141,18 @@ fn lock(
 /// Applies held messages one at a time, each once its sockets' answers are in.
 async fn run_lane(
     mut queue: mpsc::Receiver<Held>,
-    pending: Arc<PendingAnswers>,
     held: Arc<Mutex<HashMap<SocketKey, usize>>>,
     publisher: Arc<dyn Publisher>,
     stats: Arc<BridgeStats>,
     wait: Duration,
 ) {
-    while let Some(Held { message, sockets }) = queue.recv().await {
-        let answers = async {
-            for socket in &sockets {
-                pending.settled(socket).await;
-            }
-        };
-        if tokio::time::timeout(wait, answers).await.is_err() {
+    while let Some(Held {
+        message,
+        sockets,
+        awaited,
+    }) = queue.recv().await
+    {
+        if tokio::time::timeout(wait, awaited.settled()).await.is_err() {
             tracing::debug!(
                 method = message.method(),
                 "applying a held Flask queue message: the backend answer did not come in time"
@@ -253,5 +255,28 @@ mod tests {
         until(&recorder, 1).await;
         assert_eq!(recorder.calls(), ["disconnect / s1 Local"]);
         assert_eq!(started.elapsed().as_secs(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_that_keeps_asking_does_not_stall_the_lane() {
+        let pending = PendingAnswers::new();
+        let (hold, recorder, stats) = hold(&pending);
+        let mut asking = pending.begin("/", "s1");
+        handle(DISCONNECT_S1, recorder.as_ref(), Some(&hold), &stats).await;
+        let started = tokio::time::Instant::now();
+        // The client sends its next event before each answer: s1 is never unmarked.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let next = pending.begin("/", "s1");
+            drop(std::mem::replace(&mut asking, next));
+        }
+        until(&recorder, 1).await;
+        assert_eq!(recorder.calls(), ["disconnect / s1 Local"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited for the answer asked before it, not for later ones: {:?}",
+            started.elapsed()
+        );
+        assert!(pending.is_pending("/", "s1"));
     }
 }

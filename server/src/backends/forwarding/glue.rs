@@ -11,6 +11,7 @@ use super::first_packets::{Answer, HookAnswer};
 use super::steps::{self, Sender};
 use super::wire::{ConnectRequest, ForwardReply, ForwardedEvent};
 use super::{BackendFailure, FORWARDED_HEADERS, Forwarder};
+use crate::backends::connection_rooms;
 use crate::protocol::binary_json::{to_json_value, to_socket_value};
 use crate::protocol::event_args::EventArgs;
 use crate::protocol::placeholders::{self, Checked};
@@ -32,6 +33,19 @@ fn sender_of<A: NodeAdapter>(socket: &SocketRef<A>) -> Sender {
 
 fn invalid(e: impl std::fmt::Display) -> BackendFailure {
     BackendFailure::Error(format!("invalid backend answer: {e}"))
+}
+
+/// An answer that would join someone of the sender's namespace into another
+/// socket's id room is invalid ([`connection_rooms`]).
+async fn refuse_connection_rooms<A: NodeAdapter>(
+    socket: &SocketRef<A>,
+    join: &[String],
+    steps: &[steps::Step],
+) -> Result<(), BackendFailure> {
+    let sender = (socket.ns(), socket.id.as_str());
+    connection_rooms::refuse_in_answer(&socket.broadcast(), sender, join, steps)
+        .await
+        .map_err(invalid)
 }
 
 impl Forwarder {
@@ -86,6 +100,7 @@ impl Forwarder {
             .map_err(invalid)?;
         placeholders::refuse_forged(&ack).map_err(|e| invalid(e.message))?;
         let steps = steps::resolve(reply.emit, reply.ops, &sender_of(socket)).map_err(invalid)?;
+        refuse_connection_rooms(socket, &reply.join, &steps).await?;
         if !reply.join.is_empty() {
             socket.join(reply.join);
         }
@@ -132,6 +147,13 @@ pub async fn connect_hook<A: NodeAdapter>(
             .map_err(|e| Refusal::from(invalid(e)))?;
         Ok((accepted.user, accepted.join, steps))
     });
+    let decided = match decided {
+        Ok((user, join, steps)) => refuse_connection_rooms(&socket, &join, &steps)
+            .await
+            .map(|()| (user, join, steps))
+            .map_err(Refusal::from),
+        Err(refusal) => Err(refusal),
+    };
     match decided {
         Ok((user, join, steps)) => {
             if let Some(user) = user {
