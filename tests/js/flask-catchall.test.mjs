@@ -6,13 +6,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
 import { ackArgs, ackOnceReady, connectError, nextEvent, useServer, withTimeout } from "./harness.mjs";
-import { freePort } from "./services.mjs";
+import { freePort, usePython } from "./services.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testsDir = path.resolve(here, "..");
@@ -20,33 +18,6 @@ const FLASK_SOCKETIO_PYTHON = path.join(testsDir, ".venv/bin/python");
 const PACKAGE_PYTHON = path.join(testsDir, ".venv-iorelay-flask/bin/python");
 const APP = path.join(testsDir, "python/catchall_app.py");
 const FORWARD_SECRET = "flask-catchall-forward-secret-0123456789";
-
-/** Starts the app; resolves once `ready` shows in its output. Stopped when `t` ends. */
-async function useApp(t, python, port, { env = {}, ready = /Running on http/ } = {}) {
-  const proc = spawn(python, [APP, String(port)], {
-    env: { ...process.env, PYTHONUNBUFFERED: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const exited = once(proc, "exit");
-  const started = new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      const m = output.match(ready);
-      if (m) resolve(m);
-    };
-    proc.stdout.on("data", onData);
-    proc.stderr.on("data", onData);
-    exited.then(([code]) => reject(new Error(`catchall_app.py exited with ${code}:\n${output}`)));
-  });
-  t.after(async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    await exited;
-  });
-  const match = await withTimeout(started, 20000, "catchall_app.py start");
-  return { match, logs: () => output };
-}
 
 /** The iorelay flags the app printed at start, parsed like a shell would. */
 function printedArgs(line) {
@@ -123,13 +94,13 @@ async function useSocketWithWelcome(t, url, opts, welcome = true) {
 
 test("namespace='*' handlers under Flask-SocketIO 5.7 (the app before migrating)", async (t) => {
   const port = await freePort();
-  await useApp(t, FLASK_SOCKETIO_PYTHON, port);
+  await usePython(t, FLASK_SOCKETIO_PYTHON, [APP, String(port)]);
   await exercise(t, `http://127.0.0.1:${port}`, "Flask-SocketIO");
 });
 
 test("the same namespace='*' handlers under iorelay + iorelay-flask, with the flags the app printed", async (t) => {
   const [appPort, iorelayPort] = [await freePort(), await freePort()];
-  const app = await useApp(t, PACKAGE_PYTHON, appPort, {
+  const app = await usePython(t, PACKAGE_PYTHON, [APP, String(appPort)], {
     env: { CATCHALL_APP_SERVER: "iorelay", IORELAY_FORWARD_SECRET: FORWARD_SECRET },
     ready: /run iorelay with: (iorelay .*?)  \(environment[\s\S]*Running on http/,
   });

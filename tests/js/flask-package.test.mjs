@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
 import { useServer, nextEvent, withTimeout } from "./harness.mjs";
-import { startNginx, startRedis, freePort } from "./services.mjs";
+import { startNginx, startRedis, freePort, usePython } from "./services.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -34,33 +34,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const IORELAY_RUNS = Number(process.env.FLASK_PACKAGE_RUNS ?? 10);
 const API_KEY = "flask-package-test-api-key-0123456789";
 const FORWARD_SECRET = "flask-package-forward-secret-0123456789";
-
-/** Starts a Python script; resolves once `ready` shows in its output. Stopped when `t` ends. */
-async function usePython(t, python, args, { env = {}, ready = /Running on http/ } = {}) {
-  const proc = spawn(python, args, {
-    env: { ...process.env, PYTHONUNBUFFERED: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const exited = once(proc, "exit");
-  const started = new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      const m = output.match(ready);
-      if (m) resolve(m);
-    };
-    proc.stdout.on("data", onData);
-    proc.stderr.on("data", onData);
-    exited.then(([code]) => reject(new Error(`${path.basename(args[0])} exited with ${code}:\n${output}`)));
-  });
-  t.after(async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
-    await exited;
-  });
-  const match = await withTimeout(started, 20000, `${path.basename(args[0])} start`);
-  return { proc, match, logs: () => output };
-}
 
 /** Runs a Python script to completion; resolves with its stdout. */
 async function runPython(python, args, env = {}) {

@@ -1,4 +1,4 @@
-// Real services the e2e tests start for themselves: redis-server and nginx,
+// Real services the e2e tests start for themselves: redis-server, nginx and Python apps,
 // each on a free loopback port, torn down by the test that started it.
 
 import { spawn } from "node:child_process";
@@ -7,6 +7,7 @@ import net from "node:net";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { withTimeout } from "./harness.mjs";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export async function freePort() {
@@ -149,4 +150,31 @@ export async function startNginx(conf) {
       await exited;
     },
   };
+}
+
+/** Starts a Python script; resolves once `ready` shows in its output. Stopped when `t` ends. */
+export async function usePython(t, python, args, { env = {}, ready = /Running on http/ } = {}) {
+  const proc = spawn(python, args, {
+    env: { ...process.env, PYTHONUNBUFFERED: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = once(proc, "exit");
+  const started = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk;
+      const m = output.match(ready);
+      if (m) resolve(m);
+    };
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", onData);
+    exited.then(([code]) => reject(new Error(`${path.basename(args[0])} exited with ${code}:\n${output}`)));
+  });
+  t.after(async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill("SIGTERM");
+    await exited;
+  });
+  const match = await withTimeout(started, 20000, `${path.basename(args[0])} start`);
+  return { proc, match, logs: () => output };
 }
