@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
 import { ackArgs, ackOnceReady, connectError, nextEvent, useServer, withTimeout } from "./harness.mjs";
-import { freePort, usePython } from "./services.mjs";
+import { freePort, usePython, printedArgs } from "./services.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testsDir = path.resolve(here, "..");
@@ -18,13 +18,6 @@ const FLASK_SOCKETIO_PYTHON = path.join(testsDir, ".venv/bin/python");
 const PACKAGE_PYTHON = path.join(testsDir, ".venv-iorelay-flask/bin/python");
 const APP = path.join(testsDir, "python/catchall_app.py");
 const FORWARD_SECRET = "flask-catchall-forward-secret-0123456789";
-
-/** The iorelay flags the app printed at start, parsed like a shell would. */
-function printedArgs(line) {
-  const words = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
-  assert.equal(words.shift(), "iorelay");
-  return words;
-}
 
 /** The checks both servers must pass; `url` is the Socket.IO server's base URL. */
 async function exercise(t, url, label) {

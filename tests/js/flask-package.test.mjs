@@ -20,8 +20,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
-import { useServer, nextEvent, withTimeout } from "./harness.mjs";
-import { startNginx, startRedis, freePort, usePython } from "./services.mjs";
+import { useServer, nextEvent, withTimeout, bridgeReady } from "./harness.mjs";
+import { startNginx, startRedis, freePort, usePython, printedArgs } from "./services.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -87,13 +87,6 @@ function assertAllPassed({ results, errors }, label) {
   assert.deepEqual(failed, [], `${label}: failed checks`);
   assert.equal(Object.keys(results).length, CHECKS, `${label}: every check ran: ${Object.keys(results).join(" | ")}`);
   assert.deepEqual(errors, [], `${label}: page errors`);
-}
-
-/** The iorelay flags the app printed at start (`socketio.run`), parsed like a shell would. */
-function printedArgs(line) {
-  const words = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
-  assert.equal(words.shift(), "iorelay");
-  return words;
 }
 
 /** POSTs `body` to 127.0.0.1:`port` with `path` sent exactly as given; resolves with the status. */
@@ -193,11 +186,7 @@ test("with message_queue: the page passes through the queue, and Celery-style em
   t.after(() => redis.stop());
   const { front, iorelay, flags } = await useMigratedApp(t, { appEnv: { MESSAGE_QUEUE: redis.url } });
   assert.deepEqual(flags.slice(-2), ["--flask-queue", redis.url], "the app printed its queue");
-  const deadline = Date.now() + 10000;
-  while (!(await fetch(`${iorelay.url}/readyz`).then((r) => r.json())).checks?.flask_bridge?.ready) {
-    assert.ok(Date.now() < deadline, "bridge subscribed");
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await bridgeReady(iorelay.url);
   // Sessions now live in Redis, the ticker and the views emit through the queue.
   const browser = await useBrowser(t);
   assertAllPassed(await runPage(browser, `${front}/`), "iorelay with message_queue");

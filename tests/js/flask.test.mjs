@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { useServer, useSocket, nextEvent, collect, ackArgs, ackOnceReady, connectError, withTimeout } from "./harness.mjs";
+import { useServer, useSocket, nextEvent, collect, ackArgs, ackOnceReady, connectError, withTimeout, bridgeReady } from "./harness.mjs";
 import { startRedis, freePort } from "./services.mjs";
 
 const testsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -54,17 +54,6 @@ async function useRedis(t) {
   const redis = await startRedis();
   t.after(() => redis.stop());
   return redis;
-}
-
-/** Waits until /readyz says the bridge is subscribed. */
-async function bridgeReady(url, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const body = await fetch(`${url}/readyz`).then((r) => r.json());
-    if (body.checks?.flask_bridge?.ready) return body;
-    if (Date.now() > deadline) throw new Error(`bridge not ready: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A connected socket whose server-side handlers (and sid room) are in place. */

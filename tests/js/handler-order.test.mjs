@@ -21,8 +21,8 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { useServer, useSocket, nextEvent, collect, ackArgs, ackOnceReady, connectError, withTimeout } from "./harness.mjs";
-import { startRedis, freePort } from "./services.mjs";
+import { useServer, useSocket, nextEvent, collect, ackArgs, ackOnceReady, connectError, withTimeout, bridgeReady } from "./harness.mjs";
+import { startRedis, freePort, usePython } from "./services.mjs";
 
 const testsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PYTHON = path.join(testsDir, ".venv/bin/python");
@@ -32,29 +32,10 @@ const SECRET = "shared-with-flask-4f1c9e";
 /** Starts tests/python/handler_order.py; resolves with its base URL. */
 async function useBackend(t, redis) {
   const port = await freePort();
-  const proc = spawn(PYTHON, [path.join(testsDir, "python/handler_order.py"), String(port), `${redis.url}/0`, SECRET], {
-    stdio: ["ignore", "pipe", "pipe"],
+  await usePython(t, PYTHON, [path.join(testsDir, "python/handler_order.py"), String(port), `${redis.url}/0`, SECRET], {
+    ready: /listening/,
   });
-  t.after(() => proc.kill("SIGKILL"));
-  let err = "";
-  proc.stderr.on("data", (c) => (err += c));
-  await withTimeout(
-    new Promise((resolve) => proc.stdout.on("data", (c) => String(c).includes("listening") && resolve())),
-    15000,
-    "backend start",
-  );
   return `http://127.0.0.1:${port}/socketio`;
-}
-
-/** Waits until /readyz says the Flask bridge is subscribed. */
-async function bridgeReady(url) {
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    const body = await fetch(`${url}/readyz`).then((r) => r.json());
-    if (body.checks?.flask_bridge?.ready) return;
-    if (Date.now() > deadline) throw new Error(`bridge not ready: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** redis-server, the Flask app and `nodes` iorelay nodes wired to both (the Redis adapter when several). */

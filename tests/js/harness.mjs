@@ -243,3 +243,14 @@ export async function ackOnceReady(socket, event, args = [], { tryMs = 250, trie
   }
   throw new Error(`no ack of "${event}" in ${tries} tries`);
 }
+
+/** Waits until the node's /readyz says the Flask bridge is subscribed; resolves with the body. */
+export async function bridgeReady(url, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const body = await fetch(`${url}/readyz`).then((r) => r.json());
+    if (body.checks?.flask_bridge?.ready) return body;
+    if (Date.now() > deadline) throw new Error(`bridge not ready: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

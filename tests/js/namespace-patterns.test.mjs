@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { once } from "node:events";
 import { io } from "socket.io-client";
-import { nextEvent, collect, useServer, useSocket, ackOnceReady } from "./harness.mjs";
+import { nextEvent, collect, useServer, useSocket, ackOnceReady, connectError } from "./harness.mjs";
 import { startRedis } from "./services.mjs";
 import { nowSecs, signToken } from "./raw.mjs";
 
@@ -41,16 +41,7 @@ async function startBackend(t) {
 }
 
 /** The connect_error message of `url` (a socket that must not connect). */
-async function refusal(t, url, opts = {}) {
-  const socket = io(url, { reconnection: false, forceNew: true, ...opts });
-  t.after(() => socket.close());
-  const connected = nextEvent(socket, "connect").then(() => {
-    throw new Error(`${url} connected but should have been refused`);
-  });
-  connected.catch(() => {});
-  const [err] = await Promise.race([nextEvent(socket, "connect_error"), connected]);
-  return err.message;
-}
+const refusal = async (url, opts = {}) => (await connectError(url, opts)).message;
 
 /** A publish API call: POST with `body`, GET without. */
 async function api(srv, path, body) {
@@ -96,7 +87,7 @@ test("patterns: /tenant-a and /tenant-b are separate namespaces; others are refu
   assert.equal(leaked, false);
 
   for (const ns of ["/other", "/tenant-", "/tenant-a/x", "/tenant-a%20b", "/tenant"]) {
-    assert.equal(await refusal(t, `${srv.url}${ns}`), "Invalid namespace", ns);
+    assert.equal(await refusal(`${srv.url}${ns}`), "Invalid namespace", ns);
   }
 
   // Metrics count every tenant under its pattern, never under a client's name.
@@ -126,7 +117,7 @@ test("patterns: forwarding and private namespaces take patterns; an exact entry 
     ],
   );
 
-  assert.match(await refusal(t, `${srv.url}/secure-x`), /^token_missing: /);
+  assert.match(await refusal(`${srv.url}/secure-x`), /^token_missing: /);
   const token = signToken({ sub: "u1", exp: nowSecs() + 600 }, SECRET);
   const secure = await useSocket(t, `${srv.url}/secure-x`, { auth: { token } });
   assert.equal(secure.connected, true);

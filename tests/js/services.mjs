@@ -7,6 +7,7 @@ import net from "node:net";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import assert from "node:assert/strict";
 import { withTimeout } from "./harness.mjs";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -177,4 +178,11 @@ export async function usePython(t, python, args, { env = {}, ready = /Running on
   });
   const match = await withTimeout(started, 20000, `${path.basename(args[0])} start`);
   return { proc, match, logs: () => output };
+}
+
+/** The iorelay flags the app printed at start (`socketio.run`), parsed like a shell would. */
+export function printedArgs(line) {
+  const words = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
+  assert.equal(words.shift(), "iorelay");
+  return words;
 }
