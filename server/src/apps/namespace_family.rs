@@ -179,11 +179,6 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         }
     }
 
-    /// Notes that `namespace`, made by the router, is in use now (a disconnect).
-    pub fn wanted(&self, namespace: &str) {
-        self.note(namespace, true);
-    }
-
     fn note(&self, namespace: &str, admitted: bool) {
         if let Ok(mut made) = self.made.lock() {
             made.insert(
@@ -248,7 +243,9 @@ impl<A: NodeAdapter> NamespaceFamily<A> {
         Ok(self.io.of(path))
     }
 
-    /// Notes a publish to `path` if the family made it: the sweep keeps it a while.
+    /// Notes that `path` is in use now (a publish, a socket leaving) if the
+    /// family made it: the sweep keeps it a while. A namespace registered by
+    /// name (`/`, an app's) is not noted, so the sweep never deletes it.
     pub fn touch(&self, path: &str) {
         if let Ok(mut made) = self.made.lock()
             && let Some(entry) = made.get_mut(path)
@@ -373,7 +370,7 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// Waits (bounded) until `/tenant-a` holds `n` sockets.
+    /// Waits (bounded) until `namespace` holds `n` sockets.
     async fn sockets_become(io: &SocketIo, namespace: &str, n: usize) {
         let wait = async {
             while io.of(namespace).map(|ns| ns.sockets().len()) != Some(n) {
@@ -385,12 +382,35 @@ mod tests {
             .expect("the socket count changes");
     }
 
+    /// Polls the session `sid` (bounded) until it carries the CONNECT_ERROR
+    /// of `namespace`; the polled body.
+    async fn connect_error<S, B>(svc: &mut S, sid: &str, namespace: &str) -> String
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>>,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let packet = format!("44{namespace},");
+        let refused = async {
+            loop {
+                let polled = request(svc, "GET", sid, "").await;
+                if polled.contains(&packet) {
+                    return polled;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), refused)
+            .await
+            .expect("refusal")
+    }
+
     /// Serves `/tenant-*` through `family`, noting disconnects as the relay does.
     fn serve_tenants(family: &Arc<NamespaceFamily<LocalAdapter>>) {
         let (on_leave, on_admit) = (family.clone(), family.clone());
         let handler = (async move |socket: SocketRef| {
             let family = on_leave.clone();
-            socket.on_disconnect(async move |s: SocketRef| family.wanted(s.ns()));
+            socket.on_disconnect(async move |s: SocketRef| family.touch(s.ns()));
         })
         .with(async move |socket: SocketRef| on_admit.admit(&socket));
         let pattern = NamespacePattern::parse("/tenant-*").expect("pattern");
@@ -501,17 +521,7 @@ mod tests {
             request(&mut svc, "POST", &sid, "40/tenant-a~b,").await,
             "ok"
         );
-        let refused = async {
-            loop {
-                let polled = request(&mut svc, "GET", &sid, "").await;
-                if polled.contains("44/tenant-a~b,") {
-                    return polled;
-                }
-            }
-        };
-        let refused = tokio::time::timeout(Duration::from_secs(5), refused)
-            .await
-            .expect("refusal");
+        let refused = connect_error(&mut svc, &sid, "/tenant-a~b").await;
         assert!(refused.contains("Invalid namespace"), "{refused}");
         assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-a~b"]);
 
@@ -519,17 +529,7 @@ mod tests {
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-b,").await, "ok");
         sockets_become(&io, "/tenant-b", 1).await;
         assert_eq!(request(&mut svc, "POST", &sid, "40/tenant-c,").await, "ok");
-        let too_many = async {
-            loop {
-                let polled = request(&mut svc, "GET", &sid, "").await;
-                if polled.contains("44/tenant-c,") {
-                    return polled;
-                }
-            }
-        };
-        let too_many = tokio::time::timeout(Duration::from_secs(5), too_many)
-            .await
-            .expect("refusal");
+        let too_many = connect_error(&mut svc, &sid, "/tenant-c").await;
         assert!(too_many.contains("too_many_namespaces"), "{too_many}");
         assert_eq!(family.sweep(Duration::from_secs(60)), ["/tenant-c"]);
         assert_eq!(request(&mut svc, "POST", &sid, "41/tenant-b,").await, "ok");
@@ -544,7 +544,12 @@ mod tests {
         );
         assert_eq!(family.sweep(Duration::ZERO), ["/tenant-a"]);
         assert!(io.of("/tenant-a").is_none());
-        // Namespaces registered by name are never swept.
+        // Namespaces registered by name are never swept, also once a socket left
+        // them (the relay notes every disconnect).
+        for named in ["/", "/tenant-admin"] {
+            family.touch(named);
+        }
+        assert!(family.sweep(Duration::ZERO).is_empty());
         assert!(io.of("/tenant-admin").is_some() && io.of("/").is_some());
         assert!(io.of("/other").is_some());
     }

@@ -103,7 +103,7 @@ fn on_connect<A: NodeAdapter>(
     let on_leave = forwarder.clone();
     socket.on_disconnect(async move |s: SocketRef<A>, reason: DisconnectReason| {
         // A namespace a pattern made is kept a while after its last socket leaves.
-        family.wanted(s.ns());
+        family.touch(s.ns());
         forwarding::on_disconnect(&s, &reason, on_leave.as_ref());
         lifecycle::on_disconnect(s, reason);
     });
