@@ -10,11 +10,11 @@
 //! are looked up (cluster-wide: the owner may be on another node).
 
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::socket::Sid;
 
 use super::forwarding::steps::Step;
 use super::publisher::PublishError;
 use crate::socket::NodeAdapter;
+use crate::socket::rooms::holds_socket_id;
 
 /// Refuses joining the sockets of `target` into `room` of the namespace whose
 /// sockets `namespace` reaches when `room` is the id room of a connected
@@ -24,15 +24,13 @@ pub async fn refuse<A: NodeAdapter>(
     target: &str,
     room: &str,
 ) -> Result<(), PublishError> {
-    if room == target || room.parse::<Sid>().is_err() {
+    if room == target {
         return Ok(());
     }
-    let holders = namespace
-        .within(room.to_owned())
-        .fetch_sockets()
+    if holds_socket_id(namespace.within(room.to_owned()), room)
         .await
-        .map_err(|e| PublishError::Delivery(e.to_string()))?;
-    if holders.iter().any(|s| s.data().id.as_str() == room) {
+        .map_err(PublishError::Delivery)?
+    {
         return Err(PublishError::ConnectionRoom(room.to_owned()));
     }
     Ok(())

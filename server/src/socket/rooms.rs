@@ -7,6 +7,8 @@
 //! so the Admin UI's development mode sees them.
 
 use socketioxide::extract::SocketRef;
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::socket::Sid;
 
 use crate::ops::admin_feed;
 use crate::protocol::{ErrorCode, Refusal};
@@ -39,18 +41,30 @@ pub async fn refuse_socket_room<A: NodeAdapter>(
     if room == socket.id.as_str() {
         return Err(refused());
     }
-    let holders = socket
-        .within(room.to_owned())
-        .fetch_sockets()
+    let held = holds_socket_id(socket.within(room.to_owned()), room)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot look up a room's sockets");
             Refusal::new(ErrorCode::Internal, "cannot check the room now; try again")
         })?;
-    if holders.iter().any(|s| s.data().id.as_str() == room) {
+    if held {
         return Err(refused());
     }
     Ok(())
+}
+
+/// Whether `room` is the id room of one of the sockets `in_room` selects (the
+/// sockets in `room`, cluster-wide: the owner may be on another node). Only
+/// names shaped like a socket id are looked up; no other name can be one.
+pub async fn holds_socket_id<A: NodeAdapter>(
+    in_room: BroadcastOperators<A>,
+    room: &str,
+) -> Result<bool, String> {
+    if room.parse::<Sid>().is_err() {
+        return Ok(false);
+    }
+    let holders = in_room.fetch_sockets().await.map_err(|e| e.to_string())?;
+    Ok(holders.iter().any(|s| s.data().id.as_str() == room))
 }
 
 /// The rooms a socket joined itself, without its sid room.
