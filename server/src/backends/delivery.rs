@@ -77,6 +77,20 @@ pub fn failure(e: BroadcastError) -> DeliveryFailure {
     }
 }
 
+/// Counts the bytes written to it and keeps none: an encoding's length without its buffer.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Emits to the selected sockets of the cluster, or of this node when the cluster is unreachable.
 pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
     target: BroadcastOperators<A>,
@@ -86,7 +100,8 @@ pub async fn emit<A: NodeAdapter, T: Serialize + ?Sized>(
     metrics::event_sent(target.ns_path());
     if activity::enabled() {
         // Only for the Admin UI's byte chart: an encoding nobody else pays for.
-        let bytes = serde_json::to_vec(data).map_or(0, |json| json.len());
+        let mut counted = ByteCount(0);
+        let bytes = serde_json::to_writer(&mut counted, data).map_or(0, |()| counted.0);
         activity::sent(bytes + event.len());
     }
     let result = match target.clone().emit(event, data).await {
